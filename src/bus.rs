@@ -1,0 +1,417 @@
+//! The bus handle and its registry of topics, one per event type.
+//!
+//! Senders find a type's topic in a copy-on-write map behind an arc-swap cell: a lookup is a
+//! lock-free `load` plus a hash probe keyed by `TypeId`. Subscribing to a new type, or the last
+//! subscription of a type leaving, builds a new map and swaps it in with compare-and-swap.
+//!
+//! In front of the map sits a filter of 64 counters, one per hash bucket of `TypeId`, counting
+//! live subscriptions. A send whose bucket counts zero knows without touching the map that
+//! nobody listens, which keeps a send with no subscription at a couple of loads.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use crate::error::SendError;
+use crate::stats::{Stats, TopicStats};
+use crate::subscription::Subscription;
+use crate::sync::{AtomicArc, AtomicBool, AtomicUsize, Ordering};
+use crate::topic::{Rejected, Topic};
+
+/// A handle to an event bus.
+///
+/// Cloning a `Bus` gives another handle to the same bus; it is cheap (one atomic increment).
+/// The bus closes when [`close`](Bus::close) is called or when its last handle is dropped;
+/// subscriptions do not keep it open.
+///
+/// # Examples
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct UserLoggedIn {
+///     user_id: u64,
+/// }
+///
+/// let bus = tidings::Bus::new();
+/// let mut logins = bus.subscribe::<UserLoggedIn>();
+/// bus.send(UserLoggedIn { user_id: 7 }).unwrap();
+/// assert_eq!(logins.recv().await, Some(UserLoggedIn { user_id: 7 }));
+/// # });
+/// ```
+pub struct Bus {
+    shared: std::sync::Arc<Shared>,
+}
+
+/// Number of buckets in the subscription filter.
+const BUCKETS: usize = 64;
+
+/// State shared by every handle and subscription of one bus.
+pub(crate) struct Shared {
+    /// Topics by type. Replaced whole (copy-on-write) when a type gains its first subscription
+    /// or loses its last; read without locks by every send.
+    registry: AtomicArc<Registry>,
+    /// Live subscriptions per `TypeId` bucket. Incremented (SeqCst) before a subscription is
+    /// registered, decremented after it is gone, so a zero proves that no subscription of any
+    /// type in the bucket exists for a send that starts after any subscribe returned.
+    buckets: [AtomicUsize; BUCKETS],
+    /// Set once by `close`; never cleared.
+    closed: AtomicBool,
+    /// Live `Bus` handles; the last one to go closes the bus.
+    handles: AtomicUsize,
+}
+
+/// The topics of one bus, keyed by event type.
+#[derive(Default, Clone)]
+struct Registry {
+    topics: HashMap<TypeId, std::sync::Arc<dyn ErasedTopic>, BuildHasherDefault<TypeIdHasher>>,
+}
+
+/// What the bus needs of a topic without knowing its event type.
+pub(crate) trait ErasedTopic: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Any + Send + Sync>;
+    fn close(&self);
+    fn stats(&self) -> TopicStats;
+}
+
+impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn close(&self) {
+        Topic::close(self)
+    }
+
+    fn stats(&self) -> TopicStats {
+        TopicStats {
+            type_name: std::any::type_name::<E>(),
+            type_id: TypeId::of::<E>(),
+            sent: self.sent(),
+            dropped: self.dropped(),
+            subscribers: self.subscriber_count(),
+            retained_segments: self.retained_segments(),
+        }
+    }
+}
+
+/// `TypeId` is already a hash: keep the bits it writes instead of hashing them again.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `TypeId` today; fold anything else in rather than ignore it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= n as u64 ^ (n >> 64) as u64;
+    }
+}
+
+/// The filter bucket of `E`; a constant after inlining.
+#[inline(always)]
+fn bucket<E: 'static>() -> usize {
+    let mut h = TypeIdHasher::default();
+    TypeId::of::<E>().hash(&mut h);
+    let x = h.finish();
+    // Mix the high bits down: the low bits of a type hash are not guaranteed to be spread.
+    ((x ^ (x >> 29) ^ (x >> 47)) as usize) % BUCKETS
+}
+
+impl Registry {
+    fn get<E: Send + Sync + 'static>(&self) -> Option<&Topic<E>> {
+        let topic = self.topics.get(&TypeId::of::<E>())?;
+        topic.as_any().downcast_ref::<Topic<E>>()
+    }
+
+    fn get_arc<E: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<Topic<E>>> {
+        let topic = self.topics.get(&TypeId::of::<E>())?;
+        std::sync::Arc::clone(topic).into_any().downcast().ok()
+    }
+}
+
+impl Bus {
+    /// A new, open bus with no subscriptions.
+    pub fn new() -> Self {
+        Bus {
+            shared: std::sync::Arc::new(Shared {
+                registry: AtomicArc::new(std::sync::Arc::new(Registry::default())),
+                buckets: std::array::from_fn(|_| AtomicUsize::new(0)),
+                closed: AtomicBool::new(false),
+                handles: AtomicUsize::new(1),
+            }),
+        }
+    }
+
+    /// Publishes `event` to every subscription of type `E` that exists when the send starts.
+    ///
+    /// Synchronous, never blocks and never waits for subscribers, however far behind they are.
+    /// Events of one type are delivered to every subscription in one total order, which agrees
+    /// with each sender's program order.
+    ///
+    /// # Errors
+    ///
+    /// Gives the event back, unstored, in [`SendError::NoSubscribers`] if no subscription of
+    /// type `E` is alive, or [`SendError::Closed`] once the bus is closed. Ignoring the error
+    /// (`let _ = bus.send(e)`) is the fire-and-forget use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tidings::{Bus, SendError};
+    ///
+    /// let bus = Bus::new();
+    /// assert_eq!(bus.send(1u32), Err(SendError::NoSubscribers(1)));
+    /// let _sub = bus.subscribe::<u32>();
+    /// assert_eq!(bus.send(2u32), Ok(()));
+    /// bus.close();
+    /// assert_eq!(bus.send(3u32), Err(SendError::Closed(3)));
+    /// ```
+    #[inline]
+    pub fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        self.shared.send(event)
+    }
+
+    /// Subscribes to events of exactly type `E`.
+    ///
+    /// The subscription receives every event whose send starts after this call returns, and
+    /// none whose send returned before it was called. Subscribing to a closed bus gives a
+    /// subscription that ends at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// bus.send("too early").unwrap_err();
+    /// let mut sub = bus.subscribe::<&'static str>();
+    /// bus.send("hello").unwrap();
+    /// assert_eq!(sub.try_recv(), Ok("hello"));
+    /// ```
+    pub fn subscribe<E: Send + Sync + 'static>(&self) -> Subscription<E> {
+        Shared::subscribe(&self.shared)
+    }
+
+    /// Closes the bus: later sends fail with [`SendError::Closed`], and every subscription
+    /// yields what was sent before the close and then ends. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// bus.send(1u8).unwrap();
+    /// bus.close();
+    /// assert_eq!(sub.try_recv(), Ok(1));
+    /// assert_eq!(sub.try_recv(), Err(tidings::TryRecvError::Closed));
+    /// ```
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Whether the bus has been closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Live subscriptions of type `E`, a snapshot.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let a = bus.subscribe::<u8>();
+    /// let _b = bus.subscribe::<u8>();
+    /// assert_eq!(bus.subscriber_count::<u8>(), 2);
+    /// drop(a);
+    /// assert_eq!(bus.subscriber_count::<u8>(), 1);
+    /// assert_eq!(bus.subscriber_count::<u16>(), 0);
+    /// ```
+    pub fn subscriber_count<E: Send + Sync + 'static>(&self) -> usize {
+        self.shared
+            .registry
+            .load()
+            .get::<E>()
+            .map_or(0, Topic::subscriber_count)
+    }
+
+    /// A snapshot of per-type counters, for the types that currently have subscriptions.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let _sub = bus.subscribe::<u64>();
+    /// bus.send(5u64).unwrap();
+    /// let stats = bus.stats();
+    /// let t = stats.topic::<u64>().unwrap();
+    /// assert_eq!((t.sent, t.subscribers), (1, 1));
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let registry = self.shared.registry.load();
+        let mut topics: Vec<TopicStats> = registry.topics.values().map(|t| t.stats()).collect();
+        topics.sort_by(|a, b| a.type_name.cmp(b.type_name));
+        Stats {
+            closed: self.is_closed(),
+            topics,
+        }
+    }
+}
+
+impl Shared {
+    #[inline]
+    fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        // SeqCst: pairs with the SeqCst increment in `subscribe`.
+        if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
+            return Err(self.unrouted(event));
+        }
+        self.send_to_topic(event)
+    }
+
+    #[inline]
+    fn send_to_topic<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        let registry = self.registry.load();
+        match registry.get::<E>() {
+            None => Err(self.unrouted(event)),
+            Some(topic) => topic.push(event).map_err(|(why, event)| match why {
+                Rejected::NoSubscribers => SendError::NoSubscribers(event),
+                Rejected::Closed => SendError::Closed(event),
+            }),
+        }
+    }
+
+    #[cold]
+    fn unrouted<E>(&self, event: E) -> SendError<E> {
+        if self.closed.load(Ordering::Relaxed) {
+            SendError::Closed(event)
+        } else {
+            SendError::NoSubscribers(event)
+        }
+    }
+
+    fn subscribe<E: Send + Sync + 'static>(this: &std::sync::Arc<Self>) -> Subscription<E> {
+        if this.closed.load(Ordering::SeqCst) {
+            return Subscription::closed();
+        }
+        // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips the
+        // registry while this subscription is registered.
+        this.buckets[bucket::<E>()].fetch_add(1, Ordering::SeqCst);
+        let topic = loop {
+            let current = this.registry.load();
+            if let Some(topic) = current.get_arc::<E>() {
+                if topic.try_add_subscriber() {
+                    break topic;
+                }
+                // Dead: its last subscription is removing it. Replace it below.
+            }
+            let topic = std::sync::Arc::new(Topic::<E>::new());
+            let mut next = Registry::clone(&current);
+            next.topics.insert(
+                TypeId::of::<E>(),
+                std::sync::Arc::clone(&topic) as std::sync::Arc<dyn ErasedTopic>,
+            );
+            if this
+                .registry
+                .compare_and_swap(&current, std::sync::Arc::new(next))
+            {
+                break topic;
+            }
+            // Lost a race with another registry update; the new topic was never visible.
+        };
+        // SeqCst, after the registry update: either `close` sees this topic in the registry
+        // and closes it, or this load sees the flag and closes it here. (`close` is idempotent.)
+        if this.closed.load(Ordering::SeqCst) {
+            topic.close();
+        }
+        Subscription::new(std::sync::Arc::clone(this), topic)
+    }
+
+    /// Called by a subscription as it goes away.
+    pub(crate) fn unsubscribe<E: Send + Sync + 'static>(&self, topic: &std::sync::Arc<Topic<E>>) {
+        if topic.remove_subscriber() {
+            // The topic is dead: take it out of the registry unless it was replaced already.
+            loop {
+                let current = self.registry.load();
+                let Some(entry) = current.topics.get(&TypeId::of::<E>()) else {
+                    break;
+                };
+                if !std::ptr::addr_eq(std::sync::Arc::as_ptr(entry), std::sync::Arc::as_ptr(topic))
+                {
+                    break;
+                }
+                let mut next = Registry::clone(&current);
+                next.topics.remove(&TypeId::of::<E>());
+                if self
+                    .registry
+                    .compare_and_swap(&current, std::sync::Arc::new(next))
+                {
+                    break;
+                }
+            }
+        }
+        self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let registry = self.registry.load();
+        for topic in registry.topics.values() {
+            topic.close();
+        }
+    }
+}
+
+impl Clone for Bus {
+    fn clone(&self) -> Self {
+        // Relaxed: a new handle made from an existing one, as in `Arc::clone`.
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Bus {
+            shared: std::sync::Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        // AcqRel: the last handle's close must see every other handle's sends as done.
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.close();
+        }
+    }
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Bus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bus")
+            .field("closed", &self.is_closed())
+            .field("topics", &self.shared.registry.load().topics.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}

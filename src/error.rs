@@ -1,0 +1,74 @@
+//! Error types, after tokio's and crossbeam's channel errors.
+
+use std::fmt;
+
+/// Why [`Subscription::try_recv`](crate::Subscription::try_recv) returned no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TryRecvError {
+    /// No event is available now; more may come.
+    Empty,
+    /// The bus is closed and every event sent to this subscription has been received.
+    Closed,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryRecvError::Empty => "no event available",
+            TryRecvError::Closed => "bus closed and subscription drained",
+        })
+    }
+}
+
+impl std::error::Error for TryRecvError {}
+
+/// Why [`Bus::send`](crate::Bus::send) stored nothing. Carries the event back.
+///
+/// ```
+/// let bus = tidings::Bus::new();
+/// let err = bus.send(String::from("lost")).unwrap_err();
+/// assert_eq!(err.to_string(), "no subscription for this event type");
+/// assert_eq!(err.into_inner(), "lost");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SendError<E> {
+    /// No subscription of the event's type was alive.
+    NoSubscribers(E),
+    /// The bus is closed.
+    Closed(E),
+}
+
+impl<E> SendError<E> {
+    /// The event that was not sent.
+    pub fn into_inner(self) -> E {
+        match self {
+            SendError::NoSubscribers(e) | SendError::Closed(e) => e,
+        }
+    }
+
+    /// Whether the send failed because the bus is closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, SendError::Closed(_))
+    }
+}
+
+// Like tokio's `SendError`, `Debug` does not require `E: Debug`.
+impl<E> fmt::Debug for SendError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::NoSubscribers(_) => "NoSubscribers(..)",
+            SendError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<E> fmt::Display for SendError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::NoSubscribers(_) => "no subscription for this event type",
+            SendError::Closed(_) => "bus closed",
+        })
+    }
+}
+
+impl<E> std::error::Error for SendError<E> {}

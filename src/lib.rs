@@ -1,0 +1,78 @@
+//! A lock-free, typed publish-subscribe event bus for async Rust and plain threads.
+//!
+//! Events are plain typed values. [`Bus::send`] publishes one to every live [`Subscription`] of
+//! exactly its type, synchronously and without blocking; [`Bus::subscribe`] gives an async
+//! [`Stream`](futures_core::Stream) of them. It is the event bus of the Python framework Haiway,
+//! brought to Rust: `Send + Sync`, on any executor or none, with one total order per type.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use tidings::Bus;
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct UserLoggedIn {
+//!     user_id: String,
+//! }
+//!
+//! let bus = Bus::new();
+//! let mut audit = bus.subscribe::<UserLoggedIn>();
+//! let mut stats = bus.subscribe::<UserLoggedIn>();
+//!
+//! bus.send(UserLoggedIn { user_id: "ada".into() }).unwrap();
+//!
+//! // Every subscription gets every event.
+//! assert_eq!(audit.recv().await.unwrap().user_id, "ada");
+//! assert_eq!(stats.recv().await.unwrap().user_id, "ada");
+//! # });
+//! ```
+//!
+//! # Routing
+//!
+//! By exact type: `E`, `Arc<E>` and a wrapper around `E` are unrelated types with unrelated
+//! subscriptions. A subscription receives every event whose send starts after
+//! [`Bus::subscribe`] returned, so "subscribe, then send the request" makes request-response
+//! race-free.
+//!
+//! # Ordering
+//!
+//! All subscriptions of one type see its events in the same total order, consistent with each
+//! sender's program order and with happens-before between senders. This is stronger than
+//! Haiway, which promises no order across publishers.
+//!
+//! # Memory
+//!
+//! - A send of a type with no live subscription stores nothing and allocates nothing.
+//! - Events live in segments of 64 slots, so there is no allocation per event.
+//! - An event is freed with its segment, once every subscription that must read it has moved
+//!   past it. There is no capacity and no lag limit: a slow subscription keeps what it has not
+//!   read, and never slows senders or other subscriptions. Dropping it gives its backlog back.
+//! - Freed segments are reclaimed through crossbeam-epoch (senders may still be walking them).
+//!
+//! # Closing
+//!
+//! [`Bus::close`], or dropping the last [`Bus`] handle, closes the bus. Each subscription then
+//! yields every event sent before the close and ends (`None`, [`TryRecvError::Closed`], end of
+//! stream). Later sends fail with [`SendError::Closed`]; later subscriptions end at once.
+//! Subscriptions never keep a bus open.
+//!
+//! # Panics
+//!
+//! Nothing in the bus holds a lock, so a panic in a subscriber, or in `E::clone` during a
+//! `recv`, poisons nothing: the bus and every other subscription keep working.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+mod bus;
+mod error;
+mod notify;
+mod segment;
+mod stats;
+mod subscription;
+mod sync;
+mod topic;
+
+pub use bus::Bus;
+pub use error::{SendError, TryRecvError};
+pub use stats::{Stats, TopicStats};
+pub use subscription::Subscription;

@@ -1,0 +1,118 @@
+//! Parking and waking: a lock-free stack of parked subscriptions, taken whole by the waker.
+//!
+//! A subscription that finds no event pushes its [`WaitNode`] (once; a node already on the
+//! stack stays there) and then looks again. A sender publishes its event, issues a `SeqCst`
+//! fence, and only if the stack is non-empty takes it all (`swap` to null) and wakes every node.
+//! The two fences form the Dekker pattern that rules out a lost wake-up: either the sender's
+//! load sees the pushed node, or the subscription's second look sees the event.
+//!
+//! Taking the whole stack with one `swap` is free of ABA (only a single-node pop would suffer
+//! it); a push that raced with the take links onto whatever head it saw and is still correct.
+//! A sender with nobody parked pays one load of `head`: no syscall, no wake.
+
+use std::ptr;
+
+use crate::sync::{Arc, AtomicBool, AtomicPtr, AtomicWaker, Ordering};
+
+/// One subscription's parking place.
+pub(crate) struct WaitNode {
+    /// The task or thread to wake.
+    pub(crate) waker: AtomicWaker,
+    /// `true` from the owner's push until the thread that took the stack has read `next`.
+    /// Only the owner sets it (`swap`, so it pushes at most once); only the taker clears it.
+    queued: AtomicBool,
+    /// The node below this one. Written by the owner while `queued` is set and before the push
+    /// publishes the node; read by the taker after its `swap` acquired the stack.
+    next: AtomicPtr<WaitNode>,
+}
+
+impl WaitNode {
+    pub(crate) fn new() -> Self {
+        Self {
+            waker: AtomicWaker::new(),
+            queued: AtomicBool::new(false),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+}
+
+impl std::fmt::Debug for WaitNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitNode")
+            .field("queued", &self.queued.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stack of parked subscriptions. Every node on it is owned by the stack as one `Arc` strong
+/// reference (made by `Arc::into_raw` in `push`, given back by `Arc::from_raw` in `wake_all` or
+/// `drop`), so a subscription may be dropped while its node is queued.
+pub(crate) struct WaitList {
+    head: AtomicPtr<WaitNode>,
+}
+
+impl WaitList {
+    pub(crate) fn new() -> Self {
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Puts `node` on the stack unless it is there already. The caller must then issue
+    /// `fence(SeqCst)` and look for its event again before it sleeps.
+    pub(crate) fn push(&self, node: &Arc<WaitNode>) {
+        // Acquire: pairs with the Release store in `wake_all`, so the taker's read of `next`
+        // happens before this push overwrites it.
+        if node.queued.swap(true, Ordering::Acquire) {
+            return;
+        }
+        let raw = Arc::into_raw(Arc::clone(node)) as *mut WaitNode;
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the Release of the compare-and-swap below.
+            node.next.store(head, Ordering::Relaxed);
+            // Release: pairs with the Acquire swap in `wake_all`, publishing `next`.
+            match self
+                .head
+                .compare_exchange_weak(head, raw, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    /// Whether any node may be parked. The caller must have issued `fence(SeqCst)` after
+    /// publishing the event it is waking for.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        // Relaxed: ordered by the caller's SeqCst fence (see the module docs).
+        self.head.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Takes every parked node and wakes it.
+    pub(crate) fn wake_all(&self) {
+        // Acquire: pairs with the Release compare-and-swap in `push`.
+        let mut cur = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+        while !cur.is_null() {
+            // SAFETY: every pointer on the stack came from `Arc::into_raw` in `push`, and the
+            // swap above made this thread its only owner.
+            let node = unsafe { Arc::from_raw(cur) };
+            cur = node.next.load(Ordering::Relaxed);
+            // Release: pairs with the Acquire swap in `push`; `next` was read above.
+            node.queued.store(false, Ordering::Release);
+            node.waker.wake();
+        }
+    }
+}
+
+impl Drop for WaitList {
+    fn drop(&mut self) {
+        let mut cur = self.head.load(Ordering::Relaxed);
+        while !cur.is_null() {
+            // SAFETY: as in `wake_all`; `&mut self` means nobody else is pushing or taking.
+            let node = unsafe { Arc::from_raw(cur) };
+            cur = node.next.load(Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Fixed-size segments of write-once slots, linked into one append-only list per event type,
+//! kept alive by reference counts and freed through crossbeam-epoch.
+//!
+//! # Reference counts
+//!
+//! A segment is alive while anybody may still read it or walk through it. Its `refs` counts:
+//!
+//! - one for the *link* from its predecessor, while the predecessor is alive (a segment
+//!   installed by `next` starts with this one reference);
+//! - one while it is the topic's *tail segment* (`Topic::tail_seg`);
+//! - one for every subscription whose cursor is in it.
+//!
+//! So a segment dies exactly when it is not the tail, no subscription is in it, and everything
+//! before it is dead: every subscription that must read it has moved past it. When its count
+//! reaches zero it drops its link reference on its successor, which may die in turn; the
+//! cascade runs in a loop (never recursion), so a subscription ten million events behind is
+//! released in one call.
+//!
+//! # Why epochs as well
+//!
+//! The counts say when a segment is *unreachable for readers*. Senders do not hold counts: they
+//! load `tail_seg` and walk forward from it while pinned, and a preempted sender may hold a
+//! pointer to a segment whose count has since fallen to zero. So a dead segment is not freed
+//! but *retired* into crossbeam-epoch, which frees it once every thread that was pinned when it
+//! died has unpinned. A dead chain is retired as one deferred function.
+//!
+//! A dead segment's `next` is never null (it died because the tail moved past it, so its
+//! successor was installed) except when the whole topic is dropped.
+
+use std::mem::MaybeUninit;
+use std::ptr;
+
+use crate::sync::epoch::Guard;
+use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
+
+/// Slots per segment. At least 32 so that allocation is amortised below 1/32 per event; 64
+/// slots of a 24-byte event make a 2 KiB segment. Loom models use 2 so that they cross segment
+/// boundaries within a handful of operations.
+#[cfg(not(tidings_loom))]
+pub(crate) const SEGMENT_CAP: usize = 64;
+#[cfg(tidings_loom)]
+pub(crate) const SEGMENT_CAP: usize = 2;
+
+/// One event slot.
+pub(crate) struct Slot<E> {
+    /// `false` until the sender that claimed this slot has written `value`; then `true` forever.
+    /// Set with `Release` after the write; readers load it with `Acquire`, so a reader that sees
+    /// `true` sees the value.
+    ready: AtomicBool,
+    /// Written once, by the one sender whose claim of the topic's index landed here, before
+    /// `ready`. Read (shared) by every subscription after `ready`. Dropped only when the
+    /// segment is destroyed, and only if `ready`.
+    value: UnsafeCell<MaybeUninit<E>>,
+}
+
+/// A segment of [`SEGMENT_CAP`] slots holding the events with global indices
+/// `start .. start + SEGMENT_CAP`.
+pub(crate) struct Segment<E> {
+    /// Global index of `slots[0]`; a multiple of `SEGMENT_CAP`. Immutable.
+    pub(crate) start: u64,
+    /// The successor: null until installed by a compare-and-swap (by a sender that needs it, or
+    /// a subscription starting past this segment's end), then never changed. The installed
+    /// segment's link reference belongs to this segment.
+    pub(crate) next: AtomicPtr<Segment<E>>,
+    /// Reference count, see the module docs. Increments need an existing reference (or are
+    /// conditional on the count being non-zero, `try_acquire`), so a count never rises from 0.
+    refs: AtomicUsize,
+    slots: [Slot<E>; SEGMENT_CAP],
+}
+
+// SAFETY: a segment hands out `&E` to many threads at once (E: Sync) and values written by one
+// thread are dropped by another (E: Send). Every other field is atomic.
+unsafe impl<E: Send + Sync> Sync for Segment<E> {}
+// SAFETY: as above; a segment owns `E` values, so moving it moves them.
+unsafe impl<E: Send + Sync> Send for Segment<E> {}
+
+impl<E> Segment<E> {
+    /// A new segment with `refs` references, boxed and leaked: it is freed by [`destroy`].
+    pub(crate) fn alloc(start: u64, refs: usize) -> *mut Segment<E> {
+        Box::into_raw(Box::new(Segment {
+            start,
+            next: AtomicPtr::new(ptr::null_mut()),
+            refs: AtomicUsize::new(refs),
+            slots: std::array::from_fn(|_| Slot {
+                ready: AtomicBool::new(false),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            }),
+        }))
+    }
+
+    /// Writes the event claimed at `offset` and publishes it.
+    ///
+    /// # Safety
+    /// The caller claimed global index `start + offset` (so no other thread writes this slot)
+    /// and keeps the segment alive (pinned) for the call.
+    #[inline]
+    pub(crate) unsafe fn write(&self, offset: usize, event: E) {
+        let slot = &self.slots[offset];
+        // SAFETY: the caller's claim makes this thread the slot's only writer, and no reader
+        // touches `value` before `ready` is set below.
+        slot.value.with_mut(|p| unsafe { (*p).write(event) });
+        // Release: pairs with the Acquire in `get`, publishing the value written above.
+        slot.ready.store(true, Ordering::Release);
+    }
+
+    /// The event at `offset` if it has been published.
+    ///
+    /// # Safety
+    /// The caller holds a reference on this segment for as long as it uses the returned `&E`.
+    #[inline]
+    pub(crate) unsafe fn get(&self, offset: usize) -> Option<&E> {
+        let slot = &self.slots[offset];
+        // Acquire: pairs with the Release in `write`.
+        if slot.ready.load(Ordering::Acquire) {
+            // SAFETY: `ready` means the value was initialised and will not be written again; it
+            // is dropped only when the segment is destroyed, which the caller's reference
+            // prevents.
+            Some(slot.value.with(|p| unsafe { (*p).assume_init_ref() }))
+        } else {
+            None
+        }
+    }
+
+    /// Takes one more reference if the count is not already zero.
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> bool {
+        let mut n = self.refs.load(Ordering::Relaxed);
+        while n != 0 {
+            // Relaxed: the caller is pinned, so the memory stays valid whatever this returns;
+            // the count itself is the only thing published here.
+            match self
+                .refs
+                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => n = actual,
+            }
+        }
+        false
+    }
+
+    /// Takes one more reference when the caller already holds one (or the link to it).
+    #[inline]
+    pub(crate) fn acquire(&self) {
+        // Relaxed: as in `Arc::clone`, a new reference derived from an existing one needs no
+        // ordering; the existing one keeps the segment alive.
+        self.refs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Drops one reference on `seg`; if that was the last, retires `seg` and cascades the link
+/// reference to its successors. Returns how many segments died.
+///
+/// # Safety
+/// The caller owns one reference on `seg` (which it gives up) and `guard` is a pin (or, when the
+/// caller has exclusive access to the whole list, `unprotected`).
+pub(crate) unsafe fn release<E: Send + Sync>(seg: *mut Segment<E>, guard: &Guard) -> usize {
+    let first = seg;
+    let mut cur = seg;
+    let mut dead = 0usize;
+    loop {
+        // SAFETY: the caller's reference (or, in later rounds, the dead predecessor's link
+        // reference) keeps `cur` allocated.
+        let s = unsafe { &*cur };
+        // AcqRel: Release publishes this thread's reads of the segment before the count falls;
+        // Acquire on the final decrement sees every other thread's, as in `Arc::drop`.
+        if s.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+            break;
+        }
+        dead += 1;
+        // Acquire: pairs with the installing compare-and-swap, so the successor's fields are
+        // visible before its link reference is dropped.
+        let next = s.next.load(Ordering::Acquire);
+        if next.is_null() {
+            break;
+        }
+        cur = next;
+    }
+    if dead > 0 {
+        let chain = SendPtr(first);
+        // SAFETY: the `dead` segments from `first` are unreachable for subscriptions (count 0)
+        // and for new senders (none is the tail any more); senders that loaded one of them are
+        // pinned, and the epoch runs this only after they unpin. Each dead segment's `next`
+        // was read above and never changes.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let chain = chain;
+                destroy_chain(chain.0, dead)
+            });
+        }
+    }
+    dead
+}
+
+/// A raw segment pointer handed to a deferred destructor.
+struct SendPtr<E>(*mut Segment<E>);
+// SAFETY: the destructor that receives it runs on whatever thread collects the epoch; the
+// segment's values are `Send` (bound on `release`).
+unsafe impl<E: Send> Send for SendPtr<E> {}
+
+/// Frees `count` segments along the `next` chain from `first`, dropping every published value.
+///
+/// # Safety
+/// No other thread can reach any of these segments any more.
+unsafe fn destroy_chain<E>(first: *mut Segment<E>, count: usize) {
+    let mut cur = first;
+    for _ in 0..count {
+        // SAFETY: the caller's contract: these segments are exclusively ours.
+        let seg = unsafe { Box::from_raw(cur) };
+        cur = seg.next.load(Ordering::Relaxed);
+        drop(seg);
+    }
+}
+
+impl<E> Drop for Segment<E> {
+    fn drop(&mut self) {
+        for slot in &mut self.slots {
+            // Relaxed: `drop` has exclusive access, established by the epoch (or by `&mut` on
+            // the topic), which already synchronised with every writer.
+            if slot.ready.load(Ordering::Relaxed) {
+                // SAFETY: `ready` means the value is initialised; nobody else can reach it now.
+                slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
+            }
+        }
+    }
+}

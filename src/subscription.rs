@@ -1,0 +1,408 @@
+//! A subscription: a cursor into one topic's segment list, and the ways to read from it.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_core::Stream;
+
+use crate::bus::Shared;
+use crate::error::TryRecvError;
+use crate::notify::WaitNode;
+use crate::segment::{SEGMENT_CAP, Segment};
+use crate::sync::{Arc, Ordering, thread};
+use crate::topic::Topic;
+
+/// A stream of the events of type `E` sent after it was made, from
+/// [`Bus::subscribe`](crate::Bus::subscribe).
+///
+/// Every subscription receives every event independently, in the one order that all
+/// subscriptions of `E` share. A subscription that falls behind keeps the events it has not read
+/// (there is no lag limit and nothing is skipped) without slowing senders or other
+/// subscriptions; dropping it frees them.
+///
+/// Reading needs `&mut self`, so one subscription has one reader at a time; make more
+/// subscriptions for more readers. All the async methods are cancel-safe: a `recv` dropped
+/// before it completes has consumed nothing.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// # futures::executor::block_on(async {
+/// let bus = tidings::Bus::new();
+/// let sub = bus.subscribe::<u32>();
+/// for i in 0..3 {
+///     bus.send(i).unwrap();
+/// }
+/// bus.close();
+/// assert_eq!(sub.collect::<Vec<_>>().await, [0, 1, 2]);
+/// # });
+/// ```
+pub struct Subscription<E: Send + Sync + 'static> {
+    /// `None` for a subscription made after the bus closed: it ends at once.
+    live: Option<Live<E>>,
+}
+
+struct Live<E: Send + Sync + 'static> {
+    shared: std::sync::Arc<Shared>,
+    topic: std::sync::Arc<Topic<E>>,
+    cursor: Cursor<E>,
+    waiter: Arc<WaitNode>,
+    /// The waker `recv_blocking` parks with, kept so that parking does not allocate.
+    thread_waker: Option<(thread::ThreadId, Waker)>,
+}
+
+/// The read position: a segment this cursor holds one reference on, and the offset of the
+/// next event in it. `offset == SEGMENT_CAP` means "at the start of the successor": the move
+/// is made lazily by the next read, so that a `&E` handed out from the last slot stays valid
+/// until then.
+struct Cursor<E> {
+    seg: NonNull<Segment<E>>,
+    offset: usize,
+}
+
+// SAFETY: the cursor owns a counted reference to a segment, which is `Send + Sync` for
+// `E: Send + Sync` (see `Segment`); it is only moved or mutated through `&mut`.
+unsafe impl<E: Send + Sync> Send for Cursor<E> {}
+// SAFETY: `&Cursor` only reads the two plain fields.
+unsafe impl<E: Send + Sync> Sync for Cursor<E> {}
+
+impl<E> Cursor<E> {
+    fn index(&self) -> u64 {
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        unsafe { self.seg.as_ref() }.start + self.offset as u64
+    }
+}
+
+impl<E: Send + Sync + 'static> Live<E> {
+    /// Moves to the next segment if the cursor is at the end of one, then says whether an event
+    /// is ready at the cursor.
+    #[inline]
+    fn peek(&mut self) -> Result<(), TryRecvError> {
+        if self.cursor.offset == SEGMENT_CAP && !self.cross() {
+            return self.empty_or_closed();
+        }
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        let seg = unsafe { self.cursor.seg.as_ref() };
+        // SAFETY: as above.
+        match unsafe { seg.get(self.cursor.offset) } {
+            Some(_) => Ok(()),
+            None => self.empty_or_closed(),
+        }
+    }
+
+    /// Steps into the successor segment, if it exists yet.
+    #[cold]
+    fn cross(&mut self) -> bool {
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        let seg = unsafe { self.cursor.seg.as_ref() };
+        // Acquire: pairs with the installing compare-and-swap.
+        let Some(next) = NonNull::new(seg.next.load(Ordering::Acquire)) else {
+            return false;
+        };
+        // SAFETY: `next` is linked from `seg`, which we hold, so its count is at least one.
+        unsafe { next.as_ref() }.acquire();
+        let old = std::mem::replace(&mut self.cursor.seg, next);
+        self.cursor.offset = 0;
+        // SAFETY: we owned one reference on `old` and give it up.
+        unsafe { self.topic.release(old.as_ptr()) };
+        true
+    }
+
+    fn empty_or_closed(&self) -> Result<(), TryRecvError> {
+        if self.topic.is_end(self.cursor.index()) {
+            Err(TryRecvError::Closed)
+        } else {
+            Err(TryRecvError::Empty)
+        }
+    }
+
+    /// The event at the cursor, which `peek` found ready; does not advance.
+    #[inline]
+    fn current(&self) -> &E {
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        let seg = unsafe { self.cursor.seg.as_ref() };
+        // SAFETY: as above; `peek` returned Ok, and a ready slot stays ready.
+        match unsafe { seg.get(self.cursor.offset) } {
+            Some(event) => event,
+            None => unreachable!("peek found this slot ready"),
+        }
+    }
+
+    #[inline]
+    fn advance(&mut self) {
+        self.cursor.offset += 1;
+    }
+
+    /// `peek`, registering `cx` to be woken if nothing is ready.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        match self.peek() {
+            Ok(()) => return Poll::Ready(true),
+            Err(TryRecvError::Closed) => return Poll::Ready(false),
+            Err(TryRecvError::Empty) => {}
+        }
+        self.waiter.waker.register(cx.waker());
+        self.topic.park(&self.waiter);
+        match self.peek() {
+            Ok(()) => Poll::Ready(true),
+            Err(TryRecvError::Closed) => Poll::Ready(false),
+            Err(TryRecvError::Empty) => Poll::Pending,
+        }
+    }
+
+    fn thread_waker(&mut self) -> Waker {
+        let id = thread::current().id();
+        match &self.thread_waker {
+            Some((owner, waker)) if *owner == id => waker.clone(),
+            _ => {
+                let waker = Waker::from(std::sync::Arc::new(ThreadWaker(thread::current())));
+                self.thread_waker = Some((id, waker.clone()));
+                waker
+            }
+        }
+    }
+}
+
+/// Wakes a thread parked in `recv_blocking`.
+struct ThreadWaker(thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+impl<E: Send + Sync + 'static> Subscription<E> {
+    pub(crate) fn new(shared: std::sync::Arc<Shared>, topic: std::sync::Arc<Topic<E>>) -> Self {
+        let (seg, index) = topic.start_cursor();
+        let seg = NonNull::new(seg).expect("start_cursor returns a live segment");
+        // SAFETY: `start_cursor` took a reference on `seg` for us.
+        let start = unsafe { seg.as_ref() }.start;
+        Subscription {
+            live: Some(Live {
+                shared,
+                topic,
+                cursor: Cursor {
+                    seg,
+                    offset: (index - start) as usize,
+                },
+                waiter: Arc::new(WaitNode::new()),
+                thread_waker: None,
+            }),
+        }
+    }
+
+    pub(crate) fn closed() -> Self {
+        Subscription { live: None }
+    }
+
+    /// Receives the next event by reference, without cloning it; `E` need not be `Clone`.
+    ///
+    /// The reference is valid until the next call on this subscription. Returns `None` once the
+    /// bus is closed and every event sent before the close has been received.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// struct Frame(Vec<u8>); // not Clone
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<Frame>();
+    /// bus.send(Frame(vec![1, 2, 3])).unwrap();
+    /// assert_eq!(sub.recv_ref().await.unwrap().0, [1, 2, 3]);
+    /// # });
+    /// ```
+    pub async fn recv_ref(&mut self) -> Option<&E> {
+        let live = self.live.as_mut()?;
+        if !poll_fn(|cx| live.poll_ready(cx)).await {
+            return None;
+        }
+        live.advance();
+        // The cursor's reference is released no earlier than the next call (see `Cursor`).
+        let seg = unsafe_segment(live);
+        // SAFETY: the slot at `offset - 1` was found ready; the segment stays held while the
+        // returned borrow of `self` lives.
+        Some(unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready"))
+    }
+
+    /// Receives the next event by reference if one is ready now.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// assert_eq!(sub.try_recv_ref(), Err(tidings::TryRecvError::Empty));
+    /// bus.send(9u8).unwrap();
+    /// assert_eq!(sub.try_recv_ref(), Ok(&9));
+    /// ```
+    pub fn try_recv_ref(&mut self) -> Result<&E, TryRecvError> {
+        let live = self.live.as_mut().ok_or(TryRecvError::Closed)?;
+        live.peek()?;
+        live.advance();
+        let seg = unsafe_segment(live);
+        // SAFETY: as in `recv_ref`.
+        Ok(unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready"))
+    }
+
+    /// Whether the bus has been closed. Events sent before the close may still be waiting.
+    pub fn is_closed(&self) -> bool {
+        match &self.live {
+            None => true,
+            Some(live) => live.topic.is_closed(),
+        }
+    }
+
+    /// Whether every event this subscription will ever get has been received.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// bus.send(1u8).unwrap();
+    /// bus.close();
+    /// assert!(!sub.is_terminated());
+    /// sub.try_recv().unwrap();
+    /// assert!(sub.is_terminated());
+    /// ```
+    pub fn is_terminated(&self) -> bool {
+        match &self.live {
+            None => true,
+            Some(live) => live.topic.is_end(live.cursor.index()),
+        }
+    }
+}
+
+/// The cursor's segment, with a lifetime tied to the borrow of `live`.
+fn unsafe_segment<E: Send + Sync + 'static>(live: &Live<E>) -> &Segment<E> {
+    // SAFETY: the cursor's reference keeps the segment allocated while `live` is borrowed.
+    unsafe { live.cursor.seg.as_ref() }
+}
+
+impl<E: Clone + Send + Sync + 'static> Subscription<E> {
+    /// Receives the next event, waiting for one if none is ready.
+    ///
+    /// Returns `None` once the bus is closed and every event sent before the close has been
+    /// received. Cancel-safe. If `E::clone` panics the event is not consumed.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<String>();
+    /// bus.send(String::from("hi")).unwrap();
+    /// assert_eq!(sub.recv().await.as_deref(), Some("hi"));
+    /// drop(bus); // the last handle: closes the bus
+    /// assert_eq!(sub.recv().await, None);
+    /// # });
+    /// ```
+    pub async fn recv(&mut self) -> Option<E> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next event; the building block of `recv` and the `Stream` impl.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<E>> {
+        let Some(live) = self.live.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match live.poll_ready(cx) {
+            Poll::Ready(true) => {
+                let event = live.current().clone();
+                live.advance();
+                Poll::Ready(Some(event))
+            }
+            Poll::Ready(false) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Receives the next event if one is ready now.
+    ///
+    /// ```
+    /// use tidings::TryRecvError;
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// assert_eq!(sub.try_recv(), Err(TryRecvError::Empty));
+    /// bus.send(1u8).unwrap();
+    /// assert_eq!(sub.try_recv(), Ok(1));
+    /// bus.close();
+    /// assert_eq!(sub.try_recv(), Err(TryRecvError::Closed));
+    /// ```
+    pub fn try_recv(&mut self) -> Result<E, TryRecvError> {
+        let live = self.live.as_mut().ok_or(TryRecvError::Closed)?;
+        live.peek()?;
+        let event = live.current().clone();
+        live.advance();
+        Ok(event)
+    }
+
+    /// Receives the next event, blocking the thread until one is ready; for code outside any
+    /// async runtime. Returns `None` once closed and drained.
+    ///
+    /// Do not call it from an async task: it blocks the executor's thread.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u64>();
+    /// let sender = bus.clone();
+    /// let t = std::thread::spawn(move || sender.send(42u64).unwrap());
+    /// assert_eq!(sub.recv_blocking(), Some(42));
+    /// t.join().unwrap();
+    /// ```
+    pub fn recv_blocking(&mut self) -> Option<E> {
+        let live = self.live.as_mut()?;
+        loop {
+            match live.peek() {
+                Ok(()) => break,
+                Err(TryRecvError::Closed) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            let waker = live.thread_waker();
+            let mut cx = Context::from_waker(&waker);
+            match live.poll_ready(&mut cx) {
+                Poll::Ready(true) => break,
+                Poll::Ready(false) => return None,
+                Poll::Pending => thread::park(),
+            }
+        }
+        let event = live.current().clone();
+        live.advance();
+        Some(event)
+    }
+}
+
+impl<E: Clone + Send + Sync + 'static> Stream for Subscription<E> {
+    type Item = E;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<E>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<E: Send + Sync + 'static> Drop for Subscription<E> {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            // SAFETY: the cursor owns one reference on its segment and gives it up here.
+            unsafe { live.topic.release(live.cursor.seg.as_ptr()) };
+            live.shared.unsubscribe(&live.topic);
+        }
+    }
+}
+
+impl<E: Send + Sync + 'static> fmt::Debug for Subscription<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Subscription");
+        d.field("event", &std::any::type_name::<E>());
+        match &self.live {
+            Some(live) => d
+                .field("position", &live.cursor.index())
+                .field("closed", &live.topic.is_closed()),
+            None => d.field("closed", &true),
+        };
+        d.finish()
+    }
+}

@@ -1,0 +1,364 @@
+//! One event type's stream: a global index counter, the tail of its segment list, its
+//! subscription count and its parked subscriptions.
+//!
+//! # Sending
+//!
+//! 1. Pin the epoch and load `tail_seg` (Acquire).
+//! 2. Claim a global index with `tail_index.fetch_add(1)`. The index *is* the event's place in
+//!    the type's one total order; a claim that sees the `CLOSED` bit fails instead.
+//! 3. Walk forward from the loaded segment to the one holding the index, installing missing
+//!    successors by compare-and-swap (the loser frees its unpublished segment).
+//! 4. Write the slot, set its `ready` flag, move `tail_seg` forward if it lags.
+//! 5. `fence(SeqCst)`, then wake parked subscriptions only if any are parked.
+//!
+//! Step 3 relies on `tail_seg.start <= index`: `tail_seg` is only ever moved to a segment by a
+//! sender that has claimed an index in it, and it is loaded before the claim, so the claim is
+//! later in `tail_index`'s modification order than that sender's.
+//!
+//! # Subscribing
+//!
+//! A subscription reads `tail_index` once, after its subscriber count is visible to senders,
+//! and starts its cursor there: every send that claims later is delivered to it, every send that
+//! claimed earlier is not. This is the "registered on return" promise.
+//!
+//! # Closing
+//!
+//! `close` sets the `CLOSED` bit with one `fetch_or`: claims before it succeed and will be
+//! written, claims after it fail. The index it returns is stored in `closed_at`, so a
+//! subscription ends exactly when its cursor reaches it, after every event sent before the
+//! close.
+
+use std::ptr;
+
+use crossbeam_utils::CachePadded;
+
+use crate::notify::{WaitList, WaitNode};
+use crate::segment::{self, SEGMENT_CAP, Segment};
+use crate::sync::epoch::{self, Guard};
+use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+
+/// Bit of `tail_index` set by `close`.
+pub(crate) const CLOSED: u64 = 1 << 63;
+/// `closed_at` before the topic is closed.
+const OPEN: u64 = u64::MAX;
+/// `subscribers` once the topic has been given up by its last subscription.
+pub(crate) const DEAD: usize = usize::MAX;
+
+/// Why a push stored nothing.
+pub(crate) enum Rejected {
+    NoSubscribers,
+    Closed,
+}
+
+pub(crate) struct Topic<E> {
+    /// The next global index to claim, plus the `CLOSED` bit. Every successful send increments
+    /// it exactly once (SeqCst: it is the linearisation point of `send`, `subscribe` and
+    /// `close`). Sends that fail after close still increment the low bits, which is why the
+    /// final index lives in `closed_at`.
+    tail_index: CachePadded<AtomicU64>,
+    /// A segment at or shortly before the one holding `tail_index`; it holds the tail reference
+    /// (see `segment`). Moved forward only by a sender that claimed an index in the new
+    /// segment. Never null while the topic lives.
+    tail_seg: CachePadded<AtomicPtr<Segment<E>>>,
+    /// Live subscriptions, or [`DEAD`] once the last one left and the topic is being removed
+    /// from the registry (it never revives; a new subscription makes a new topic).
+    subscribers: AtomicUsize,
+    /// `tail_index` at the moment of closing, [`OPEN`] before. Written once, after the
+    /// `fetch_or` and before waking parked subscriptions.
+    closed_at: AtomicU64,
+    /// Segments allocated and not yet retired (statistics only).
+    live_segments: AtomicUsize,
+    /// Sends that found the topic but stored nothing (statistics only).
+    dropped: AtomicU64,
+    /// Parked subscriptions. Padded: parking subscriptions write it, every send reads it.
+    waiters: CachePadded<WaitList>,
+}
+
+impl<E: Send + Sync + 'static> Topic<E> {
+    /// A topic with one subscriber already counted.
+    pub(crate) fn new() -> Self {
+        Self {
+            tail_index: CachePadded::new(AtomicU64::new(0)),
+            // One reference: the tail's.
+            tail_seg: CachePadded::new(AtomicPtr::new(Segment::alloc(0, 1))),
+            subscribers: AtomicUsize::new(1),
+            closed_at: AtomicU64::new(OPEN),
+            live_segments: AtomicUsize::new(1),
+            dropped: AtomicU64::new(0),
+            waiters: CachePadded::new(WaitList::new()),
+        }
+    }
+
+    /// Publishes `event` to every current subscription.
+    #[inline]
+    pub(crate) fn push(&self, event: E) -> Result<(), (Rejected, E)> {
+        // SeqCst: pairs with the SeqCst increment in `try_add_subscriber`, so a send that starts
+        // after a subscribe returned sees its count.
+        let subs = self.subscribers.load(Ordering::SeqCst);
+        if subs == 0 || subs == DEAD {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err((Rejected::NoSubscribers, event));
+        }
+        let guard = epoch::pin();
+        // Acquire: pairs with the Release in `advance_tail`, which makes `seg.start <= index`
+        // hold for the claim below (see the module docs).
+        let tail = self.tail_seg.load(Ordering::Acquire);
+        let index = self.tail_index.fetch_add(1, Ordering::SeqCst);
+        if index & CLOSED != 0 {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err((Rejected::Closed, event));
+        }
+        // SAFETY: `tail` was the tail segment while we were pinned, so it and every successor
+        // reached from it stay allocated until `guard` is dropped.
+        let seg = unsafe { self.find_segment(tail, index, &guard) };
+        // SAFETY: `seg` holds `index`, which this thread alone claimed; pinned as above.
+        unsafe { (*seg).write((index - (*seg).start) as usize, event) };
+        if seg != tail {
+            // SAFETY: pinned; we claimed an index in `seg`.
+            unsafe { self.advance_tail(seg, &guard) };
+        }
+        drop(guard);
+        // SeqCst fence: the sender's half of the Dekker pattern in `notify`.
+        fence(Ordering::SeqCst);
+        if !self.waiters.is_empty() {
+            self.waiters.wake_all();
+        }
+        Ok(())
+    }
+
+    /// The segment holding `index`, walking from `seg` and installing successors as needed.
+    ///
+    /// # Safety
+    /// `seg` was loaded from `tail_seg` under `guard`, and `seg.start <= index`.
+    unsafe fn find_segment(
+        &self,
+        mut seg: *mut Segment<E>,
+        index: u64,
+        _guard: &Guard,
+    ) -> *mut Segment<E> {
+        loop {
+            // SAFETY: the caller's pin keeps `seg` allocated (see `segment`'s module docs).
+            let s = unsafe { &*seg };
+            debug_assert!(s.start <= index);
+            if index < s.start + SEGMENT_CAP as u64 {
+                return seg;
+            }
+            // Acquire: pairs with the installing compare-and-swap.
+            let next = s.next.load(Ordering::Acquire);
+            seg = if next.is_null() {
+                self.install_next(s)
+            } else {
+                next
+            };
+        }
+    }
+
+    /// Installs a successor of `seg` if it has none, and returns the successor.
+    fn install_next(&self, seg: &Segment<E>) -> *mut Segment<E> {
+        // One reference: the link from `seg`.
+        let new = Segment::alloc(seg.start + SEGMENT_CAP as u64, 1);
+        // Release: publishes the new segment's initialised fields to whoever loads `next`.
+        // Acquire on failure: to read the winner's.
+        match seg
+            .next
+            .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                self.live_segments.fetch_add(1, Ordering::Relaxed);
+                new
+            }
+            Err(winner) => {
+                // SAFETY: `new` was never published.
+                drop(unsafe { Box::from_raw(new) });
+                winner
+            }
+        }
+    }
+
+    /// Moves `tail_seg` forward to `seg` unless it is already there or past it.
+    ///
+    /// # Safety
+    /// The caller is pinned by `guard`, claimed an index in `seg`, and reached `seg` by walking
+    /// from a segment loaded from `tail_seg`.
+    unsafe fn advance_tail(&self, seg: *mut Segment<E>, guard: &Guard) {
+        // SAFETY: pinned.
+        let target = unsafe { &*seg };
+        // The tail reference moves to `seg`: take it first. If the count is already zero, the
+        // tail has moved past `seg` and every subscription has too; nothing to do.
+        if !target.try_acquire() {
+            return;
+        }
+        let mut cur = self.tail_seg.load(Ordering::Acquire);
+        loop {
+            // SAFETY: pinned, and `cur` was loaded from `tail_seg`.
+            if unsafe { (*cur).start } >= target.start {
+                // Someone moved it as far or further: give back the reference we took.
+                // SAFETY: we own that reference; pinned.
+                unsafe { segment::release(seg, guard) };
+                return;
+            }
+            // Release: pairs with the Acquire loads of `tail_seg` (see `push`).
+            match self
+                .tail_seg
+                .compare_exchange_weak(cur, seg, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    // The old tail's reference is ours now to drop.
+                    // SAFETY: we just took it over from `tail_seg`; pinned.
+                    let dead = unsafe { segment::release(cur, guard) };
+                    self.live_segments.fetch_sub(dead, Ordering::Relaxed);
+                    return;
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Counts one more subscription, unless the topic is dead. SeqCst: see `push`.
+    pub(crate) fn try_add_subscriber(&self) -> bool {
+        let mut n = self.subscribers.load(Ordering::SeqCst);
+        loop {
+            if n == DEAD {
+                return false;
+            }
+            match self.subscribers.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => n = actual,
+            }
+        }
+    }
+
+    /// Counts one subscription less. Returns `true` if this was the last one and the topic is
+    /// now dead: the caller removes it from the registry.
+    pub(crate) fn remove_subscriber(&self) -> bool {
+        if self.subscribers.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return false;
+        }
+        // A concurrent subscribe may have revived the count from zero; then it stays alive.
+        self.subscribers
+            .compare_exchange(0, DEAD, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// A cursor at the current end of the stream: a segment with one reference taken for the
+    /// caller, and the global index of the first event the caller will read.
+    pub(crate) fn start_cursor(&self) -> (*mut Segment<E>, u64) {
+        // Pinned for the walk: the segments it touches may die meanwhile.
+        let _guard = epoch::pin();
+        loop {
+            let tail = self.tail_seg.load(Ordering::Acquire);
+            // SeqCst: the subscription's linearisation point; see the module docs.
+            let index = self.tail_index.load(Ordering::SeqCst) & !CLOSED;
+            let mut seg = tail;
+            loop {
+                // SAFETY: pinned; `tail` came from `tail_seg`, successors from its links.
+                let s = unsafe { &*seg };
+                // A cursor may sit just past a segment's last slot (offset == SEGMENT_CAP).
+                if index <= s.start + SEGMENT_CAP as u64 {
+                    break;
+                }
+                let next = s.next.load(Ordering::Acquire);
+                seg = if next.is_null() {
+                    self.install_next(s)
+                } else {
+                    next
+                };
+            }
+            // SAFETY: pinned.
+            if unsafe { (*seg).try_acquire() } {
+                return (seg, index);
+            }
+            // The segment died under us: the tail has moved on. Look again.
+        }
+    }
+
+    /// Gives up a cursor's reference on `seg`.
+    ///
+    /// # Safety
+    /// The caller owns one reference on `seg`.
+    pub(crate) unsafe fn release(&self, seg: *mut Segment<E>) {
+        let guard = epoch::pin();
+        // SAFETY: the caller's contract; pinned.
+        let dead = unsafe { segment::release(seg, &guard) };
+        if dead > 0 {
+            self.live_segments.fetch_sub(dead, Ordering::Relaxed);
+            // Push the retired chain to the global queue and help the epoch along, so that
+            // memory is given back now rather than whenever some thread next collects.
+            guard.flush();
+            drop(guard);
+            for _ in 0..2 {
+                epoch::pin().flush();
+            }
+        }
+    }
+
+    /// Ends the stream: later sends fail, subscriptions end after what was already sent.
+    pub(crate) fn close(&self) {
+        let prev = self.tail_index.fetch_or(CLOSED, Ordering::SeqCst);
+        if prev & CLOSED == 0 {
+            self.closed_at.store(prev, Ordering::SeqCst);
+        }
+        self.waiters.wake_all();
+    }
+
+    /// Whether a cursor at `index` has read everything it ever will.
+    #[inline]
+    pub(crate) fn is_end(&self, index: u64) -> bool {
+        // SeqCst: ordered after the caller's fence (see `notify`) and with `close`.
+        index >= self.closed_at.load(Ordering::SeqCst)
+    }
+
+    /// Whether `close` has run (its `fetch_or` at least; see `closed_at`).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail_index.load(Ordering::SeqCst) & CLOSED != 0
+    }
+
+    pub(crate) fn park(&self, node: &Arc<WaitNode>) {
+        self.waiters.push(node);
+        // SeqCst fence: the subscription's half of the Dekker pattern in `notify`.
+        fence(Ordering::SeqCst);
+    }
+
+    pub(crate) fn subscriber_count(&self) -> usize {
+        match self.subscribers.load(Ordering::Relaxed) {
+            DEAD => 0,
+            n => n,
+        }
+    }
+
+    /// Events sent successfully so far.
+    pub(crate) fn sent(&self) -> u64 {
+        match self.closed_at.load(Ordering::Relaxed) {
+            OPEN => self.tail_index.load(Ordering::Relaxed) & !CLOSED,
+            at => at,
+        }
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn retained_segments(&self) -> usize {
+        self.live_segments.load(Ordering::Relaxed)
+    }
+}
+
+impl<E> Drop for Topic<E> {
+    fn drop(&mut self) {
+        // `&mut self`: no sender or subscription can reach this list any more (both hold the
+        // topic's `Arc`). Every segment before the tail is already dead (retired to the epoch,
+        // which frees it on its own); the tail and any successors installed ahead of it are
+        // reachable only from here, so they are freed at once, in a loop.
+        let mut cur = self.tail_seg.load(Ordering::Relaxed);
+        while !cur.is_null() {
+            // SAFETY: exclusive access, argued above; each segment is freed exactly once.
+            let seg = unsafe { Box::from_raw(cur) };
+            cur = seg.next.load(Ordering::Relaxed);
+        }
+    }
+}
