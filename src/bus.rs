@@ -336,6 +336,11 @@ impl Shared {
         if this.closed.load(Ordering::SeqCst) {
             topic.close();
         }
+        if topic.is_closed() {
+            // Nothing sent from now on can reach it: it ends at once.
+            this.unsubscribe(&topic);
+            return Subscription::closed();
+        }
         Subscription::new(std::sync::Arc::clone(this), topic)
     }
 

@@ -116,3 +116,69 @@ impl Drop for WaitList {
         }
     }
 }
+
+#[cfg(all(test, not(tidings_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+    use std::task::{Wake, Waker};
+
+    struct Count(StdAtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn node_with_counter() -> (Arc<WaitNode>, std::sync::Arc<Count>) {
+        let count = std::sync::Arc::new(Count(StdAtomicUsize::new(0)));
+        let node = Arc::new(WaitNode::new());
+        node.waker.register(&Waker::from(count.clone()));
+        (node, count)
+    }
+
+    #[test]
+    fn a_node_is_queued_once_and_woken_once() {
+        let list = WaitList::new();
+        let (node, count) = node_with_counter();
+        assert!(list.is_empty());
+        list.push(&node);
+        list.push(&node);
+        assert!(!list.is_empty());
+        assert_eq!(Arc::strong_count(&node), 2, "the stack holds one reference");
+        list.wake_all();
+        assert!(list.is_empty());
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(Arc::strong_count(&node), 1);
+        // Re-queued after a wake.
+        node.waker.register(&Waker::from(count.clone()));
+        list.push(&node);
+        list.wake_all();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn wake_all_wakes_every_node() {
+        let list = WaitList::new();
+        let nodes: Vec<_> = (0..5).map(|_| node_with_counter()).collect();
+        for (n, _) in &nodes {
+            list.push(n);
+        }
+        list.wake_all();
+        for (n, c) in &nodes {
+            assert_eq!(c.0.load(Ordering::SeqCst), 1);
+            assert_eq!(Arc::strong_count(n), 1);
+        }
+    }
+
+    #[test]
+    fn dropping_the_list_releases_queued_nodes() {
+        let (node, count) = node_with_counter();
+        let list = WaitList::new();
+        list.push(&node);
+        drop(list);
+        assert_eq!(Arc::strong_count(&node), 1);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    }
+}

@@ -224,3 +224,118 @@ impl<E> Drop for Segment<E> {
         }
     }
 }
+
+#[cfg(all(test, not(tidings_loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::epoch;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+
+    /// Counts its drops.
+    struct Probe(Arc<StdAtomicUsize>);
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn flush() {
+        for _ in 0..64 {
+            epoch::pin().flush();
+        }
+    }
+
+    /// A chain of `n` segments: the first with `first_refs` references, the rest holding only
+    /// their link reference.
+    fn chain(n: usize, first_refs: usize) -> Vec<*mut Segment<Probe>> {
+        let segs: Vec<_> = (0..n)
+            .map(|i| {
+                Segment::alloc(
+                    (i * SEGMENT_CAP) as u64,
+                    if i == 0 { first_refs } else { 1 },
+                )
+            })
+            .collect();
+        for w in segs.windows(2) {
+            // SAFETY: freshly allocated, not shared.
+            unsafe { (*w[0]).next.store(w[1], Ordering::Relaxed) };
+        }
+        segs
+    }
+
+    #[test]
+    fn release_of_the_last_reference_frees_the_chain_and_its_values() {
+        let drops = Arc::new(StdAtomicUsize::new(0));
+        let segs = chain(3, 2);
+        // SAFETY: slots 0 and 1 of each segment are written once, by this thread.
+        unsafe {
+            for &s in &segs {
+                (*s).write(0, Probe(drops.clone()));
+                (*s).write(1, Probe(drops.clone()));
+            }
+        }
+        let guard = epoch::pin();
+        // SAFETY: we own the two references on the first segment.
+        let first = unsafe { release(segs[0], &guard) };
+        assert_eq!(first, 0, "one reference left");
+        // SAFETY: as above.
+        let second = unsafe { release(segs[0], &guard) };
+        assert_eq!(second, 3, "the whole chain died");
+        drop(guard);
+        flush();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            6,
+            "every written value dropped once"
+        );
+    }
+
+    #[test]
+    fn release_stops_at_a_segment_that_is_still_referenced() {
+        let drops = Arc::new(StdAtomicUsize::new(0));
+        let segs = chain(3, 1);
+        // SAFETY: fresh segments; the second gets a cursor's reference.
+        unsafe { (*segs[1]).acquire() };
+        // SAFETY: the first segment's slot 0 is written once here.
+        unsafe { (*segs[0]).write(0, Probe(drops.clone())) };
+        let guard = epoch::pin();
+        // SAFETY: we own the first segment's only reference.
+        assert_eq!(unsafe { release(segs[0], &guard) }, 1);
+        // SAFETY: we own the reference taken above; the link reference from the dead first
+        // segment was dropped by the cascade, so this is the last one on segs[1].
+        assert_eq!(unsafe { release(segs[1], &guard) }, 2);
+        drop(guard);
+        flush();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn try_acquire_fails_once_the_count_is_zero() {
+        let seg = Segment::<u8>::alloc(0, 1);
+        // SAFETY: `seg` is alive: we hold its one reference.
+        let s = unsafe { &*seg };
+        assert!(s.try_acquire());
+        assert_eq!(s.refs.load(Ordering::SeqCst), 2);
+        s.refs.store(0, Ordering::SeqCst);
+        assert!(!s.try_acquire(), "a dead segment must not be revived");
+        // SAFETY: no other reference exists.
+        drop(unsafe { Box::from_raw(seg) });
+    }
+
+    #[test]
+    fn unwritten_slots_are_not_dropped() {
+        let drops = Arc::new(StdAtomicUsize::new(0));
+        let seg = Segment::alloc(0, 1);
+        // SAFETY: fresh segment, slot 5 written once.
+        unsafe { (*seg).write(5, Probe(drops.clone())) };
+        // SAFETY: as above.
+        assert!(unsafe { (*seg).get(4) }.is_none());
+        // SAFETY: as above.
+        assert!(unsafe { (*seg).get(5) }.is_some());
+        // SAFETY: we own it.
+        drop(unsafe { Box::from_raw(seg) });
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+}

@@ -35,7 +35,7 @@ use crate::topic::Topic;
 /// # futures::executor::block_on(async {
 /// let bus = tidings::Bus::new();
 /// let sub = bus.subscribe::<u32>();
-/// for i in 0..3 {
+/// for i in 0..3u32 {
 ///     bus.send(i).unwrap();
 /// }
 /// bus.close();
@@ -355,11 +355,19 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
     /// ```
     pub fn recv_blocking(&mut self) -> Option<E> {
         let live = self.live.as_mut()?;
+        // Like crossbeam-channel: a short, bounded spin, then a few yields, then park. Parking
+        // costs the sender a wake-up syscall, so a reader that is only just ahead of its sender
+        // should not park at once; a reader with nothing to do parks within microseconds.
+        let backoff = crossbeam_utils::Backoff::new();
         loop {
             match live.peek() {
                 Ok(()) => break,
                 Err(TryRecvError::Closed) => return None,
                 Err(TryRecvError::Empty) => {}
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
             }
             let waker = live.thread_waker();
             let mut cx = Context::from_waker(&waker);

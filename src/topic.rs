@@ -41,6 +41,8 @@ use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 pub(crate) const CLOSED: u64 = 1 << 63;
 /// `closed_at` before the topic is closed.
 const OPEN: u64 = u64::MAX;
+/// Dead chains at least this long are flushed to the epoch's global queue at once.
+const FLUSH_CHAIN: usize = 4;
 /// `subscribers` once the topic has been given up by its last subscription.
 pub(crate) const DEAD: usize = usize::MAX;
 
@@ -253,7 +255,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
         loop {
             let tail = self.tail_seg.load(Ordering::Acquire);
             // SeqCst: the subscription's linearisation point; see the module docs.
-            let index = self.tail_index.load(Ordering::SeqCst) & !CLOSED;
+            let raw = self.tail_index.load(Ordering::SeqCst);
+            // Failed claims after a close still bump the low bits; start at the end instead,
+            // so a late subscription does not walk (and install) segments for them.
+            let index = match self.closed_at.load(Ordering::SeqCst) {
+                OPEN => raw & !CLOSED,
+                at => at,
+            };
             let mut seg = tail;
             loop {
                 // SAFETY: pinned; `tail` came from `tail_seg`, successors from its links.
@@ -287,8 +295,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let dead = unsafe { segment::release(seg, &guard) };
         if dead > 0 {
             self.live_segments.fetch_sub(dead, Ordering::Relaxed);
-            // Push the retired chain to the global queue and help the epoch along, so that
-            // memory is given back now rather than whenever some thread next collects.
+        }
+        if dead >= FLUSH_CHAIN {
+            // A long chain (a lagging subscription let go): push it to the global queue and
+            // help the epoch along, so that its memory is given back now rather than whenever
+            // some thread next collects. Short chains stay in the thread's bag, which the
+            // epoch flushes every 64 retirements; flushing those too would allocate a queue
+            // node each time.
             guard.flush();
             drop(guard);
             for _ in 0..2 {

@@ -1,0 +1,329 @@
+//! Behaviour 6: memory. Its own test binary, with a counting global allocator; the tests take
+//! a lock so that their counts do not mix.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+
+use tidings::{Bus, TryRecvError};
+
+struct Counting;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+thread_local! {
+    static THREAD_ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator, only counting.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::SeqCst);
+        let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller's contract is passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::SeqCst);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Allocations made by this thread while running `f`.
+fn allocs_in(f: impl FnOnce()) -> usize {
+    let before = THREAD_ALLOCS.with(Cell::get);
+    f();
+    THREAD_ALLOCS.with(Cell::get) - before
+}
+
+fn live_bytes() -> isize {
+    LIVE_BYTES.load(Ordering::SeqCst)
+}
+
+/// Runs deferred frees: the epoch needs a few advances, and each collection frees a few bags.
+fn flush_epoch() {
+    for _ in 0..256 {
+        crossbeam_epoch::pin().flush();
+    }
+}
+
+/// A 24-byte event.
+#[derive(Clone, Debug, PartialEq)]
+struct Event {
+    seq: u64,
+    a: u64,
+    b: u64,
+}
+
+fn ev(seq: u64) -> Event {
+    Event { seq, a: 1, b: 2 }
+}
+
+/// Bytes one segment of `Event`s takes, roughly: a bound for "a few segments".
+const SEGMENT_BYTES: isize = 64 * 40 + 64;
+
+#[test]
+fn send_without_subscription_allocates_nothing() {
+    let _serial = serial();
+    let bus = Bus::new();
+    // Another type is subscribed, so this also covers the bus's slower lookup path when the
+    // filter bucket happens to be shared.
+    let _other = bus.subscribe::<u16>();
+    assert!(bus.send(ev(0)).is_err());
+    let n = allocs_in(|| {
+        for i in 0..100_000 {
+            assert!(bus.send(ev(i)).is_err());
+        }
+    });
+    assert_eq!(n, 0, "allocations while sending to nobody");
+
+    // Also after all subscriptions of the type were dropped: nothing stays behind.
+    let subs: Vec<_> = (0..3).map(|_| bus.subscribe::<Event>()).collect();
+    for i in 0..1_000 {
+        bus.send(ev(i)).unwrap();
+    }
+    drop(subs);
+    assert!(
+        bus.stats().topic::<Event>().is_none(),
+        "the type's topic was removed"
+    );
+    let n = allocs_in(|| {
+        for i in 0..100_000 {
+            assert!(bus.send(ev(i)).is_err());
+        }
+    });
+    assert_eq!(n, 0, "allocations after the last subscription left");
+}
+
+#[test]
+fn sending_to_subscribers_allocates_at_most_one_in_32_events() {
+    let _serial = serial();
+    let bus = Bus::new();
+    let mut subs: Vec<_> = (0..4).map(|_| bus.subscribe::<Event>()).collect();
+    // Warm up thread-local state (epoch handle, arc-swap slots).
+    bus.send(ev(0)).unwrap();
+    for s in &mut subs {
+        s.try_recv().unwrap();
+    }
+    const N: u64 = 64 * 1_000;
+    let n = allocs_in(|| {
+        for i in 0..N {
+            bus.send(ev(i)).unwrap();
+            if i % 100 == 99 {
+                for s in &mut subs {
+                    while s.try_recv().is_ok() {}
+                }
+            }
+        }
+    });
+    eprintln!("{n} allocations for {N} events");
+    assert!(
+        n as u64 * 32 <= N,
+        "{n} allocations for {N} events: more than 1 in 32"
+    );
+}
+
+#[test]
+fn caught_up_topic_retains_a_bounded_number_of_segments() {
+    let _serial = serial();
+    let bus = Bus::new();
+    let mut sub = bus.subscribe::<Event>();
+    let mut max_retained = 0;
+    let base = live_bytes();
+    for round in 0..1_000u64 {
+        for i in 0..1_000 {
+            bus.send(ev(round * 1_000 + i)).unwrap();
+        }
+        while sub.try_recv().is_ok() {}
+        let retained = bus.stats().topic::<Event>().unwrap().retained_segments;
+        max_retained = max_retained.max(retained);
+    }
+    flush_epoch();
+    assert!(
+        max_retained <= 2,
+        "retained {max_retained} segments once caught up"
+    );
+    let grown = live_bytes() - base;
+    assert!(
+        grown <= 4 * SEGMENT_BYTES,
+        "{grown} bytes still held after a million events"
+    );
+}
+
+#[test]
+fn dropping_a_lagging_subscription_frees_its_segments() {
+    let _serial = serial();
+    let bus = Bus::new();
+    let mut reader = bus.subscribe::<Event>();
+    let lagging = bus.subscribe::<Event>();
+    flush_epoch();
+    let base = live_bytes();
+    const N: u64 = 1_000_000;
+    for i in 0..N {
+        bus.send(ev(i)).unwrap();
+        if i % 1_000 == 0 {
+            while reader.try_recv().is_ok() {}
+        }
+    }
+    while reader.try_recv().is_ok() {}
+    let held = live_bytes() - base;
+    assert!(
+        held >= (N * 24) as isize,
+        "the lagging subscription holds its backlog"
+    );
+    assert!(bus.stats().topic::<Event>().unwrap().retained_segments > 10_000);
+
+    // The drop itself gives memory back, without the reader doing anything.
+    drop(lagging);
+    let after = live_bytes() - base;
+    assert!(
+        after <= 4 * SEGMENT_BYTES,
+        "{after} bytes still held right after dropping the lagging subscription"
+    );
+    assert!(bus.stats().topic::<Event>().unwrap().retained_segments <= 2);
+    assert_eq!(reader.try_recv(), Err(TryRecvError::Empty));
+}
+
+// --- Behaviour 6e: every event value is dropped exactly once. ---
+
+const MAX_IDS: usize = 10_000_001;
+static CREATED: AtomicUsize = AtomicUsize::new(0);
+static DROPPED_TOTAL: AtomicUsize = AtomicUsize::new(0);
+static DROPPED: Mutex<Vec<AtomicBool>> = Mutex::new(Vec::new());
+
+#[derive(Debug)]
+struct Counted(usize);
+
+impl Counted {
+    fn new() -> Counted {
+        Counted(CREATED.fetch_add(1, Ordering::SeqCst))
+    }
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Counted::new()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPPED_TOTAL.fetch_add(1, Ordering::SeqCst);
+        let flags = DROPPED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(flag) = flags.get(self.0) {
+            assert!(
+                !flag.swap(true, Ordering::SeqCst),
+                "value {} dropped twice",
+                self.0
+            );
+        }
+    }
+}
+
+fn reset_counts() {
+    let mut flags = DROPPED.lock().unwrap();
+    if flags.is_empty() {
+        flags.extend((0..MAX_IDS).map(|_| AtomicBool::new(false)));
+    } else {
+        for f in flags.iter() {
+            f.store(false, Ordering::SeqCst);
+        }
+    }
+    CREATED.store(0, Ordering::SeqCst);
+    DROPPED_TOTAL.store(0, Ordering::SeqCst);
+}
+
+fn assert_all_dropped_once() {
+    flush_epoch();
+    let created = CREATED.load(Ordering::SeqCst);
+    assert_eq!(
+        DROPPED_TOTAL.load(Ordering::SeqCst),
+        created,
+        "values leaked"
+    );
+    let flags = DROPPED.lock().unwrap();
+    assert!(flags[..created].iter().all(|f| f.load(Ordering::SeqCst)));
+}
+
+#[test]
+fn every_event_is_dropped_exactly_once_read_or_not() {
+    let _serial = serial();
+    reset_counts();
+    {
+        let bus = Bus::new();
+        let mut reader = bus.subscribe::<Counted>();
+        let mut half = bus.subscribe::<Counted>();
+        let _never = bus.subscribe::<Counted>();
+        for i in 0..100_000 {
+            bus.send(Counted::new()).unwrap();
+            if i % 7 == 0 {
+                while reader.try_recv().is_ok() {}
+            }
+        }
+        for _ in 0..50_000 {
+            half.try_recv_ref().unwrap();
+        }
+        // Some dropped with no subscription at all (given back by `send`, dropped here).
+        let other = Bus::new();
+        for _ in 0..1_000 {
+            drop(other.send(Counted::new()));
+        }
+        // Dropping the lagging subscriptions, then the bus (with unread events still in the
+        // tail segment for `reader`).
+        drop(half);
+        bus.send(Counted::new()).unwrap();
+    }
+    assert_all_dropped_once();
+}
+
+#[test]
+fn dropping_ten_million_retained_events_neither_recurses_nor_leaks() {
+    let _serial = serial();
+    reset_counts();
+    // The subscription outlives the bus here; the next test drops it first.
+    let bus = Bus::new();
+    let sub = bus.subscribe::<Counted>();
+    for _ in 0..10_000_000 {
+        bus.send(Counted::new()).unwrap();
+    }
+    drop(bus);
+    // A small stack: recursion over ~156,000 segments would overflow it.
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || drop(sub))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_all_dropped_once();
+}
+
+#[test]
+fn dropping_a_bus_with_a_million_retained_events_frees_them() {
+    let _serial = serial();
+    reset_counts();
+    let bus = Bus::new();
+    let sub = bus.subscribe::<Counted>();
+    for _ in 0..1_000_000 {
+        bus.send(Counted::new()).unwrap();
+    }
+    drop(sub);
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || drop(bus))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_all_dropped_once();
+}

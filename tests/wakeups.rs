@@ -1,0 +1,130 @@
+//! Behaviour 8: no lost wake-ups; a send wakes nothing when nobody is parked.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tidings::Bus;
+
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn send_wakes_a_parked_subscription_and_nothing_when_none_is_parked() {
+    let bus = Bus::new();
+    let mut sub = bus.subscribe::<u8>();
+    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+
+    assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
+    bus.send(1u8).unwrap();
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        1,
+        "the parked poll was woken"
+    );
+    assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(1)));
+
+    // Not parked now: sends wake nobody.
+    bus.send(2u8).unwrap();
+    bus.send(3u8).unwrap();
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+    assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(2)));
+    assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(3)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_parked_in_recv_get_every_event_across_threads() {
+    let bus = Bus::new();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let mut sub = bus.subscribe::<u32>();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u32;
+            while let Some(i) = sub.recv().await {
+                assert_eq!(i, n);
+                n += 1;
+            }
+            n
+        }));
+    }
+    let sender = {
+        let bus = bus.clone();
+        std::thread::spawn(move || {
+            for i in 0..20_000u32 {
+                bus.send(i).unwrap();
+                if i % 64 == 0 {
+                    // Let the tasks catch up and park, so many sends find parked tasks.
+                    std::thread::yield_now();
+                }
+            }
+        })
+    };
+    sender.join().unwrap();
+    bus.close();
+    for t in tasks {
+        let n = tokio::time::timeout(Duration::from_secs(30), t)
+            .await
+            .expect("no task was left parked")
+            .unwrap();
+        assert_eq!(n, 20_000);
+    }
+}
+
+#[test]
+fn recv_blocking_threads_are_woken_for_every_event() {
+    let bus = Bus::new();
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let mut sub = bus.subscribe::<u32>();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while let Some(i) = sub.recv_blocking() {
+                    assert_eq!(i, n);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    for i in 0..5_000u32 {
+        bus.send(i).unwrap();
+        if i % 16 == 0 {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+    bus.close();
+    for r in readers {
+        assert_eq!(r.join().unwrap(), 5_000);
+    }
+}
+
+#[test]
+fn stream_parked_on_a_single_threaded_executor_is_woken() {
+    let bus = Bus::new();
+    let sub = bus.subscribe::<u32>();
+    let mut pool = futures::executor::LocalPool::new();
+    let (tx, rx) = futures::channel::oneshot::channel();
+    use futures::task::LocalSpawnExt;
+    pool.spawner()
+        .spawn_local(async move {
+            let v: Vec<u32> = sub.take(3).collect().await;
+            tx.send(v).unwrap();
+        })
+        .unwrap();
+    pool.run_until_stalled();
+    bus.send(1u32).unwrap();
+    pool.run_until_stalled();
+    bus.send(2u32).unwrap();
+    bus.send(3u32).unwrap();
+    let got = pool.run_until(rx).unwrap();
+    assert_eq!(got, [1, 2, 3]);
+}
