@@ -295,6 +295,8 @@ impl Shared {
 
     #[cold]
     fn unrouted<E>(&self, event: E) -> SendError<E> {
+        // Relaxed: only picks which error to report; nothing was stored either way, and a send
+        // racing `close` may report either.
         if self.closed.load(Ordering::Relaxed) {
             SendError::Closed(event)
         } else {
@@ -415,6 +417,7 @@ impl fmt::Debug for Bus {
 
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a snapshot for display.
         f.debug_struct("Shared")
             .field("closed", &self.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()

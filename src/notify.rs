@@ -38,6 +38,7 @@ impl WaitNode {
 
 impl std::fmt::Debug for WaitNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Relaxed: a snapshot for display.
         f.debug_struct("WaitNode")
             .field("queued", &self.queued.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -67,6 +68,7 @@ impl WaitList {
             return;
         }
         let raw = Arc::into_raw(Arc::clone(node)) as *mut WaitNode;
+        // Relaxed: only a first guess for the compare-and-swap, which checks it.
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             // Relaxed: published by the Release of the compare-and-swap below.

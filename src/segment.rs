@@ -124,6 +124,7 @@ impl<E> Segment<E> {
     /// Takes one more reference if the count is not already zero.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
+        // Relaxed: see the compare-and-swap below.
         let mut n = self.refs.load(Ordering::Relaxed);
         while n != 0 {
             // Relaxed: the caller is pinned, so the memory stays valid whatever this returns;
@@ -207,6 +208,7 @@ unsafe fn destroy_chain<E>(first: *mut Segment<E>, count: usize) {
     for _ in 0..count {
         // SAFETY: the caller's contract: these segments are exclusively ours.
         let seg = unsafe { Box::from_raw(cur) };
+        // Relaxed: the epoch synchronised this thread with every user of the chain.
         cur = seg.next.load(Ordering::Relaxed);
         drop(seg);
     }

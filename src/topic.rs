@@ -98,6 +98,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // after a subscribe returned sees its count.
         let subs = self.subscribers.load(Ordering::SeqCst);
         if subs == 0 || subs == DEAD {
+            // Relaxed: a statistics counter; nothing is ordered by it.
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Err((Rejected::NoSubscribers, event));
         }
@@ -107,6 +108,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let tail = self.tail_seg.load(Ordering::Acquire);
         let index = self.tail_index.fetch_add(1, Ordering::SeqCst);
         if index & CLOSED != 0 {
+            // Relaxed: statistics only.
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Err((Rejected::Closed, event));
         }
@@ -166,6 +168,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {
+                // Relaxed: statistics only.
                 self.live_segments.fetch_add(1, Ordering::Relaxed);
                 new
             }
@@ -190,6 +193,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if !target.try_acquire() {
             return;
         }
+        // Acquire: as in `push`, to read the segment's `start`.
         let mut cur = self.tail_seg.load(Ordering::Acquire);
         loop {
             // SAFETY: pinned, and `cur` was loaded from `tail_seg`.
@@ -208,6 +212,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                     // The old tail's reference is ours now to drop.
                     // SAFETY: we just took it over from `tail_seg`; pinned.
                     let dead = unsafe { segment::release(cur, guard) };
+                    // Relaxed: statistics only.
                     self.live_segments.fetch_sub(dead, Ordering::Relaxed);
                     return;
                 }
@@ -253,6 +258,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // Pinned for the walk: the segments it touches may die meanwhile.
         let _guard = epoch::pin();
         loop {
+            // Acquire: pairs with the Release in `advance_tail` (see `push`).
             let tail = self.tail_seg.load(Ordering::Acquire);
             // SeqCst: the subscription's linearisation point; see the module docs.
             let raw = self.tail_index.load(Ordering::SeqCst);
@@ -270,6 +276,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 if index <= s.start + SEGMENT_CAP as u64 {
                     break;
                 }
+                // Acquire: pairs with the installing compare-and-swap.
                 let next = s.next.load(Ordering::Acquire);
                 seg = if next.is_null() {
                     self.install_next(s)
@@ -294,6 +301,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // SAFETY: the caller's contract; pinned.
         let dead = unsafe { segment::release(seg, &guard) };
         if dead > 0 {
+            // Relaxed: statistics only.
             self.live_segments.fetch_sub(dead, Ordering::Relaxed);
         }
         if dead >= FLUSH_CHAIN {
@@ -337,6 +345,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
         fence(Ordering::SeqCst);
     }
 
+    // The statistics getters below load with Relaxed: each is a snapshot of one counter and
+    // orders nothing.
     pub(crate) fn subscriber_count(&self) -> usize {
         match self.subscribers.load(Ordering::Relaxed) {
             DEAD => 0,
@@ -367,6 +377,7 @@ impl<E> Drop for Topic<E> {
         // topic's `Arc`). Every segment before the tail is already dead (retired to the epoch,
         // which frees it on its own); the tail and any successors installed ahead of it are
         // reachable only from here, so they are freed at once, in a loop.
+        // Relaxed: `&mut self` already synchronised with every thread that used the topic.
         let mut cur = self.tail_seg.load(Ordering::Relaxed);
         while !cur.is_null() {
             // SAFETY: exclusive access, argued above; each segment is freed exactly once.
