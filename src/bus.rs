@@ -227,6 +227,13 @@ impl Bus {
     }
 
     /// Whether the bus has been closed.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// assert!(!bus.is_closed());
+    /// bus.clone().close();
+    /// assert!(bus.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::SeqCst)
     }

@@ -3,6 +3,17 @@
 use std::fmt;
 
 /// Why [`Subscription::try_recv`](crate::Subscription::try_recv) returned no event.
+///
+/// ```
+/// use tidings::{Bus, TryRecvError};
+///
+/// let bus = Bus::new();
+/// let mut sub = bus.subscribe::<u8>();
+/// assert_eq!(sub.try_recv(), Err(TryRecvError::Empty));
+/// bus.close();
+/// let err: Box<dyn std::error::Error> = sub.try_recv().unwrap_err().into();
+/// assert_eq!(err.to_string(), "bus closed and subscription drained");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TryRecvError {
     /// No event is available now; more may come.
@@ -47,6 +58,13 @@ impl<E> SendError<E> {
     }
 
     /// Whether the send failed because the bus is closed.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// assert!(!bus.send(1u8).unwrap_err().is_closed());
+    /// bus.close();
+    /// assert!(bus.send(1u8).unwrap_err().is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, SendError::Closed(_))
     }

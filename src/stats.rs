@@ -18,6 +18,13 @@ pub struct Stats {
 
 impl Stats {
     /// The entry for event type `E`, if it has a topic.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let _sub = bus.subscribe::<String>();
+    /// assert_eq!(bus.stats().topic::<String>().unwrap().subscribers, 1);
+    /// assert!(bus.stats().topic::<u8>().is_none());
+    /// ```
     pub fn topic<E: 'static>(&self) -> Option<&TopicStats> {
         self.topics.iter().find(|t| t.type_id == TypeId::of::<E>())
     }

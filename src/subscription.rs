@@ -251,6 +251,15 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     }
 
     /// Whether the bus has been closed. Events sent before the close may still be waiting.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// bus.send(1u8).unwrap();
+    /// drop(bus);
+    /// assert!(sub.is_closed());
+    /// assert_eq!(sub.try_recv(), Ok(1));
+    /// ```
     pub fn is_closed(&self) -> bool {
         match &self.live {
             None => true,
@@ -303,7 +312,19 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    /// Polls for the next event; the building block of `recv` and the `Stream` impl.
+    /// Polls for the next event; the building block of `recv` and the `Stream` impl. When it
+    /// returns `Pending`, the waker in `cx` is woken by the next event or by closing.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll};
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// let mut cx = Context::from_waker(std::task::Waker::noop());
+    /// assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
+    /// bus.send(3u8).unwrap();
+    /// assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(3)));
+    /// ```
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<E>> {
         let Some(live) = self.live.as_mut() else {
             return Poll::Ready(None);
