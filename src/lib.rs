@@ -64,6 +64,7 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod bus;
+pub mod docs;
 mod error;
 mod notify;
 mod segment;

@@ -1,0 +1,76 @@
+//! Design notes: how the bus works inside, and why it is correct. Documentation only.
+//!
+//! # The parts
+//!
+//! | part | file | shared state |
+//! | --- | --- | --- |
+//! | registry | `bus.rs` | `ArcSwap<HashMap<TypeId, Arc<Topic>>>`, 64 bucket counters, `closed` |
+//! | topic | `topic.rs` | `tail_index` (claims + `CLOSED` bit), `tail_seg`, `subscribers`, `closed_at` |
+//! | segments | `segment.rs` | per segment: `refs`, `next`, 64 slots of (`ready`, value) |
+//! | cursor | `subscription.rs` | none: a segment reference and an offset, owned by one reader |
+//! | parking | `notify.rs` | a Treiber stack of wait nodes, taken whole by a waker |
+//!
+//! # Linearisation points
+//!
+//! - A **send** takes effect at its `fetch_add` on `tail_index` (SeqCst). The returned index is
+//!   its place in the type's total order; a result with the `CLOSED` bit means it failed.
+//! - A **subscribe** takes effect at its load of `tail_index` (SeqCst), made after its subscriber
+//!   count and bucket count are visible (SeqCst increments). Sends that claim later are its
+//!   events; sends that claimed earlier are not.
+//! - A **close** takes effect at its `fetch_or(CLOSED)` on each topic's `tail_index`. The value
+//!   it returns is the number of events every subscription still gets (`closed_at`).
+//!
+//! Because claims are totally ordered by one atomic, every subscription reads the same
+//! sequence, and a send that happens-before another claims the smaller index.
+//!
+//! # Why a reader never waits forever on a claimed slot
+//!
+//! A sender writes its slot right after claiming it, inside the same pinned section. Between
+//! the two it only walks to its segment, installing it if missing; that allocation can only
+//! abort the process, and nothing on the way can panic.
+//! So a reader that finds slot `i` not ready, with `i < closed_at` or the topic open, either
+//! gets the event shortly or parks and is woken by that sender.
+//!
+//! # Memory reclamation
+//!
+//! Two mechanisms, each for the readers it can see:
+//!
+//! 1. **Reference counts** track the readers tidings knows about: cursors and structure. A
+//!    segment counts one reference for the link from its live predecessor, one while it is the
+//!    topic's tail, and one per cursor in it. A count never rises from zero: increments either
+//!    derive from a reference the caller holds (`acquire`) or are conditional (`try_acquire`).
+//!    At zero the segment is dead and its link reference on its successor is dropped, in a loop.
+//! 2. **crossbeam-epoch** covers the readers tidings cannot count: senders, which load
+//!    `tail_seg` and walk forward without taking references. Dead segments are handed to the
+//!    epoch (one deferred function per dead chain) and freed after every thread pinned at their
+//!    death has unpinned.
+//!
+//! Dropping a subscription that is far behind kills its whole backlog in one cascade; chains
+//! of four or more segments are flushed to the epoch's global queue at once, so their memory
+//! comes back during the drop unless another thread is pinned at that moment.
+//!
+//! # Orderings
+//!
+//! | where | ordering | pairs with | so that |
+//! | --- | --- | --- | --- |
+//! | slot `ready` store / load | Release / Acquire | each other | a reader sees the value |
+//! | `tail_index` claim, subscribe load, close | SeqCst | each other, `subscribers`, bucket counts | one total order; registration on return |
+//! | `tail_seg` store / load | Release (CAS) / Acquire | each other | a sender's claim is never before its start segment |
+//! | `next` install / load | AcqRel (CAS) / Acquire | each other | the new segment's fields are visible |
+//! | `refs` decrement | AcqRel | other decrements | the last owner sees all reads done, as `Arc` |
+//! | send: publish, `fence(SeqCst)`, load stack head | SeqCst fence | the parker's fence | no lost wake-up (Dekker) |
+//! | park: push node, `fence(SeqCst)`, look again | SeqCst fence | the sender's fence | as above |
+//!
+//! The loom models in `loom-tests/` check these protocols with loom's atomics and
+//! crossbeam-epoch's loom build.
+//!
+//! # Limits, by design
+//!
+//! - Unbounded: a subscription that never reads keeps every event sent after it subscribed.
+//!   This is Haiway's promise ("nothing is lost"); drop a subscription you no longer read.
+//! - A reader that panics in `E::clone` has consumed nothing; it will clone the same event
+//!   again on its next call.
+//! - Dead segments are freed by whichever thread next collects the epoch, which can be a
+//!   sender: a large backlog can cost that sender the time to drop its events.
+//! - `stats()` lists types that have a topic. A send of a type with no subscription stores
+//!   nothing, not even a counter; its caller learns it from the returned error.
