@@ -212,3 +212,29 @@ fn registry() {
         assert_eq!(existing.try_recv(), Err(TryRecvError::Empty));
     });
 }
+
+/// A subscription parks twice in a row while two senders publish, so its wait node is queued,
+/// taken and queued again while a waker may still be walking it. Catches a lost wake-up when
+/// the taker's clearing of `queued` does not synchronise with the owner's re-registration.
+#[test]
+fn wake_up_twice() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        let senders: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|v| {
+                let bus = bus.clone();
+                thread::spawn(move || bus.send(Ev::new(v)).unwrap())
+            })
+            .collect();
+        let first = loom::future::block_on(sub.recv()).unwrap();
+        let second = loom::future::block_on(sub.recv()).unwrap();
+        let mut got = [*first.0, *second.0];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        for s in senders {
+            s.join().unwrap();
+        }
+    });
+}
