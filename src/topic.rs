@@ -324,6 +324,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if prev & CLOSED == 0 {
             self.closed_at.store(prev, Ordering::SeqCst);
         }
+        // SeqCst fence: the closer's half of the Dekker pattern in `notify`, as in `push`. The
+        // `closed_at` store is SeqCst but the take of the wait list is not, so without it a
+        // receiver that pushed its node and then read `closed_at` before the store can be
+        // missed by the take (see the `close_vs_send_and_recv` loom model).
+        fence(Ordering::SeqCst);
         self.waiters.wake_all();
     }
 

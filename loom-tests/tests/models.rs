@@ -238,3 +238,24 @@ fn wake_up_twice() {
         }
     });
 }
+
+/// Closing races a send and a parked receive. The receive must end (no lost wake-up of a
+/// receiver that registered and re-checked `closed` concurrently) and must first deliver the
+/// event if and only if the send succeeded.
+#[test]
+fn close_vs_send_and_recv() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        let (b1, b2) = (bus.clone(), bus.clone());
+        let sender = thread::spawn(move || b1.send(Ev::new(5)).is_ok());
+        let closer = thread::spawn(move || b2.close());
+        let mut got = Vec::new();
+        while let Some(ev) = loom::future::block_on(sub.recv()) {
+            got.push(*ev.0);
+        }
+        let sent = sender.join().unwrap();
+        closer.join().unwrap();
+        assert_eq!(got, if sent { vec![5] } else { vec![] });
+    });
+}
