@@ -10,7 +10,7 @@ use std::cell::Cell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use tidings::{Bus, Subscription, TryRecvError};
+use tidings::{Bus, SendError, Subscription, TryRecvError};
 
 thread_local! {
     /// Live `Ev` values on this OS thread, which runs every thread of a loom model.
@@ -257,5 +257,22 @@ fn close_vs_send_and_recv() {
         let sent = sender.join().unwrap();
         closer.join().unwrap();
         assert_eq!(got, if sent { vec![5] } else { vec![] });
+    });
+}
+
+/// A send after `close` must fail with `Closed`, whatever it finds in the registry: also when
+/// the last subscription is leaving concurrently and the topic is dead or already removed.
+#[test]
+fn send_after_close_reports_closed() {
+    model(|| {
+        let bus = Bus::new();
+        let sub = bus.subscribe::<Ev>();
+        bus.close();
+        let dropper = thread::spawn(move || drop(sub));
+        match bus.send(Ev::new(1)) {
+            Err(SendError::Closed(_)) => {}
+            other => panic!("send after close: {other:?}"),
+        }
+        dropper.join().unwrap();
     });
 }
