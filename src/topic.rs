@@ -198,9 +198,12 @@ impl<E: Send + Sync + 'static> Topic<E> {
         loop {
             // SAFETY: pinned, and `cur` was loaded from `tail_seg`.
             if unsafe { (*cur).start } >= target.start {
-                // Someone moved it as far or further: give back the reference we took.
+                // Someone moved it as far or further: give back the reference we took. It may
+                // be the last one (every subscription has moved past `seg` meanwhile).
                 // SAFETY: we own that reference; pinned.
-                unsafe { segment::release(seg, guard) };
+                let dead = unsafe { segment::release(seg, guard) };
+                // Relaxed: statistics only.
+                self.live_segments.fetch_sub(dead, Ordering::Relaxed);
                 return;
             }
             // Release: pairs with the Acquire loads of `tail_seg` (see `push`).

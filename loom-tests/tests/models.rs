@@ -276,3 +276,37 @@ fn send_after_close_reports_closed() {
         dropper.join().unwrap();
     });
 }
+
+/// Senders race to move the tail segment forward while a subscription reads past it. A sender
+/// that took a reference on its segment to make it the tail, and then found the tail already
+/// further on, gives the reference back, and that may be the last one (the subscription has
+/// moved past too): catches statistics (`retained_segments`) that forget the segments freed
+/// there, and a reference given back twice or never.
+#[test]
+fn tail_advance_race_keeps_segment_count() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        bus.send(Ev::new(0)).unwrap();
+        bus.send(Ev::new(1)).unwrap();
+        let b1 = bus.clone();
+        let t1 = thread::spawn(move || b1.send(Ev::new(2)).unwrap());
+        let b2 = bus.clone();
+        let t2 = thread::spawn(move || {
+            b2.send(Ev::new(3)).unwrap();
+            b2.send(Ev::new(4)).unwrap();
+        });
+        let mut seen = drain(&mut sub);
+        t1.join().unwrap();
+        t2.join().unwrap();
+        seen.extend(drain(&mut sub));
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        tidings::__loom::flush_epoch(1);
+        let retained = bus.stats().topic::<Ev>().unwrap().retained_segments;
+        assert_eq!(
+            retained,
+            tidings::__loom::live_segments(),
+            "statistics drifted"
+        );
+    });
+}
