@@ -169,12 +169,17 @@ pub(crate) mod loom_epoch {
     struct Collector {
         pinned: AtomicUsize,
         garbage: Mutex<Vec<Deferred>>,
+        /// Closures queued and not yet taken; lets an unpin with nothing to free skip the lock and the fence,
+        /// which would otherwise order the caller's accesses and hide a fence missing in
+        /// tidings (a sender's publish-then-check, for one).
+        queued: AtomicUsize,
     }
 
     loom::lazy_static! {
         static ref COLLECTOR: Collector = Collector {
             pinned: AtomicUsize::new(0),
             garbage: Mutex::new(Vec::new()),
+            queued: AtomicUsize::new(0),
         };
     }
 
@@ -198,6 +203,8 @@ pub(crate) mod loom_epoch {
             // outlives the deferral, as crossbeam-epoch's contract asks.
             let f: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(f) };
             COLLECTOR.garbage.lock().unwrap().push(Deferred(f));
+            // Relaxed: only a hint for `drop`; a missed hint delays a free, never hastens it.
+            COLLECTOR.queued.fetch_add(1, Ordering::Relaxed);
         }
 
         /// Nothing to hand over: garbage is global already.
@@ -209,12 +216,18 @@ pub(crate) mod loom_epoch {
             if COLLECTOR.pinned.fetch_sub(1, Ordering::SeqCst) != 1 {
                 return;
             }
+            // Relaxed: see `queued`. Garbage queued meanwhile waits for the next unpin to zero.
+            if COLLECTOR.queued.load(Ordering::Relaxed) == 0 {
+                return;
+            }
             let ready = {
                 let mut garbage = COLLECTOR.garbage.lock().unwrap();
                 fence(Ordering::SeqCst);
                 if COLLECTOR.pinned.load(Ordering::SeqCst) != 0 {
                     return;
                 }
+                // Relaxed: under the lock, which orders it with the increments.
+                COLLECTOR.queued.fetch_sub(garbage.len(), Ordering::Relaxed);
                 std::mem::take(&mut *garbage)
             };
             for d in ready {
