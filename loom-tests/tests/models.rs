@@ -144,9 +144,10 @@ fn segment_boundary() {
     });
 }
 
-/// One subscription advances past a segment while another, behind in it, is dropped and a
-/// sender appends into the next segment. Catches a segment freed while a cursor or a sender
-/// still uses it, one freed twice (both reference drops seeing zero), and segments or values
+/// One subscription advances past segments while another, behind in the first segment, is
+/// dropped and a sender appends into a new segment. Dropping the one behind lets two
+/// segments die in one cascade. Catches a segment freed while a cursor or a sender still
+/// uses it, one freed twice (two reference drops both seeing zero), and segments or values
 /// never freed (a cascade that stops early, a reference never dropped).
 #[test]
 fn reclamation() {
@@ -154,18 +155,21 @@ fn reclamation() {
         let bus = Bus::new();
         let mut ahead = bus.subscribe::<Ev>();
         let behind = bus.subscribe::<Ev>();
-        bus.send(Ev::new(0)).unwrap();
-        bus.send(Ev::new(1)).unwrap();
-        let b = bus.clone();
-        let sender = thread::spawn(move || b.send(Ev::new(2)).unwrap());
-        let dropper = thread::spawn(move || drop(behind));
+        for v in 0..4 {
+            bus.send(Ev::new(v)).unwrap();
+        }
+        // `ahead` is at the end of the second segment, `behind` at the start of the first.
         let mut seen = drain(&mut ahead);
+        let b = bus.clone();
+        let sender = thread::spawn(move || b.send(Ev::new(4)).unwrap());
+        let dropper = thread::spawn(move || drop(behind));
+        seen.extend(drain(&mut ahead));
         sender.join().unwrap();
         dropper.join().unwrap();
         seen.extend(drain(&mut ahead));
-        assert_eq!(seen, [0, 1, 2]);
-        // The first segment is behind every cursor and is not the tail: it must be gone once
-        // the epoch lets it go.
+        assert_eq!(seen, [0, 1, 2, 3, 4]);
+        // Everything but the segment `ahead` is in is dead; the model's end checks that it
+        // and every value are freed once `ahead` and the bus go.
         drop(ahead);
         drop(bus);
     });
