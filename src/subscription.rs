@@ -292,7 +292,6 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     /// (the scope layer uses it to skip events of other scopes).
     ///
     /// `pick` runs before the cursor moves, so if it panics the event is not consumed.
-    #[allow(dead_code)] // Used by the scope layer, which lands in a separate commit.
     pub(crate) fn poll_pick<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -317,7 +316,6 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     }
 
     /// `poll_pick` without waiting: the next picked event if one is ready now.
-    #[allow(dead_code)] // As `poll_pick`.
     pub(crate) fn try_pick<T>(
         &mut self,
         mut pick: impl FnMut(&E) -> Option<T>,
