@@ -1,0 +1,37 @@
+//! Observability through `tracing` (feature `tracing`, off by default): every scope is a span,
+//! entered around each poll of its body and tasks; task and body failures are logged with
+//! `tracing::error!`; `ctx::record_*` emit events. Without the feature these are no-ops, and
+//! failures still reach the caller as `ScopeError`/`JoinError`.
+
+use super::ScopeError;
+
+#[cfg(feature = "tracing")]
+pub(crate) fn scope_span(name: &str) -> tracing::Span {
+    // The parent is the span current where the scope opens: the enclosing scope's, which its
+    // driver or task has entered around this poll.
+    tracing::info_span!("scope", name)
+}
+
+#[cfg(feature = "tracing")]
+pub(crate) fn task_failed(scope: &str, error: &(dyn std::error::Error + Send + Sync)) {
+    tracing::error!(scope, error = %error, "task failed");
+}
+
+#[cfg(feature = "tracing")]
+pub(crate) fn task_panicked(scope: &str, message: &str) {
+    tracing::error!(scope, panic = message, "task panicked");
+}
+
+#[cfg(feature = "tracing")]
+pub(crate) fn scope_failed(failure: &ScopeError) {
+    tracing::error!(error = %failure, "scope body failed");
+}
+
+#[cfg(not(feature = "tracing"))]
+pub(crate) fn task_failed(_scope: &str, _error: &(dyn std::error::Error + Send + Sync)) {}
+
+#[cfg(not(feature = "tracing"))]
+pub(crate) fn task_panicked(_scope: &str, _message: &str) {}
+
+#[cfg(not(feature = "tracing"))]
+pub(crate) fn scope_failed(_failure: &ScopeError) {}
