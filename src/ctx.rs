@@ -35,6 +35,7 @@ use std::sync::Arc;
 use crate::ContextMissing;
 use crate::scope::current;
 use crate::scope::delivery::{Envelope, ScopedSubscription};
+use crate::scope::observe::{self, Level};
 use crate::scope::state::{self, StateError, Updating};
 use crate::scope::task::{self, JoinHandle};
 
@@ -292,4 +293,51 @@ pub fn updating<T: Send + Sync + 'static, F: Future>(value: T, fut: F) -> Updati
 /// ```
 pub fn scope_name() -> Result<Arc<str>, ContextMissing> {
     current::with(|frame| Ok(Arc::clone(&frame.ok_or(ContextMissing)?.node.name)))
+}
+
+/// Records a log entry in the current scope (Haiway's `ctx.record`/`ctx.log_*`): with the
+/// `tracing` feature, a `tracing` event of target `tidings::record` inside the scope's span;
+/// without it, nothing.
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope.
+///
+/// ```
+/// use tidings::{Level, Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// Scope::new("app")
+///     .run(async {
+///         ctx::record(Level::Info, format_args!("event received: {}", 42)).unwrap();
+///     })
+///     .await
+///     .unwrap();
+/// # });
+/// ```
+pub fn record(level: Level, message: std::fmt::Arguments<'_>) -> Result<(), ContextMissing> {
+    current::with(|frame| frame.map(|_| ()).ok_or(ContextMissing))?;
+    observe::record(level, message);
+    Ok(())
+}
+
+/// Records a metric sample in the current scope: with the `tracing` feature, a `tracing` event
+/// of target `tidings::metric` with fields `metric`, `value` and `unit`; without it, nothing.
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// tidings::Scope::new("app")
+///     .run(async { tidings::ctx::record_metric("event_processing_time", 0.25, "seconds").unwrap() })
+///     .await
+///     .unwrap();
+/// # });
+/// ```
+pub fn record_metric(name: &str, value: f64, unit: &str) -> Result<(), ContextMissing> {
+    current::with(|frame| frame.map(|_| ()).ok_or(ContextMissing))?;
+    observe::metric(name, value, unit);
+    Ok(())
 }

@@ -78,6 +78,7 @@ mod topic;
 pub use bus::Bus;
 pub use error::{SendError, TryRecvError};
 pub use scope::delivery::ScopedSubscription;
+pub use scope::observe::Level;
 pub use scope::state::{StateError, Updating};
 pub use scope::task::{JoinError, JoinHandle};
 pub use scope::{ContextMissing, Scope, ScopeError};

@@ -35,3 +35,37 @@ pub(crate) fn task_panicked(_scope: &str, _message: &str) {}
 
 #[cfg(not(feature = "tracing"))]
 pub(crate) fn scope_failed(_failure: &ScopeError) {}
+
+/// Severity of a [`ctx::record`](crate::ctx::record) entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Detail for debugging.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected that was handled.
+    Warning,
+    /// A failure.
+    Error,
+}
+
+#[cfg(feature = "tracing")]
+pub(crate) fn record(level: Level, message: std::fmt::Arguments<'_>) {
+    match level {
+        Level::Debug => tracing::debug!(target: "tidings::record", "{message}"),
+        Level::Info => tracing::info!(target: "tidings::record", "{message}"),
+        Level::Warning => tracing::warn!(target: "tidings::record", "{message}"),
+        Level::Error => tracing::error!(target: "tidings::record", "{message}"),
+    }
+}
+
+#[cfg(feature = "tracing")]
+pub(crate) fn metric(name: &str, value: f64, unit: &str) {
+    tracing::info!(target: "tidings::metric", metric = name, value, unit, "metric");
+}
+
+#[cfg(not(feature = "tracing"))]
+pub(crate) fn record(_level: Level, _message: std::fmt::Arguments<'_>) {}
+
+#[cfg(not(feature = "tracing"))]
+pub(crate) fn metric(_name: &str, _value: f64, _unit: &str) {}
