@@ -64,9 +64,11 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod bus;
+pub mod ctx;
 pub mod docs;
 mod error;
 mod notify;
+mod scope;
 mod segment;
 mod stats;
 mod subscription;
@@ -90,5 +92,10 @@ pub mod __loom {
     }
 }
 pub use error::{SendError, TryRecvError};
+pub use scope::delivery::ScopedSubscription;
+pub use scope::observe::Level;
+pub use scope::state::{StateError, Updating};
+pub use scope::task::{JoinError, JoinHandle};
+pub use scope::{ContextMissing, Scope, ScopeError};
 pub use stats::{Stats, TopicStats};
 pub use subscription::Subscription;
