@@ -24,8 +24,9 @@ use tokio::runtime::Runtime;
 
 /// Events sent per iteration, over all senders.
 const EVENTS: u64 = 10_000;
-/// Capacity of the bounded peers (`async-broadcast`, `bus`, `disruptor`).
-const RING: usize = 8192;
+/// Capacity of the bounded peers (`async-broadcast`, `bus`, `disruptor`): room for a whole
+/// run, as `tokio::sync::broadcast` gets, so none of them waits for room because of its size.
+const RING: usize = 16384;
 
 #[derive(Clone, Copy)]
 struct Shape {
@@ -186,7 +187,7 @@ fn tokio_broadcast(rt: &Runtime, s: Shape) -> Sample {
 fn async_broadcast(rt: &Runtime, s: Shape) -> Sample {
     let per = s.per_sender();
     rt.block_on(async move {
-        // Bounded with backpressure: a full channel makes senders wait.
+        // Bounded with backpressure (a full channel makes senders wait), sized as `RING`.
         let (tx, rx) = async_broadcast::broadcast::<Ev>(RING);
         let readers: Vec<_> = (0..s.subs)
             .map(|_| {
@@ -259,7 +260,8 @@ fn fan_out<T>(txs: &[T], ev: Ev, send: impl Fn(&T, Ev)) {
 // ---- thread systems ----
 
 /// Runs `readers` and `senders` on their own threads, all released at once by a barrier, and
-/// times from the release until the last of them finishes. `senders` get their index.
+/// times from the first of them starting work until the last finishing. (Each thread reads
+/// the clock itself: on 2 cores the releasing thread may be descheduled for a while.)
 fn on_threads<R, S, Ret>(readers: Vec<R>, senders: Vec<S>) -> (Sample, Vec<Ret>)
 where
     R: FnOnce() + Send + 'static,
@@ -273,8 +275,9 @@ where
             let gate = gate.clone();
             thread::spawn(move || {
                 gate.wait();
+                let begin = Instant::now();
                 r();
-                Instant::now()
+                (begin, Instant::now())
             })
         })
         .collect();
@@ -284,27 +287,31 @@ where
             let gate = gate.clone();
             thread::spawn(move || {
                 gate.wait();
+                let begin = Instant::now();
                 let ret = s();
-                (Instant::now(), ret)
+                (begin, Instant::now(), ret)
             })
         })
         .collect();
+    // Read before the release, so a descheduled main thread cannot miss CPU time.
+    let c0 = process_cpu();
     gate.wait();
-    let (t0, c0) = start();
-    let mut end = t0;
+    let mut spans = Vec::new();
     let mut rets = Vec::new();
     for h in sender_handles {
-        let (at, ret) = h.join().expect("sender thread");
-        end = end.max(at);
+        let (begin, end, ret) = h.join().expect("sender thread");
+        spans.push((begin, end));
         rets.push(ret);
     }
     for h in reader_handles {
-        end = end.max(h.join().expect("reader thread"));
+        spans.push(h.join().expect("reader thread"));
     }
     let cpu = process_cpu() - c0;
+    let begin = spans.iter().map(|s| s.0).min().expect("threads");
+    let end = spans.iter().map(|s| s.1).max().expect("threads");
     (
         Sample {
-            wall: end - t0,
+            wall: end - begin,
             cpu,
         },
         rets,
