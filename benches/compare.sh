@@ -147,14 +147,17 @@ SEGMENT = 64 * 32 + 24  # 64 slots of a 24-byte event with its ready flag, plus 
 for case in ["catch_up", "drop"]:
     for ident in ["tidings", "tokio_broadcast", "async_broadcast", "crossbeam_channel", "flume"]:
         row = mem.get(("W8_memory", ident, case))
-        shown = (f"peak {int(row[0]) / 1024:.0f} KiB, after {case.replace('_', '-')} {int(row[2]) / 1024:.1f} KiB"
-                 if row else "missing")
+        shown = (f"empty {int(row[3]) / 1024:.1f} KiB, peak {int(row[0]) / 1024:.0f} KiB, "
+                 f"after {case.replace('_', '-')} {int(row[2]) / 1024:.1f} KiB" if row else "missing")
         print(f"| W8_memory ({case}) | {ident} | single thread | {shown} | | |")
     row = mem.get(("W8_memory", "tidings", case))
     if row:
-        segs = int(row[2]) / SEGMENT
-        targets.append((f"W8: retained after {case.replace('_', '-')} within a few segments",
-                        f"{int(row[2]) / 1024:.1f} KiB = {segs:.1f} segments", segs <= 4))
+        # Retained beyond what the channel held when just made.
+        extra = max(int(row[2]) - int(row[3]), 0)
+        segs = extra / SEGMENT
+        targets.append((f"W8: retained after {case.replace('_', '-')}, beyond the empty bus, "
+                        "within a few segments",
+                        f"{extra / 1024:.1f} KiB = {segs:.1f} segments", segs <= 4))
     else:
         targets.append((f"W8: retained after {case}", "missing", False))
 
