@@ -292,11 +292,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         }
     }
 
-    /// Gives up a cursor's reference on `seg`.
+    /// Gives up a cursor's reference on `seg`; returns how many segments died.
     ///
     /// # Safety
     /// The caller owns one reference on `seg`.
-    pub(crate) unsafe fn release(&self, seg: *mut Segment<E>) {
+    pub(crate) unsafe fn release(&self, seg: *mut Segment<E>) -> usize {
         let guard = epoch::pin();
         // SAFETY: the caller's contract; pinned.
         let dead = unsafe { segment::release(seg, &guard) };
@@ -312,10 +312,19 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // node each time.
             guard.flush();
             drop(guard);
-            for _ in 0..2 {
-                epoch::pin().flush();
-            }
+            flush_epoch();
         }
+        dead
+    }
+
+    /// Hands this thread's retired segments to the epoch and helps it along, so that they are
+    /// freed now. A subscription that has caught up calls it once (if it retired anything since
+    /// the last time): otherwise up to 64 dead segments wait in the thread's bag, and sealed
+    /// bags in the global queue, until some thread next collects, which for an idle bus may be
+    /// never.
+    pub(crate) fn flush_retired(&self) {
+        epoch::pin().flush();
+        flush_epoch();
     }
 
     /// Ends the stream: later sends fail, subscriptions end after what was already sent.
@@ -368,6 +377,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     pub(crate) fn retained_segments(&self) -> usize {
         self.live_segments.load(Ordering::Relaxed)
+    }
+}
+
+/// Two collections: enough for the epoch to advance twice past bags just pushed, and so to free
+/// them, when no other thread is pinned in an older epoch.
+fn flush_epoch() {
+    for _ in 0..2 {
+        epoch::pin().flush();
     }
 }
 
