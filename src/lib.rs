@@ -68,6 +68,7 @@ pub mod docs;
 mod error;
 mod notify;
 mod segment;
+mod send_cache;
 mod stats;
 mod subscription;
 mod sync;

@@ -91,9 +91,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         }
     }
 
-    /// Publishes `event` to every current subscription.
+    /// Publishes `event` to every current subscription. The caller's pin protects the segments
+    /// this walks and, for a topic found through the per-thread send cache, the topic itself
+    /// (see `bus`), so it is held until the wake-up below is done.
     #[inline]
-    pub(crate) fn push(&self, event: E) -> Result<(), (Rejected, E)> {
+    pub(crate) fn push(&self, event: E, guard: &Guard) -> Result<(), (Rejected, E)> {
         // SeqCst: pairs with the SeqCst increment in `try_add_subscriber`, so a send that starts
         // after a subscribe returned sees its count.
         let subs = self.subscribers.load(Ordering::SeqCst);
@@ -102,7 +104,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Err((Rejected::NoSubscribers, event));
         }
-        let guard = epoch::pin();
         // Acquire: pairs with the Release in `advance_tail`, which makes `seg.start <= index`
         // hold for the claim below (see the module docs).
         let tail = self.tail_seg.load(Ordering::Acquire);
@@ -114,14 +115,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
         }
         // SAFETY: `tail` was the tail segment while we were pinned, so it and every successor
         // reached from it stay allocated until `guard` is dropped.
-        let seg = unsafe { self.find_segment(tail, index, &guard) };
+        let seg = unsafe { self.find_segment(tail, index, guard) };
         // SAFETY: `seg` holds `index`, which this thread alone claimed; pinned as above.
         unsafe { (*seg).write((index - (*seg).start) as usize, event) };
         if seg != tail {
             // SAFETY: pinned; we claimed an index in `seg`.
-            unsafe { self.advance_tail(seg, &guard) };
+            unsafe { self.advance_tail(seg, guard) };
         }
-        drop(guard);
         // SeqCst fence: the sender's half of the Dekker pattern in `notify`.
         fence(Ordering::SeqCst);
         if !self.waiters.is_empty() {
