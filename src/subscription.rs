@@ -57,7 +57,9 @@ struct Live<E: Send + Sync + 'static> {
     shared: std::sync::Arc<Shared>,
     topic: std::sync::Arc<Topic<E>>,
     cursor: Cursor<E>,
-    waiter: Arc<WaitNode>,
+    /// Where this subscription parks; made at its first park, so that a subscription that never
+    /// waits (or lives only briefly) costs no allocation for it.
+    waiter: Option<Arc<WaitNode>>,
     /// The waker `recv_blocking` parks with, kept so that parking does not allocate.
     thread_waker: Option<(thread::ThreadId, Waker)>,
     /// Segments that died when this cursor left them and have not been flushed to the epoch
@@ -158,8 +160,9 @@ impl<E: Send + Sync + 'static> Live<E> {
             Err(TryRecvError::Closed) => return Poll::Ready(false),
             Err(TryRecvError::Empty) => {}
         }
-        self.waiter.waker.register(cx.waker());
-        self.topic.park(&self.waiter);
+        let waiter = self.waiter.get_or_insert_with(|| Arc::new(WaitNode::new()));
+        waiter.waker.register(cx.waker());
+        self.topic.park(waiter);
         match self.peek() {
             Ok(()) => Poll::Ready(true),
             Err(TryRecvError::Closed) => Poll::Ready(false),
@@ -207,7 +210,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                     seg,
                     offset: (index - start) as usize,
                 },
-                waiter: Arc::new(WaitNode::new()),
+                waiter: None,
                 thread_waker: None,
                 retired: 0,
             }),

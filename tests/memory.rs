@@ -187,6 +187,21 @@ fn a_lagging_subscription_that_catches_up_gives_its_backlog_back_without_help() 
 }
 
 #[test]
+fn subscribing_to_a_live_topic_and_dropping_again_allocates_nothing() {
+    let _serial = serial();
+    let bus = Bus::new();
+    let _keep = bus.subscribe::<Event>();
+    // Warm up thread-local state (epoch handle, arc-swap slots).
+    drop(bus.subscribe::<Event>());
+    let n = allocs_in(|| {
+        for _ in 0..1_000 {
+            drop(bus.subscribe::<Event>());
+        }
+    });
+    assert_eq!(n, 0, "allocations for 1000 subscribe + drop pairs");
+}
+
+#[test]
 fn dropping_a_lagging_subscription_frees_its_segments() {
     let _serial = serial();
     let bus = Bus::new();
