@@ -5,7 +5,7 @@
 //! subscription of a type leaving, builds a new map and swaps it in with compare-and-swap.
 //!
 //! In front of the map sits a filter of 64 counters, one per hash bucket of `TypeId`, counting
-//! live subscriptions. A send whose bucket counts zero knows without touching the map that
+//! live topics (a topic lives from its first subscription until its last leaves). A send whose bucket counts zero knows without touching the map that
 //! nobody listens, which keeps a send with no subscription at a couple of loads.
 //!
 //! Behind the filter, a send first asks the per-thread [send cache](crate::send_cache), which
@@ -63,9 +63,11 @@ pub(crate) struct Shared {
     generation: AtomicU64,
     /// This bus's process-unique id, the send cache's key.
     id: u64,
-    /// Live subscriptions per `TypeId` bucket. Incremented (SeqCst) before a subscription is
-    /// registered, decremented after it is gone, so a zero proves that no subscription of any
-    /// type in the bucket exists for a send that starts after any subscribe returned.
+    /// Live topics per `TypeId` bucket. Incremented (SeqCst) before a topic is registered,
+    /// decremented after it died and left the registry, so a zero proves that no subscription of
+    /// any type in the bucket exists for a send that starts after any subscribe returned (a
+    /// subscription keeps its topic alive). Counting topics rather than subscriptions keeps
+    /// subscribing to a live topic off this line, which every send reads.
     buckets: [AtomicUsize; BUCKETS],
     /// Set once by `close`; never cleared.
     closed: AtomicBool,
@@ -389,17 +391,19 @@ impl Shared {
         if this.closed.load(Ordering::SeqCst) {
             return Subscription::closed();
         }
-        // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips the
-        // registry while this subscription is registered.
-        this.buckets[bucket::<E>()].fetch_add(1, Ordering::SeqCst);
+        let b = bucket::<E>();
         let topic = loop {
             let current = this.registry.load();
             if let Some(topic) = current.get_arc::<E>() {
                 if topic.try_add_subscriber() {
+                    // Live, so its bucket already counts it.
                     break topic;
                 }
                 // Dead: its last subscription is removing it. Replace it below.
             }
+            // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips
+            // the registry while the topic is registered.
+            this.buckets[b].fetch_add(1, Ordering::SeqCst);
             let topic = std::sync::Arc::new(Topic::<E>::new());
             let mut next = Registry::clone(&current);
             next.topics.insert(
@@ -410,6 +414,7 @@ impl Shared {
                 break topic;
             }
             // Lost a race with another registry update; the new topic was never visible.
+            this.buckets[b].fetch_sub(1, Ordering::SeqCst);
         };
         // SeqCst, after the registry update: either `close` sees this topic in the registry
         // and closes it, or this load sees the flag and closes it here. (`close` is idempotent.)
@@ -443,8 +448,9 @@ impl Shared {
                     break;
                 }
             }
+            // SeqCst: see `buckets`. After the topic left the registry (or was replaced).
+            self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
         }
-        self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
     }
 
     fn close(&self) {

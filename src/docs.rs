@@ -15,7 +15,8 @@
 //! - A **send** takes effect at its `fetch_add` on `tail_index` (SeqCst). The returned index is
 //!   its place in the type's total order; a result with the `CLOSED` bit means it failed.
 //! - A **subscribe** takes effect at its load of `tail_index` (SeqCst), made after its subscriber
-//!   count and bucket count are visible (SeqCst increments). Sends that claim later are its
+//!   count and its topic's bucket count are visible (SeqCst increments; the bucket counts live
+//!   topics, so joining a live topic finds it counted already). Sends that claim later are its
 //!   events; sends that claimed earlier are not.
 //! - A **close** takes effect at its `fetch_or(CLOSED)` on each topic's `tail_index`. The value
 //!   it returns is the number of events every subscription still gets (`closed_at`).
