@@ -125,7 +125,7 @@ for flavor, systems in [("tasks", ["tidings_tasks", "tokio_broadcast", "flume_ta
                         ("threads", ["tidings_threads", "crossbeam_threads"])]:
     for ident in systems:
         row = lat.get(("W6_round_trip", ident))
-        p[ident] = (int(row[0]), int(row[1])) if row else None
+        p[ident] = (int(row[0]), int(row[1])) if row and int(row[0]) > 0 else None
     ours = p[systems[0]]
     for ident in systems:
         v = p[ident]
