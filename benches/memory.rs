@@ -197,8 +197,8 @@ fn report(name: &str, n: u64, catch_up: bool, f: Figures) {
         record(
             "tidings-memory.csv",
             &format!(
-                "W8_memory,{name},{case},{},{},{}",
-                f.peak, f.behind, f.after
+                "W8_memory,{name},{case},{},{},{},{}",
+                f.peak, f.behind, f.after, f.empty
             ),
         );
     }
