@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT="${CRITERION_HOME:-${CARGO_TARGET_DIR:-target}/criterion}"
-SHORT=(--warm-up-time 0.3 --measurement-time 1 --sample-size 10 --noplot)
+SHORT=(--warm-up-time 0.2 --measurement-time 0.8 --sample-size 10 --noplot)
 
 if [[ "${1:-}" != "--report-only" ]]; then
     rm -f "$OUT"/tidings-*.csv
