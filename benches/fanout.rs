@@ -68,6 +68,9 @@ const SHAPES: [Shape; 4] = [
 struct Sample {
     wall: Duration,
     cpu: Duration,
+    /// The wall time over which `cpu` was read (may be longer than `wall` for threads, whose
+    /// clocks start after a barrier); busy cores are `cpu / cpu_wall`.
+    cpu_wall: Duration,
 }
 
 /// Starts the clocks.
@@ -76,9 +79,11 @@ fn start() -> (Instant, Duration) {
 }
 
 fn stop((t0, c0): (Instant, Duration)) -> Sample {
+    let wall = t0.elapsed();
     Sample {
-        wall: t0.elapsed(),
+        wall,
         cpu: process_cpu() - c0,
+        cpu_wall: wall,
     }
 }
 
@@ -295,6 +300,7 @@ where
         .collect();
     // Read before the release, so a descheduled main thread cannot miss CPU time.
     let c0 = process_cpu();
+    let cpu_t0 = Instant::now();
     gate.wait();
     let mut spans = Vec::new();
     let mut rets = Vec::new();
@@ -307,12 +313,14 @@ where
         spans.push(h.join().expect("reader thread"));
     }
     let cpu = process_cpu() - c0;
+    let cpu_wall = cpu_t0.elapsed();
     let begin = spans.iter().map(|s| s.0).min().expect("threads");
     let end = spans.iter().map(|s| s.1).max().expect("threads");
     (
         Sample {
             wall: end - begin,
             cpu,
+            cpu_wall,
         },
         rets,
     )
@@ -517,7 +525,7 @@ fn fanout(c: &mut Criterion) {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         let sample = run(&rt, shape);
-                        meter.add(sample.wall, sample.cpu);
+                        meter.add(sample.cpu_wall, sample.cpu);
                         total += sample.wall;
                     }
                     total
