@@ -5,8 +5,11 @@
 //! subscription of a type leaving, builds a new map and swaps it in with compare-and-swap.
 //!
 //! In front of the map sits a filter of 64 counters, one per hash bucket of `TypeId`, counting
-//! live subscriptions. A send whose bucket counts zero knows without touching the map that
+//! live topics (a topic lives from its first subscription until its last leaves). A send whose bucket counts zero knows without touching the map that
 //! nobody listens, which keeps a send with no subscription at a couple of loads.
+//!
+//! Behind the filter, a send first asks the per-thread [send cache](crate::send_cache), which
+//! answers with one load of the registry's generation; only on a miss does it load the map.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -14,9 +17,11 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::error::SendError;
+use crate::send_cache;
 use crate::stats::{Stats, TopicStats};
 use crate::subscription::Subscription;
-use crate::sync::{AtomicArc, AtomicBool, AtomicUsize, Ordering};
+use crate::sync::epoch::{self, Guard};
+use crate::sync::{AtomicArc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::topic::{Rejected, Topic};
 
 /// A handle to an event bus.
@@ -52,9 +57,17 @@ pub(crate) struct Shared {
     /// Topics by type. Replaced whole (copy-on-write) when a type gains its first subscription
     /// or loses its last; read without locks by every send.
     registry: AtomicArc<Registry>,
-    /// Live subscriptions per `TypeId` bucket. Incremented (SeqCst) before a subscription is
-    /// registered, decremented after it is gone, so a zero proves that no subscription of any
-    /// type in the bucket exists for a send that starts after any subscribe returned.
+    /// The highest generation of a registry swapped in so far. Raised (`fetch_max`, SeqCst)
+    /// after each successful swap and before the replaced registry is retired into the epoch;
+    /// the send cache's entries are valid while it equals theirs (see `send_cache`).
+    generation: AtomicU64,
+    /// This bus's process-unique id, the send cache's key.
+    id: u64,
+    /// Live topics per `TypeId` bucket. Incremented (SeqCst) before a topic is registered,
+    /// decremented after it died and left the registry, so a zero proves that no subscription of
+    /// any type in the bucket exists for a send that starts after any subscribe returned (a
+    /// subscription keeps its topic alive). Counting topics rather than subscriptions keeps
+    /// subscribing to a live topic off this line, which every send reads.
     buckets: [AtomicUsize; BUCKETS],
     /// Set once by `close`; never cleared.
     closed: AtomicBool,
@@ -65,6 +78,8 @@ pub(crate) struct Shared {
 /// The topics of one bus, keyed by event type.
 #[derive(Default, Clone)]
 struct Registry {
+    /// One more than the registry this one replaced; 0 for a bus's first.
+    generation: u64,
     topics: HashMap<TypeId, std::sync::Arc<dyn ErasedTopic>, BuildHasherDefault<TypeIdHasher>>,
 }
 
@@ -154,6 +169,8 @@ impl Bus {
         Bus {
             shared: std::sync::Arc::new(Shared {
                 registry: AtomicArc::new(std::sync::Arc::new(Registry::default())),
+                generation: AtomicU64::new(0),
+                id: send_cache::bus_id(),
                 buckets: std::array::from_fn(|_| AtomicUsize::new(0)),
                 closed: AtomicBool::new(false),
                 handles: AtomicUsize::new(1),
@@ -290,16 +307,75 @@ impl Shared {
 
     #[inline]
     fn send_to_topic<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        // Pinned before the generation is loaded: see `send_cache` for why this keeps a cached
+        // topic alive. The pin also protects the segments `push` walks.
+        let guard = epoch::pin();
+        // SeqCst: ordered after the pin's fence, and with the `fetch_max` in `swap_registry`.
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Some(topic) = send_cache::lookup::<E>(self.id, bucket::<E>(), generation) {
+            // SAFETY: the entry matched this bus, `E` and the current generation while we are
+            // pinned, so it points to `E`'s `Topic<E>` in a registry the epoch keeps alive
+            // until `guard` is dropped (`send_cache` module docs).
+            let topic = unsafe { &*topic.cast::<Topic<E>>() };
+            return self.push(topic, event, &guard);
+        }
+        self.send_uncached(event, &guard)
+    }
+
+    /// The registry path of `send_to_topic`; fills the send cache.
+    #[inline(never)]
+    fn send_uncached<E: Send + Sync + 'static>(
+        &self,
+        event: E,
+        guard: &Guard,
+    ) -> Result<(), SendError<E>> {
         let registry = self.registry.load();
         match registry.get::<E>() {
             None => Err(self.unrouted(event)),
-            Some(topic) => topic.push(event).map_err(|(why, event)| match why {
-                // The topic may be dead because the bus closed and its last subscription left:
-                // then the answer is `Closed`, as it would be had the topic been gone already.
-                Rejected::NoSubscribers => self.unrouted(event),
-                Rejected::Closed => SendError::Closed(event),
-            }),
+            Some(topic) => {
+                let ptr: *const Topic<E> = topic;
+                send_cache::store::<E>(self.id, bucket::<E>(), registry.generation, ptr.cast());
+                self.push(topic, event, guard)
+            }
         }
+    }
+
+    /// `topic.push`, with its rejection turned into the public error.
+    #[inline]
+    fn push<E: Send + Sync + 'static>(
+        &self,
+        topic: &Topic<E>,
+        event: E,
+        guard: &Guard,
+    ) -> Result<(), SendError<E>> {
+        topic.push(event, guard).map_err(|(why, event)| match why {
+            // The topic may be dead because the bus closed and its last subscription left:
+            // then the answer is `Closed`, as it would be had the topic been gone already.
+            Rejected::NoSubscribers => self.unrouted(event),
+            Rejected::Closed => SendError::Closed(event),
+        })
+    }
+
+    /// Swaps `next` in if the registry is still `current`, raising its generation first;
+    /// retires the replaced registry into the epoch (see `send_cache`). Says whether it did.
+    fn swap_registry(&self, current: &std::sync::Arc<Registry>, mut next: Registry) -> bool {
+        next.generation = current.generation + 1;
+        let generation = next.generation;
+        let Some(replaced) = self
+            .registry
+            .compare_and_swap(current, std::sync::Arc::new(next))
+        else {
+            return false;
+        };
+        // SeqCst: see `generation`. Swaps may finish out of order; `fetch_max` keeps it rising.
+        self.generation.fetch_max(generation, Ordering::SeqCst);
+        // After raising the generation: a sender that still finds the old generation pinned
+        // before this point, so the epoch keeps the old registry (and its topics) for it.
+        let guard = epoch::pin();
+        // SAFETY: the closure only drops an `Arc<Registry>`, which is `Send + 'static`, so it
+        // may run on whichever thread collects, whenever it does.
+        unsafe { guard.defer_unchecked(move || drop(replaced)) };
+        true
     }
 
     #[cold]
@@ -317,30 +393,30 @@ impl Shared {
         if this.closed.load(Ordering::SeqCst) {
             return Subscription::closed();
         }
-        // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips the
-        // registry while this subscription is registered.
-        this.buckets[bucket::<E>()].fetch_add(1, Ordering::SeqCst);
+        let b = bucket::<E>();
         let topic = loop {
             let current = this.registry.load();
             if let Some(topic) = current.get_arc::<E>() {
                 if topic.try_add_subscriber() {
+                    // Live, so its bucket already counts it.
                     break topic;
                 }
                 // Dead: its last subscription is removing it. Replace it below.
             }
+            // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips
+            // the registry while the topic is registered.
+            this.buckets[b].fetch_add(1, Ordering::SeqCst);
             let topic = std::sync::Arc::new(Topic::<E>::new());
             let mut next = Registry::clone(&current);
             next.topics.insert(
                 TypeId::of::<E>(),
                 std::sync::Arc::clone(&topic) as std::sync::Arc<dyn ErasedTopic>,
             );
-            if this
-                .registry
-                .compare_and_swap(&current, std::sync::Arc::new(next))
-            {
+            if this.swap_registry(&current, next) {
                 break topic;
             }
             // Lost a race with another registry update; the new topic was never visible.
+            this.buckets[b].fetch_sub(1, Ordering::SeqCst);
         };
         // SeqCst, after the registry update: either `close` sees this topic in the registry
         // and closes it, or this load sees the flag and closes it here. (`close` is idempotent.)
@@ -370,15 +446,13 @@ impl Shared {
                 }
                 let mut next = Registry::clone(&current);
                 next.topics.remove(&TypeId::of::<E>());
-                if self
-                    .registry
-                    .compare_and_swap(&current, std::sync::Arc::new(next))
-                {
+                if self.swap_registry(&current, next) {
                     break;
                 }
             }
+            // SeqCst: see `buckets`. After the topic left the registry (or was replaced).
+            self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
         }
-        self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
     }
 
     fn close(&self) {

@@ -5,6 +5,7 @@
 //! | part | file | shared state |
 //! | --- | --- | --- |
 //! | registry | `bus.rs` | `ArcSwap<HashMap<TypeId, Arc<Topic>>>`, 64 bucket counters, `closed` |
+//! | send cache | `send_cache.rs` | per thread: (bus id, `TypeId`, registry generation) -> topic |
 //! | topic | `topic.rs` | `tail_index` (claims + `CLOSED` bit), `tail_seg`, `subscribers`, `closed_at` |
 //! | segments | `segment.rs` | per segment: `refs`, `next`, 64 slots of (`ready`, value) |
 //! | cursor | `subscription.rs` | none: a segment reference and an offset, owned by one reader |
@@ -15,7 +16,8 @@
 //! - A **send** takes effect at its `fetch_add` on `tail_index` (SeqCst). The returned index is
 //!   its place in the type's total order; a result with the `CLOSED` bit means it failed.
 //! - A **subscribe** takes effect at its load of `tail_index` (SeqCst), made after its subscriber
-//!   count and bucket count are visible (SeqCst increments). Sends that claim later are its
+//!   count and its topic's bucket count are visible (SeqCst increments; the bucket counts live
+//!   topics, so joining a live topic finds it counted already). Sends that claim later are its
 //!   events; sends that claimed earlier are not.
 //! - A **close** takes effect at its `fetch_or(CLOSED)` on each topic's `tail_index`. The value
 //!   it returns is the number of events every subscription still gets (`closed_at`).
@@ -45,6 +47,13 @@
 //!    epoch (one deferred function per dead chain) and freed after every thread pinned at their
 //!    death has unpinned.
 //!
+//! A caught-up subscription that has killed four or more segments since it last did so flushes
+//! them to the epoch too, so an idle bus does not keep them in a thread's bag.
+//!
+//! Replaced registries are retired into the epoch as well, after the bus's registry generation
+//! has been raised past them: a send that found its topic in the per-thread send cache is
+//! pinned, so the topic it uses lives until it unpins (`send_cache` module docs).
+//!
 //! Dropping a subscription that is far behind kills its whole backlog in one cascade; chains
 //! of four or more segments are flushed to the epoch's global queue at once, so their memory
 //! comes back during the drop unless another thread is pinned at that moment.
@@ -58,6 +67,7 @@
 //! | `tail_seg` store / load | Release (CAS) / Acquire | each other | a sender's claim is never before its start segment |
 //! | `next` install / load | AcqRel (CAS) / Acquire | each other | the new segment's fields are visible |
 //! | `refs` decrement | AcqRel | other decrements | the last owner sees all reads done, as `Arc` |
+//! | registry swap: raise `generation`; send: pin, load it | SeqCst (`fetch_max` / load) | each other, the pin's fence | a cached topic is used only while its registry is not yet retired |
 //! | send: publish, `fence(SeqCst)`, load stack head | SeqCst fence | the parker's fence | no lost wake-up (Dekker) |
 //! | park: push node, `fence(SeqCst)`, look again | SeqCst fence | the sender's fence | as above |
 //! | close: store `closed_at`, `fence(SeqCst)`, take stack | SeqCst fence | the parker's fence | a parked receive ends |

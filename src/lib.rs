@@ -70,6 +70,7 @@ mod error;
 mod notify;
 mod scope;
 mod segment;
+mod send_cache;
 mod stats;
 mod subscription;
 mod sync;

@@ -15,6 +15,20 @@ use crate::segment::{SEGMENT_CAP, Segment};
 use crate::sync::{Arc, Ordering, thread};
 use crate::topic::Topic;
 
+/// A subscription that has caught up flushes the segments it retired to the epoch once there
+/// are this many. Each flush allocates a queue node, so flushing every one would double the
+/// allocations per event; waiting for four keeps them under 1 in 32 events while a caught-up
+/// subscription leaves at most three dead segments waiting.
+const FLUSH_RETIRED: usize = 4;
+
+/// How many empty polls in a row a task answers by yielding (waking itself, so the executor
+/// polls it again after its other ready tasks) before it parks. A subscription only just ahead
+/// of its senders then finds the next event without parking, and the sender pays no wake-up:
+/// parking costs the waking sender a scheduler call and often a futex wake of an idle worker,
+/// which dominated tail latency in request-response (W6). An idle subscription still parks
+/// after a few microseconds.
+const YIELDS_BEFORE_PARK: u8 = 8;
+
 /// A stream of the events of type `E` sent after it was made, from
 /// [`Bus::subscribe`](crate::Bus::subscribe).
 ///
@@ -51,9 +65,16 @@ struct Live<E: Send + Sync + 'static> {
     shared: std::sync::Arc<Shared>,
     topic: std::sync::Arc<Topic<E>>,
     cursor: Cursor<E>,
-    waiter: Arc<WaitNode>,
+    /// Where this subscription parks; made at its first park, so that a subscription that never
+    /// waits (or lives only briefly) costs no allocation for it.
+    waiter: Option<Arc<WaitNode>>,
     /// The waker `recv_blocking` parks with, kept so that parking does not allocate.
     thread_waker: Option<(thread::ThreadId, Waker)>,
+    /// Empty polls in a row answered with a yield; reset by every event received.
+    yields: u8,
+    /// Segments that died when this cursor left them and have not been flushed to the epoch
+    /// since (see `Topic::flush_retired`).
+    retired: usize,
 }
 
 /// The read position: a segment this cursor holds one reference on, and the offset of the
@@ -109,16 +130,20 @@ impl<E: Send + Sync + 'static> Live<E> {
         let old = std::mem::replace(&mut self.cursor.seg, next);
         self.cursor.offset = 0;
         // SAFETY: we owned one reference on `old` and give it up.
-        unsafe { self.topic.release(old.as_ptr()) };
+        self.retired += unsafe { self.topic.release(old.as_ptr()) };
         true
     }
 
-    fn empty_or_closed(&self) -> Result<(), TryRecvError> {
+    fn empty_or_closed(&mut self) -> Result<(), TryRecvError> {
         if self.topic.is_end(self.cursor.index()) {
-            Err(TryRecvError::Closed)
-        } else {
-            Err(TryRecvError::Empty)
+            return Err(TryRecvError::Closed);
         }
+        if self.retired >= FLUSH_RETIRED {
+            // Caught up: give back what we left behind now, not whenever the epoch next runs.
+            self.retired = 0;
+            self.topic.flush_retired();
+        }
+        Err(TryRecvError::Empty)
     }
 
     /// The event at the cursor, which `peek` found ready; does not advance.
@@ -139,14 +164,40 @@ impl<E: Send + Sync + 'static> Live<E> {
     }
 
     /// `peek`, registering `cx` to be woken if nothing is ready.
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         match self.peek() {
-            Ok(()) => return Poll::Ready(true),
-            Err(TryRecvError::Closed) => return Poll::Ready(false),
-            Err(TryRecvError::Empty) => {}
+            Ok(()) => Poll::Ready(true),
+            Err(TryRecvError::Closed) => Poll::Ready(false),
+            Err(TryRecvError::Empty) => self.park(cx),
         }
-        self.waiter.waker.register(cx.waker());
-        self.topic.park(&self.waiter);
+    }
+
+    /// `poll_ready` for tasks: the first few times in a row it finds nothing, it yields (wakes
+    /// the task at once) instead of parking; see [`YIELDS_BEFORE_PARK`].
+    #[inline]
+    fn poll_ready_task(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        match self.peek() {
+            Ok(()) => {
+                self.yields = 0;
+                Poll::Ready(true)
+            }
+            Err(TryRecvError::Closed) => Poll::Ready(false),
+            Err(TryRecvError::Empty) if self.yields < YIELDS_BEFORE_PARK => {
+                self.yields += 1;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Err(TryRecvError::Empty) => self.park(cx),
+        }
+    }
+
+    /// Parks: registers `cx`, joins the wait list, and looks once more (see `notify`).
+    #[cold]
+    fn park(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let waiter = self.waiter.get_or_insert_with(|| Arc::new(WaitNode::new()));
+        waiter.waker.register(cx.waker());
+        self.topic.park(waiter);
         match self.peek() {
             Ok(()) => Poll::Ready(true),
             Err(TryRecvError::Closed) => Poll::Ready(false),
@@ -194,8 +245,10 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                     seg,
                     offset: (index - start) as usize,
                 },
-                waiter: Arc::new(WaitNode::new()),
+                waiter: None,
                 thread_waker: None,
+                retired: 0,
+                yields: 0,
             }),
         }
     }
@@ -221,7 +274,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     /// ```
     pub async fn recv_ref(&mut self) -> Option<&E> {
         let live = self.live.as_mut()?;
-        if !poll_fn(|cx| live.poll_ready(cx)).await {
+        if !poll_fn(|cx| live.poll_ready_task(cx)).await {
             return None;
         }
         live.advance();
@@ -359,7 +412,9 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
     }
 
     /// Polls for the next event; the building block of `recv` and the `Stream` impl. When it
-    /// returns `Pending`, the waker in `cx` is woken by the next event or by closing.
+    /// returns `Pending`, the waker in `cx` is woken by the next event or by closing. The first
+    /// few `Pending`s in a row wake it at once instead (a yield: an event is often only
+    /// nanoseconds away, and a parked task costs its sender a wake-up); then it parks.
     ///
     /// ```
     /// use std::task::{Context, Poll};
@@ -375,7 +430,7 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
         let Some(live) = self.live.as_mut() else {
             return Poll::Ready(None);
         };
-        match live.poll_ready(cx) {
+        match live.poll_ready_task(cx) {
             Poll::Ready(true) => {
                 let event = live.current().clone();
                 live.advance();

@@ -19,6 +19,10 @@ mod imp {
     pub(crate) use futures_util::task::AtomicWaker;
     pub(crate) use std::thread;
 
+    /// A plain std atomic, for the process-wide bus id counter of the send cache, which loom
+    /// builds leave out (loom atomics cannot live in a `static`).
+    pub(crate) use std::sync::atomic::AtomicU64 as StdAtomicU64;
+
     /// `std::cell::UnsafeCell` behind loom's closure-based API.
     #[derive(Debug)]
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
@@ -52,14 +56,19 @@ mod imp {
             self.0.load()
         }
 
-        /// Replaces the value with `new` if it is still `current`; says whether it did.
+        /// Replaces the value with `new` if it is still `current`; gives back the replaced
+        /// value if it did.
         pub(crate) fn compare_and_swap(
             &self,
             current: &std::sync::Arc<T>,
             new: std::sync::Arc<T>,
-        ) -> bool {
+        ) -> Option<std::sync::Arc<T>> {
             let prev = self.0.compare_and_swap(current, new);
-            std::sync::Arc::ptr_eq(&prev, current)
+            if std::sync::Arc::ptr_eq(&prev, current) {
+                Some(arc_swap::Guard::into_inner(prev))
+            } else {
+                None
+            }
         }
     }
 }
@@ -89,13 +98,12 @@ mod imp {
             &self,
             current: &std::sync::Arc<T>,
             new: std::sync::Arc<T>,
-        ) -> bool {
+        ) -> Option<std::sync::Arc<T>> {
             let mut slot = self.0.write().unwrap();
             if std::sync::Arc::ptr_eq(&slot, current) {
-                *slot = new;
-                true
+                Some(std::mem::replace(&mut *slot, new))
             } else {
-                false
+                None
             }
         }
     }

@@ -91,9 +91,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         }
     }
 
-    /// Publishes `event` to every current subscription.
+    /// Publishes `event` to every current subscription. The caller's pin protects the segments
+    /// this walks and, for a topic found through the per-thread send cache, the topic itself
+    /// (see `bus`), so it is held until the wake-up below is done.
     #[inline]
-    pub(crate) fn push(&self, event: E) -> Result<(), (Rejected, E)> {
+    pub(crate) fn push(&self, event: E, guard: &Guard) -> Result<(), (Rejected, E)> {
         // SeqCst: pairs with the SeqCst increment in `try_add_subscriber`, so a send that starts
         // after a subscribe returned sees its count.
         let subs = self.subscribers.load(Ordering::SeqCst);
@@ -102,7 +104,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Err((Rejected::NoSubscribers, event));
         }
-        let guard = epoch::pin();
         // Acquire: pairs with the Release in `advance_tail`, which makes `seg.start <= index`
         // hold for the claim below (see the module docs).
         let tail = self.tail_seg.load(Ordering::Acquire);
@@ -114,14 +115,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
         }
         // SAFETY: `tail` was the tail segment while we were pinned, so it and every successor
         // reached from it stay allocated until `guard` is dropped.
-        let seg = unsafe { self.find_segment(tail, index, &guard) };
+        let seg = unsafe { self.find_segment(tail, index, guard) };
         // SAFETY: `seg` holds `index`, which this thread alone claimed; pinned as above.
         unsafe { (*seg).write((index - (*seg).start) as usize, event) };
         if seg != tail {
             // SAFETY: pinned; we claimed an index in `seg`.
-            unsafe { self.advance_tail(seg, &guard) };
+            unsafe { self.advance_tail(seg, guard) };
         }
-        drop(guard);
         // SeqCst fence: the sender's half of the Dekker pattern in `notify`.
         fence(Ordering::SeqCst);
         if !self.waiters.is_empty() {
@@ -295,11 +295,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         }
     }
 
-    /// Gives up a cursor's reference on `seg`.
+    /// Gives up a cursor's reference on `seg`; returns how many segments died.
     ///
     /// # Safety
     /// The caller owns one reference on `seg`.
-    pub(crate) unsafe fn release(&self, seg: *mut Segment<E>) {
+    pub(crate) unsafe fn release(&self, seg: *mut Segment<E>) -> usize {
         let guard = epoch::pin();
         // SAFETY: the caller's contract; pinned.
         let dead = unsafe { segment::release(seg, &guard) };
@@ -315,10 +315,19 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // node each time.
             guard.flush();
             drop(guard);
-            for _ in 0..2 {
-                epoch::pin().flush();
-            }
+            flush_epoch();
         }
+        dead
+    }
+
+    /// Hands this thread's retired segments to the epoch and helps it along, so that they are
+    /// freed now. A subscription that has caught up calls it once (if it retired anything since
+    /// the last time): otherwise up to 64 dead segments wait in the thread's bag, and sealed
+    /// bags in the global queue, until some thread next collects, which for an idle bus may be
+    /// never.
+    pub(crate) fn flush_retired(&self) {
+        epoch::pin().flush();
+        flush_epoch();
     }
 
     /// Ends the stream: later sends fail, subscriptions end after what was already sent.
@@ -376,6 +385,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     pub(crate) fn retained_segments(&self) -> usize {
         self.live_segments.load(Ordering::Relaxed)
+    }
+}
+
+/// Two collections: enough for the epoch to advance twice past bags just pushed, and so to free
+/// them, when no other thread is pinned in an older epoch.
+fn flush_epoch() {
+    for _ in 0..2 {
+        epoch::pin().flush();
     }
 }
 

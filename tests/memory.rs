@@ -163,6 +163,45 @@ fn caught_up_topic_retains_a_bounded_number_of_segments() {
 }
 
 #[test]
+fn a_lagging_subscription_that_catches_up_gives_its_backlog_back_without_help() {
+    let _serial = serial();
+    let bus = Bus::new();
+    let mut sub = bus.subscribe::<Event>();
+    flush_epoch();
+    let base = live_bytes();
+    const N: u64 = 200_000;
+    for i in 0..N {
+        bus.send(ev(i)).unwrap();
+    }
+    for i in 0..N {
+        assert_eq!(sub.try_recv().map(|e| e.seq), Ok(i));
+    }
+    assert_eq!(sub.try_recv(), Err(TryRecvError::Empty));
+    // No `flush_epoch` here: catching up alone must give the dead segments back, rather than
+    // leave up to 64 of them in this thread's epoch bag until something else collects.
+    let held = live_bytes() - base;
+    assert!(
+        held <= 12 * SEGMENT_BYTES,
+        "{held} bytes still held after catching up with {N} events"
+    );
+}
+
+#[test]
+fn subscribing_to_a_live_topic_and_dropping_again_allocates_nothing() {
+    let _serial = serial();
+    let bus = Bus::new();
+    let _keep = bus.subscribe::<Event>();
+    // Warm up thread-local state (epoch handle, arc-swap slots).
+    drop(bus.subscribe::<Event>());
+    let n = allocs_in(|| {
+        for _ in 0..1_000 {
+            drop(bus.subscribe::<Event>());
+        }
+    });
+    assert_eq!(n, 0, "allocations for 1000 subscribe + drop pairs");
+}
+
+#[test]
 fn dropping_a_lagging_subscription_frees_its_segments() {
     let _serial = serial();
     let bus = Bus::new();

@@ -69,3 +69,21 @@ fn buses_do_not_share_events() {
     assert!(one.send(1u8).is_err());
     assert_eq!(on_two.try_recv(), Err(TryRecvError::Empty));
 }
+
+#[test]
+fn dropping_one_of_two_subscriptions_keeps_the_type_routed() {
+    let bus = Bus::new();
+    for _ in 0..3 {
+        let a = bus.subscribe::<u32>();
+        let mut b = bus.subscribe::<u32>();
+        drop(a);
+        assert_eq!(bus.send(7u32), Ok(()), "b still listens");
+        assert_eq!(b.try_recv(), Ok(7));
+        drop(b);
+        assert_eq!(
+            bus.send(8u32),
+            Err(tidings::SendError::NoSubscribers(8)),
+            "nobody listens any more"
+        );
+    }
+}

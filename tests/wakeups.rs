@@ -16,6 +16,47 @@ impl Wake for CountingWaker {
     }
 }
 
+/// Polls an empty subscription until a `Pending` leaves the waker unwoken, i.e. it parked
+/// rather than yielded; returns the number of wakes so far.
+fn poll_until_parked(
+    sub: &mut tidings::Subscription<u8>,
+    cx: &mut Context<'_>,
+    counter: &CountingWaker,
+) -> usize {
+    for _ in 0..64 {
+        let before = counter.0.load(Ordering::SeqCst);
+        assert_eq!(sub.poll_recv(cx), Poll::Pending);
+        let after = counter.0.load(Ordering::SeqCst);
+        if after == before {
+            return after;
+        }
+        assert_eq!(after, before + 1, "a yield wakes the task once");
+    }
+    panic!("an empty subscription never parked");
+}
+
+#[test]
+fn an_empty_task_subscription_yields_a_few_times_then_parks() {
+    let bus = Bus::new();
+    let mut sub = bus.subscribe::<u8>();
+    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+    let yields = poll_until_parked(&mut sub, &mut cx, &counter);
+    assert!((1..=16).contains(&yields), "{yields} yields before parking");
+    // Parked: the next poll parks again at once, and only a send wakes it.
+    assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
+    assert_eq!(counter.0.load(Ordering::SeqCst), yields);
+    bus.send(1u8).unwrap();
+    assert_eq!(counter.0.load(Ordering::SeqCst), yields + 1);
+    assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(1)));
+    // An event restarts the budget: it yields again before the next park.
+    assert_eq!(
+        poll_until_parked(&mut sub, &mut cx, &counter),
+        2 * yields + 1
+    );
+}
+
 #[test]
 fn send_wakes_a_parked_subscription_and_nothing_when_none_is_parked() {
     let bus = Bus::new();
@@ -24,11 +65,11 @@ fn send_wakes_a_parked_subscription_and_nothing_when_none_is_parked() {
     let waker = Waker::from(counter.clone());
     let mut cx = Context::from_waker(&waker);
 
-    assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
+    let parked_at = poll_until_parked(&mut sub, &mut cx, &counter);
     bus.send(1u8).unwrap();
     assert_eq!(
         counter.0.load(Ordering::SeqCst),
-        1,
+        parked_at + 1,
         "the parked poll was woken"
     );
     assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(1)));
@@ -36,7 +77,7 @@ fn send_wakes_a_parked_subscription_and_nothing_when_none_is_parked() {
     // Not parked now: sends wake nobody.
     bus.send(2u8).unwrap();
     bus.send(3u8).unwrap();
-    assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+    assert_eq!(counter.0.load(Ordering::SeqCst), parked_at + 1);
     assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(2)));
     assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(3)));
 }

@@ -1,0 +1,185 @@
+//! Helpers shared by the benches: the event type, the order check every subscriber runs, the
+//! runtime, process CPU time, and the side files (`target/criterion/tidings-*.csv`) that
+//! `benches/compare.sh` reads for what criterion does not record (CPU time, percentiles, heap).
+
+// Each bench binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// The event every system carries: 24 bytes, `Clone`, not `Copy`.
+#[derive(Clone, Debug, Default)]
+pub struct Ev {
+    /// Which sender made it.
+    pub sender: u64,
+    /// Its place in that sender's sequence, from 0.
+    pub seq: u64,
+    /// Payload, so the event is not smaller than a real one.
+    pub stamp: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<Ev>() == 24);
+
+impl Ev {
+    pub fn new(sender: usize, seq: u64) -> Self {
+        Ev {
+            sender: sender as u64,
+            seq,
+            stamp: seq.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        }
+    }
+}
+
+/// What one subscriber has seen: for each sender, the next sequence number it expects. A
+/// system that drops, duplicates or reorders an event fails the check, so nobody wins by losing.
+pub struct Check {
+    next: Vec<u64>,
+}
+
+impl Check {
+    pub fn new(senders: usize) -> Self {
+        Check {
+            next: vec![0; senders],
+        }
+    }
+
+    #[inline]
+    pub fn see(&mut self, ev: &Ev) {
+        let next = &mut self.next[ev.sender as usize];
+        assert_eq!(
+            ev.seq, *next,
+            "event out of order or lost (sender {})",
+            ev.sender
+        );
+        assert_eq!(ev.stamp, ev.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        *next += 1;
+    }
+
+    /// Whether every sender's `per_sender` events have been seen.
+    #[inline]
+    pub fn done(&self, per_sender: u64) -> bool {
+        self.next.iter().all(|&n| n == per_sender)
+    }
+
+    /// Panics unless exactly `per_sender` events of every sender were seen.
+    pub fn finish(&self, per_sender: u64) {
+        for (s, &n) in self.next.iter().enumerate() {
+            assert_eq!(n, per_sender, "sender {s}: received {n} of {per_sender}");
+        }
+    }
+}
+
+/// The runtime async systems run on: two workers, as many as the machine has cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// CPU time used by the whole process so far (every thread, including finished ones).
+pub fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Where criterion writes its results; the side files go next to them.
+pub fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    target.join("criterion")
+}
+
+/// Appends one line to `target/criterion/<file>`; `compare.sh` keeps the last line per key.
+pub fn record(file: &str, line: &str) {
+    let dir = criterion_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(file))
+        .expect("open side file");
+    writeln!(f, "{line}").expect("write side file");
+}
+
+/// Wall and CPU time summed over the timed windows of one benchmark id.
+#[derive(Default)]
+pub struct CpuMeter {
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+impl CpuMeter {
+    pub fn add(&mut self, wall: Duration, cpu: Duration) {
+        self.wall += wall;
+        self.cpu += cpu;
+    }
+
+    /// Writes `group,id,cores` to `tidings-cpu.csv`: the average number of cores busy while
+    /// the benchmark was timed (2.0 on this machine means both cores were saturated).
+    pub fn save(&self, group: &str, id: &str) {
+        if self.wall.is_zero() {
+            return;
+        }
+        let cores = self.cpu.as_secs_f64() / self.wall.as_secs_f64();
+        record("tidings-cpu.csv", &format!("{group},{id},{cores:.2}"));
+    }
+}
+
+/// A count-down any thread can sleep on until it reaches zero. Used to learn when thread-based
+/// peers (`disruptor`, whose handlers run on threads it owns) have seen everything.
+pub struct Countdown {
+    left: Mutex<usize>,
+    zero: Condvar,
+}
+
+impl Countdown {
+    pub fn new(n: usize) -> Self {
+        Countdown {
+            left: Mutex::new(n),
+            zero: Condvar::new(),
+        }
+    }
+
+    pub fn arrive(&self) {
+        let mut left = self.left.lock().unwrap();
+        *left -= 1;
+        if *left == 0 {
+            self.zero.notify_all();
+        }
+    }
+
+    /// Sleeps until every party arrived; panics after a minute (a handler thread died), so a
+    /// broken run fails instead of hanging the comparison.
+    pub fn wait(&self) {
+        let left = self.left.lock().unwrap();
+        let (left, timeout) = self
+            .zero
+            .wait_timeout_while(left, Duration::from_secs(60), |n| *n != 0)
+            .unwrap();
+        assert!(!timeout.timed_out(), "{} handlers never finished", *left);
+    }
+}
+
+/// Percentile `p` (0..=100) of sorted nanosecond samples.
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Runs every tidings bench in a short mode (about 2-3 minutes on 2 cores) and prints one
+# markdown table: each system's median result, the CPU it kept busy, and tidings' ratio to it,
+# then the issue's targets, met or not.
+#
+#   benches/compare.sh                 # run everything, then report
+#   benches/compare.sh --report-only   # report again from target/criterion
+#
+# Needs python3 for the report. Results come from criterion's estimates (median) plus the side
+# files the benches write next to them (target/criterion/tidings-*.csv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT="${CRITERION_HOME:-${CARGO_TARGET_DIR:-target}/criterion}"
+SHORT=(--warm-up-time 0.2 --measurement-time 0.8 --sample-size 10 --noplot)
+
+if [[ "${1:-}" != "--report-only" ]]; then
+    rm -f "$OUT"/tidings-*.csv
+    rm -rf "$OUT"/W[1-8]_*
+    cargo bench --no-run --quiet
+    for bench in fanout no_subscriber round_trip churn; do
+        cargo bench --quiet --bench "$bench" -- "${SHORT[@]}" 2>&1 |
+            grep -E '^(W[0-9]|Warning|thread|error)|thrpt:|time:|p50' || true
+    done
+    cargo bench --quiet --bench memory
+fi
+
+OUT="$OUT" python3 - <<'PY'
+import csv, json, os, platform, subprocess, sys
+from datetime import datetime, timezone
+
+out = os.environ["OUT"]
+
+def median_ns(group, ident):
+    try:
+        with open(f"{out}/{group}/{ident}/new/estimates.json") as f:
+            est = json.load(f)
+        with open(f"{out}/{group}/{ident}/new/benchmark.json") as f:
+            bench = json.load(f)
+    except FileNotFoundError:
+        return None, None
+    elems = (bench.get("throughput") or {}).get("Elements")
+    return est["median"]["point_estimate"], elems
+
+def side(name, key_len):
+    rows = {}
+    try:
+        with open(f"{out}/{name}") as f:
+            for row in csv.reader(f):
+                rows[tuple(row[:key_len])] = row[key_len:]
+    except FileNotFoundError:
+        pass
+    return rows
+
+cpu = side("tidings-cpu.csv", 2)
+lat = side("tidings-latency.csv", 2)
+mem = side("tidings-memory.csv", 3)
+
+def cores(group, ident):
+    row = cpu.get((group, ident))
+    return f"{float(row[0]):.2f}" if row else ""
+
+def fmt_rate(r):
+    return f"{r / 1e6:.1f} M/s" if r is not None else "missing"
+
+targets = []  # (target, measured, met)
+
+print(f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+      f"{os.cpu_count()} cores; rustc {subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.split()[1]}")
+print()
+print("| workload | system | flavor | median | CPU cores busy | tidings / system |")
+print("| --- | --- | --- | --- | --- | --- |")
+
+TASKS = ["tidings_tasks", "tokio_broadcast", "async_broadcast", "flume_fanout_tasks"]
+THREADS = ["tidings_threads", "crossbeam_fanout_threads", "bus_threads", "disruptor_threads"]
+rates = {}
+for group in ["W1_1to1", "W2_1to4", "W3_1to16", "W4_4to4"]:
+    for flavor, systems in [("tasks", TASKS), ("threads", THREADS)]:
+        for ident in systems:
+            ns, elems = median_ns(group, ident)
+            rates[(group, ident)] = elems / (ns * 1e-9) if ns else None
+        ours = rates[(group, systems[0])]
+        for ident in systems:
+            r = rates[(group, ident)]
+            ratio = "-" if ident == systems[0] else (f"{ours / r:.2f}x" if ours and r else "")
+            print(f"| {group} | {ident} | {flavor} | {fmt_rate(r)} | {cores(group, ident)} | {ratio} |")
+
+def ratio_target(desc, a, b, factor=1.0):
+    if a is None or b is None:
+        targets.append((desc, "missing", False))
+        return
+    targets.append((desc, f"{a / b:.2f}x", a >= factor * b))
+
+r = lambda g, i: rates.get((g, i))
+ratio_target("W1 tasks: tidings >= flume (async)", r("W1_1to1", "tidings_tasks"), r("W1_1to1", "flume_fanout_tasks"))
+ratio_target("W1 threads: tidings >= crossbeam", r("W1_1to1", "tidings_threads"), r("W1_1to1", "crossbeam_fanout_threads"))
+for g in ["W2_1to4", "W3_1to16", "W4_4to4"]:
+    w = g.split("_")[0]
+    ratio_target(f"{w} tasks: tidings >= 3x flume fan-out", r(g, "tidings_tasks"), r(g, "flume_fanout_tasks"), 3.0)
+    ratio_target(f"{w} tasks: tidings >= 3x tokio broadcast", r(g, "tidings_tasks"), r(g, "tokio_broadcast"), 3.0)
+    ratio_target(f"{w} threads: tidings >= disruptor", r(g, "tidings_threads"), r(g, "disruptor_threads"))
+
+per_op = {}
+for group, systems in [
+    ("W5_no_subscriber", ["tidings", "tokio_broadcast", "async_broadcast", "crossbeam_channel", "flume"]),
+    ("W7_churn", ["tidings", "tokio_broadcast", "async_broadcast"]),
+]:
+    for ident in systems:
+        ns, elems = median_ns(group, ident)
+        per_op[(group, ident)] = ns / (elems or 1) if ns else None
+    ours = per_op[(group, "tidings")]
+    for ident in systems:
+        v = per_op[(group, ident)]
+        ratio = "-" if ident == "tidings" else (f"{v / ours:.2f}x" if v and ours else "")
+        shown = f"{v:.1f} ns" if v is not None else "missing"
+        print(f"| {group} | {ident} | single thread | {shown} | | {ratio} |")
+
+v = per_op.get(("W5_no_subscriber", "tidings"))
+targets.append(("W5: <= 5 ns per send, no subscription", f"{v:.2f} ns" if v else "missing", bool(v and v <= 5.0)))
+v = per_op.get(("W7_churn", "tidings"))
+targets.append(("W7: subscribe + drop < 1 us while sending", f"{v:.0f} ns" if v else "missing", bool(v and v < 1000.0)))
+
+p = {}
+for flavor, systems in [("tasks", ["tidings_tasks", "tokio_broadcast", "flume_tasks"]),
+                        ("threads", ["tidings_threads", "crossbeam_threads"])]:
+    for ident in systems:
+        row = lat.get(("W6_round_trip", ident))
+        p[ident] = (int(row[0]), int(row[1])) if row and int(row[0]) > 0 else None
+    ours = p[systems[0]]
+    for ident in systems:
+        v = p[ident]
+        ratio = "-" if ident == systems[0] else (f"{v[0] / ours[0]:.2f}x (p50)" if v and ours else "")
+        shown = f"p50 {v[0]} ns, p99 {v[1]} ns" if v else "missing"
+        print(f"| W6_round_trip | {ident} | {flavor} | {shown} | | {ratio} |")
+
+ours = p.get("tidings_tasks")
+for peer in ["tokio_broadcast", "flume_tasks"]:
+    theirs = p.get(peer)
+    if ours and theirs:
+        targets.append((f"W6: p50 <= {peer}", f"{ours[0]} vs {theirs[0]} ns", ours[0] <= theirs[0]))
+    else:
+        targets.append((f"W6: p50 <= {peer}", "missing", False))
+if ours:
+    targets.append(("W6: p99 <= 4x own p50 (tasks)", f"{ours[1] / ours[0]:.1f}x", ours[1] <= 4 * ours[0]))
+
+SEGMENT = 64 * 32 + 24  # 64 slots of a 24-byte event with its ready flag, plus the header
+for case in ["catch_up", "drop"]:
+    for ident in ["tidings", "tokio_broadcast", "async_broadcast", "crossbeam_channel", "flume"]:
+        row = mem.get(("W8_memory", ident, case))
+        shown = (f"empty {int(row[3]) / 1024:.1f} KiB, peak {int(row[0]) / 1024:.0f} KiB, "
+                 f"after {case.replace('_', '-')} {int(row[2]) / 1024:.1f} KiB" if row else "missing")
+        print(f"| W8_memory ({case}) | {ident} | single thread | {shown} | | |")
+    row = mem.get(("W8_memory", "tidings", case))
+    if row:
+        # Retained beyond what the channel held when just made.
+        extra = max(int(row[2]) - int(row[3]), 0)
+        segs = extra / SEGMENT
+        targets.append((f"W8: retained after {case.replace('_', '-')}, beyond the empty bus, "
+                        "within a few segments",
+                        f"{extra / 1024:.1f} KiB = {segs:.1f} segments", segs <= 4))
+    else:
+        targets.append((f"W8: retained after {case}", "missing", False))
+
+print()
+print("| target | measured | met |")
+print("| --- | --- | --- |")
+for desc, measured, met in targets:
+    print(f"| {desc} | {measured} | {'yes' if met else '**no**'} |")
+PY

@@ -1,0 +1,541 @@
+//! W1-W4: delivered events per second, `senders -> subscribers`, for tidings and its peers.
+//!
+//! One criterion group per workload, one id per system. An iteration is one complete run: a
+//! fresh channel, subscribers and senders set up untimed, then `EVENTS` events sent (split over
+//! the senders) and every subscriber receiving and checking all of them, timed. Throughput is
+//! delivered events (`EVENTS * subscribers`). Besides criterion's numbers, each id appends the
+//! average number of busy cores while timed to `target/criterion/tidings-cpu.csv`.
+//!
+//! Async systems run as tasks on a 2-worker tokio runtime; thread systems on OS threads.
+//! `disruptor` 3 has busy-spinning wait strategies only; it runs with `BusySpinWithSpinLoopHint`.
+//! `bus` is single-producer (`&mut self`): with several senders it sits behind a `Mutex`.
+
+mod common;
+
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Check, Countdown, CpuMeter, Ev, process_cpu, runtime};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use tokio::runtime::Runtime;
+
+/// Events sent per iteration, over all senders.
+const EVENTS: u64 = 10_000;
+/// Capacity of the bounded peers (`async-broadcast`, `bus`, `disruptor`): room for a whole
+/// run, as `tokio::sync::broadcast` gets, so none of them waits for room because of its size.
+const RING: usize = 16384;
+
+#[derive(Clone, Copy)]
+struct Shape {
+    group: &'static str,
+    senders: usize,
+    subs: usize,
+}
+
+impl Shape {
+    fn per_sender(self) -> u64 {
+        EVENTS / self.senders as u64
+    }
+}
+
+const SHAPES: [Shape; 4] = [
+    Shape {
+        group: "W1_1to1",
+        senders: 1,
+        subs: 1,
+    },
+    Shape {
+        group: "W2_1to4",
+        senders: 1,
+        subs: 4,
+    },
+    Shape {
+        group: "W3_1to16",
+        senders: 1,
+        subs: 16,
+    },
+    Shape {
+        group: "W4_4to4",
+        senders: 4,
+        subs: 4,
+    },
+];
+
+/// Wall and CPU time of one timed run.
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    /// The wall time over which `cpu` was read (may be longer than `wall` for threads, whose
+    /// clocks start after a barrier); busy cores are `cpu / cpu_wall`.
+    cpu_wall: Duration,
+}
+
+/// Starts the clocks.
+fn start() -> (Instant, Duration) {
+    (Instant::now(), process_cpu())
+}
+
+fn stop((t0, c0): (Instant, Duration)) -> Sample {
+    let wall = t0.elapsed();
+    Sample {
+        wall,
+        cpu: process_cpu() - c0,
+        cpu_wall: wall,
+    }
+}
+
+type Run = fn(&Runtime, Shape) -> Sample;
+
+const SYSTEMS: [(&str, Run); 8] = [
+    ("tidings_tasks", tidings_tasks),
+    ("tokio_broadcast", tokio_broadcast),
+    ("async_broadcast", async_broadcast),
+    ("flume_fanout_tasks", flume_tasks),
+    ("tidings_threads", tidings_threads),
+    ("crossbeam_fanout_threads", crossbeam_threads),
+    ("bus_threads", bus_threads),
+    ("disruptor_threads", disruptor_threads),
+];
+
+// ---- async systems, as tasks ----
+
+/// Starts the clocks, spawns sender `i` for every `i < s.senders` as a task, drops `handle`
+/// (the last sender handle then ends the readers), and waits for senders and `readers`.
+async fn timed_tasks<H, F>(
+    s: Shape,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    handle: H,
+    sender: impl Fn(&H, usize) -> F,
+) -> Sample
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let clock = start();
+    let senders: Vec<_> = (0..s.senders)
+        .map(|i| tokio::spawn(sender(&handle, i)))
+        .collect();
+    drop(handle);
+    for h in senders.into_iter().chain(readers) {
+        h.await.expect("task");
+    }
+    stop(clock)
+}
+
+fn tidings_tasks(rt: &Runtime, s: Shape) -> Sample {
+    let per = s.per_sender();
+    rt.block_on(async move {
+        let bus = tidings::Bus::new();
+        let readers: Vec<_> = (0..s.subs)
+            .map(|_| {
+                let mut sub = bus.subscribe::<Ev>();
+                tokio::spawn(async move {
+                    let mut check = Check::new(s.senders);
+                    while let Some(ev) = sub.recv().await {
+                        check.see(&ev);
+                    }
+                    check.finish(per);
+                })
+            })
+            .collect();
+        // The last sender's handle closes the bus, which ends the readers after they drain.
+        timed_tasks(s, readers, bus, |bus, i| {
+            let bus = bus.clone();
+            async move {
+                for seq in 0..per {
+                    bus.send(Ev::new(i, seq)).expect("subscribed");
+                }
+            }
+        })
+        .await
+    })
+}
+
+fn tokio_broadcast(rt: &Runtime, s: Shape) -> Sample {
+    use tokio::sync::broadcast::{self, error::RecvError};
+    let per = s.per_sender();
+    rt.block_on(async move {
+        // Room for every event of the run: it never lags, so it is lossless.
+        let (tx, _) = broadcast::channel::<Ev>(EVENTS as usize);
+        let readers: Vec<_> = (0..s.subs)
+            .map(|_| {
+                let mut rx = tx.subscribe();
+                tokio::spawn(async move {
+                    let mut check = Check::new(s.senders);
+                    loop {
+                        match rx.recv().await {
+                            Ok(ev) => check.see(&ev),
+                            Err(RecvError::Closed) => break,
+                            Err(RecvError::Lagged(n)) => {
+                                panic!("tokio broadcast lagged by {n}: the run is not lossless")
+                            }
+                        }
+                    }
+                    check.finish(per);
+                })
+            })
+            .collect();
+        timed_tasks(s, readers, tx, |tx, i| {
+            let tx = tx.clone();
+            async move {
+                for seq in 0..per {
+                    tx.send(Ev::new(i, seq)).expect("subscribed");
+                }
+            }
+        })
+        .await
+    })
+}
+
+fn async_broadcast(rt: &Runtime, s: Shape) -> Sample {
+    let per = s.per_sender();
+    rt.block_on(async move {
+        // Bounded with backpressure (a full channel makes senders wait), sized as `RING`.
+        let (tx, rx) = async_broadcast::broadcast::<Ev>(RING);
+        let readers: Vec<_> = (0..s.subs)
+            .map(|_| {
+                let mut rx = rx.clone();
+                tokio::spawn(async move {
+                    let mut check = Check::new(s.senders);
+                    while let Ok(ev) = rx.recv_direct().await {
+                        check.see(&ev);
+                    }
+                    check.finish(per);
+                })
+            })
+            .collect();
+        drop(rx);
+        timed_tasks(s, readers, tx, |tx, i| {
+            let tx = tx.clone();
+            async move {
+                for seq in 0..per {
+                    tx.broadcast_direct(Ev::new(i, seq))
+                        .await
+                        .expect("subscribed");
+                }
+            }
+        })
+        .await
+    })
+}
+
+fn flume_tasks(rt: &Runtime, s: Shape) -> Sample {
+    let per = s.per_sender();
+    rt.block_on(async move {
+        let mut txs = Vec::new();
+        let readers: Vec<_> = (0..s.subs)
+            .map(|_| {
+                let (tx, rx) = flume::unbounded::<Ev>();
+                txs.push(tx);
+                tokio::spawn(async move {
+                    let mut check = Check::new(s.senders);
+                    while let Ok(ev) = rx.recv_async().await {
+                        check.see(&ev);
+                    }
+                    check.finish(per);
+                })
+            })
+            .collect();
+        timed_tasks(s, readers, txs, |txs, i| {
+            let txs = txs.clone();
+            async move {
+                for seq in 0..per {
+                    fan_out(&txs, Ev::new(i, seq), |tx, ev| {
+                        tx.send(ev).expect("subscribed")
+                    });
+                }
+            }
+        })
+        .await
+    })
+}
+
+/// Per-subscriber fan-out: one clone per channel but the last, which gets the original.
+#[inline]
+fn fan_out<T>(txs: &[T], ev: Ev, send: impl Fn(&T, Ev)) {
+    let (last, rest) = txs.split_last().expect("at least one subscriber");
+    for tx in rest {
+        send(tx, ev.clone());
+    }
+    send(last, ev);
+}
+
+// ---- thread systems ----
+
+/// Runs `readers` and `senders` on their own threads, all released at once by a barrier, and
+/// times from the first of them starting work until the last finishing. (Each thread reads
+/// the clock itself: on 2 cores the releasing thread may be descheduled for a while.)
+fn on_threads<R, S, Ret>(readers: Vec<R>, senders: Vec<S>) -> (Sample, Vec<Ret>)
+where
+    R: FnOnce() + Send + 'static,
+    S: FnOnce() -> Ret + Send + 'static,
+    Ret: Send + 'static,
+{
+    let gate = Arc::new(Barrier::new(readers.len() + senders.len() + 1));
+    let reader_handles: Vec<_> = readers
+        .into_iter()
+        .map(|r| {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                gate.wait();
+                let begin = Instant::now();
+                r();
+                (begin, Instant::now())
+            })
+        })
+        .collect();
+    let sender_handles: Vec<_> = senders
+        .into_iter()
+        .map(|s| {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                gate.wait();
+                let begin = Instant::now();
+                let ret = s();
+                (begin, Instant::now(), ret)
+            })
+        })
+        .collect();
+    // Read before the release, so a descheduled main thread cannot miss CPU time.
+    let c0 = process_cpu();
+    let cpu_t0 = Instant::now();
+    gate.wait();
+    let mut spans = Vec::new();
+    let mut rets = Vec::new();
+    for h in sender_handles {
+        let (begin, end, ret) = h.join().expect("sender thread");
+        spans.push((begin, end));
+        rets.push(ret);
+    }
+    for h in reader_handles {
+        spans.push(h.join().expect("reader thread"));
+    }
+    let cpu = process_cpu() - c0;
+    let cpu_wall = cpu_t0.elapsed();
+    let begin = spans.iter().map(|s| s.0).min().expect("threads");
+    let end = spans.iter().map(|s| s.1).max().expect("threads");
+    (
+        Sample {
+            wall: end - begin,
+            cpu,
+            cpu_wall,
+        },
+        rets,
+    )
+}
+
+fn tidings_threads(_: &Runtime, s: Shape) -> Sample {
+    let per = s.per_sender();
+    let bus = tidings::Bus::new();
+    let readers = (0..s.subs)
+        .map(|_| {
+            let mut sub = bus.subscribe::<Ev>();
+            move || {
+                let mut check = Check::new(s.senders);
+                while let Some(ev) = sub.recv_blocking() {
+                    check.see(&ev);
+                }
+                check.finish(per);
+            }
+        })
+        .collect();
+    let senders = (0..s.senders)
+        .map(|i| {
+            let bus = bus.clone();
+            move || {
+                for seq in 0..per {
+                    bus.send(Ev::new(i, seq)).expect("subscribed");
+                }
+            }
+        })
+        .collect();
+    drop(bus);
+    on_threads(readers, senders).0
+}
+
+fn crossbeam_threads(_: &Runtime, s: Shape) -> Sample {
+    let per = s.per_sender();
+    let mut txs = Vec::new();
+    let readers = (0..s.subs)
+        .map(|_| {
+            let (tx, rx) = crossbeam_channel::unbounded::<Ev>();
+            txs.push(tx);
+            move || {
+                let mut check = Check::new(s.senders);
+                while let Ok(ev) = rx.recv() {
+                    check.see(&ev);
+                }
+                check.finish(per);
+            }
+        })
+        .collect();
+    let senders = (0..s.senders)
+        .map(|i| {
+            let txs = txs.clone();
+            move || {
+                for seq in 0..per {
+                    fan_out(&txs, Ev::new(i, seq), |tx, ev| {
+                        tx.send(ev).expect("subscribed")
+                    });
+                }
+            }
+        })
+        .collect();
+    drop(txs);
+    on_threads(readers, senders).0
+}
+
+fn bus_threads(_: &Runtime, s: Shape) -> Sample {
+    let per = s.per_sender();
+    let mut bus = bus::Bus::<Ev>::new(RING);
+    let readers = (0..s.subs)
+        .map(|_| {
+            let mut rx = bus.add_rx();
+            move || {
+                let mut check = Check::new(s.senders);
+                while let Ok(ev) = rx.recv() {
+                    check.see(&ev);
+                }
+                check.finish(per);
+            }
+        })
+        .collect();
+    if s.senders == 1 {
+        let sender = move || {
+            for seq in 0..per {
+                bus.broadcast(Ev::new(0, seq));
+            }
+            // Dropping the bus ends the readers after they drain.
+        };
+        on_threads(readers, vec![sender]).0
+    } else {
+        let bus = Arc::new(Mutex::new(bus));
+        let senders = (0..s.senders)
+            .map(|i| {
+                let bus = bus.clone();
+                move || {
+                    for seq in 0..per {
+                        bus.lock().unwrap().broadcast(Ev::new(i, seq));
+                    }
+                }
+            })
+            .collect();
+        // The last sender thread drops the last `Arc`, and with it the bus.
+        drop(bus);
+        on_threads(readers, senders).0
+    }
+}
+
+fn disruptor_threads(_: &Runtime, s: Shape) -> Sample {
+    use disruptor::{BusySpinWithSpinLoopHint, Producer, Sequence};
+    let per = s.per_sender();
+    let done = Arc::new(Countdown::new(s.subs));
+    let handler = |done: Arc<Countdown>| {
+        let mut check = Check::new(s.senders);
+        let mut finished = false;
+        move |ev: &Ev, _: Sequence, _: bool| {
+            check.see(ev);
+            if !finished && check.done(per) {
+                finished = true;
+                done.arrive();
+            }
+        }
+    };
+    fn send_all<P: Producer<Ev>>(p: &mut P, sender: usize, per: u64) {
+        for seq in 0..per {
+            p.publish(|e| *e = Ev::new(sender, seq));
+        }
+    }
+    let factory = Ev::default;
+    let wait = BusySpinWithSpinLoopHint;
+    // The handler threads start (and spin) at `build`, before the clock starts.
+    let (sample, keep): (Sample, Vec<Box<dyn Send>>) = if s.senders == 1 {
+        let b = disruptor::build_single_producer(RING, factory, wait)
+            .handle_events_with(handler(done.clone()));
+        let keep_done = done.clone();
+        if s.subs == 1 {
+            let mut p = b.build();
+            let (sample, mut rets) = on_threads(
+                Vec::<fn()>::new(),
+                vec![move || {
+                    send_all(&mut p, 0, per);
+                    keep_done.wait();
+                    Box::new(p) as Box<dyn Send>
+                }],
+            );
+            (sample, vec![rets.remove(0)])
+        } else {
+            let mut b = b.handle_events_with(handler(done.clone()));
+            for _ in 2..s.subs {
+                b = b.handle_events_with(handler(done.clone()));
+            }
+            let mut p = b.build();
+            let (sample, mut rets) = on_threads(
+                Vec::<fn()>::new(),
+                vec![move || {
+                    send_all(&mut p, 0, per);
+                    keep_done.wait();
+                    Box::new(p) as Box<dyn Send>
+                }],
+            );
+            (sample, vec![rets.remove(0)])
+        }
+    } else {
+        let mut b = disruptor::build_multi_producer(RING, factory, wait)
+            .handle_events_with(handler(done.clone()))
+            .handle_events_with(handler(done.clone()));
+        for _ in 2..s.subs {
+            b = b.handle_events_with(handler(done.clone()));
+        }
+        let p = b.build();
+        let senders = (0..s.senders)
+            .map(|i| {
+                let mut p = p.clone();
+                let done = done.clone();
+                move || {
+                    send_all(&mut p, i, per);
+                    done.wait();
+                    Box::new(p) as Box<dyn Send>
+                }
+            })
+            .collect();
+        let (sample, mut rets) = on_threads(Vec::<fn()>::new(), senders);
+        rets.push(Box::new(p));
+        (sample, rets)
+    };
+    // Dropping the producers stops and joins the handler threads, untimed.
+    drop(keep);
+    sample
+}
+
+fn fanout(c: &mut Criterion) {
+    let rt = runtime();
+    for shape in SHAPES {
+        let mut group = c.benchmark_group(shape.group);
+        group.throughput(Throughput::Elements(EVENTS * shape.subs as u64));
+        // Iterations take milliseconds (far more for spinning peers on oversubscribed cores):
+        // flat sampling keeps the iteration count, and so the run time, bounded.
+        group.sampling_mode(SamplingMode::Flat);
+        for (name, run) in SYSTEMS {
+            let mut meter = CpuMeter::default();
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let sample = run(&rt, shape);
+                        meter.add(sample.cpu_wall, sample.cpu);
+                        total += sample.wall;
+                    }
+                    total
+                })
+            });
+            meter.save(shape.group, name);
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, fanout);
+criterion_main!(benches);

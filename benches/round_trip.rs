@@ -1,0 +1,200 @@
+//! W6: request-response round trip between two tasks (and, for reference, two threads).
+//!
+//! A requester sends a request and waits for the matching response; a responder answers each
+//! request. Criterion reports the mean round trip; every round trip is also timed on its own,
+//! and p50/p99 go to stderr and to `target/criterion/tidings-latency.csv`.
+
+mod common;
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use common::{Ev, percentile, record, runtime};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+
+#[derive(Clone, Debug)]
+struct Request(Ev);
+
+#[derive(Clone, Debug)]
+struct Response(Ev);
+
+/// Runs `n` round trips; returns each one's duration in nanoseconds.
+type Run = fn(&Runtime, u64) -> Vec<u64>;
+
+const SYSTEMS: [(&str, Run); 5] = [
+    ("tidings_tasks", tidings_tasks),
+    ("tokio_broadcast", tokio_broadcast),
+    ("flume_tasks", flume_tasks),
+    ("tidings_threads", tidings_threads),
+    ("crossbeam_threads", crossbeam_threads),
+];
+
+fn tidings_tasks(rt: &Runtime, n: u64) -> Vec<u64> {
+    rt.block_on(async move {
+        let bus = tidings::Bus::new();
+        let mut requests = bus.subscribe::<Request>();
+        let mut responses = bus.subscribe::<Response>();
+        let responder_bus = bus.clone();
+        let responder = tokio::spawn(async move {
+            while let Some(Request(ev)) = requests.recv().await {
+                responder_bus.send(Response(ev)).expect("requester listens");
+            }
+        });
+        let requester = tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n as usize);
+            for seq in 0..n {
+                let t0 = Instant::now();
+                bus.send(Request(Ev::new(0, seq)))
+                    .expect("responder listens");
+                let Response(ev) = responses.recv().await.expect("open");
+                lat.push(t0.elapsed().as_nanos() as u64);
+                assert_eq!(ev.seq, seq);
+            }
+            bus.close();
+            lat
+        });
+        let lat = requester.await.expect("requester");
+        responder.await.expect("responder");
+        lat
+    })
+}
+
+fn tokio_broadcast(rt: &Runtime, n: u64) -> Vec<u64> {
+    use tokio::sync::broadcast;
+    rt.block_on(async move {
+        let (req_tx, mut req_rx) = broadcast::channel::<Request>(16);
+        let (resp_tx, mut resp_rx) = broadcast::channel::<Response>(16);
+        let responder = tokio::spawn(async move {
+            while let Ok(Request(ev)) = req_rx.recv().await {
+                resp_tx.send(Response(ev)).expect("requester listens");
+            }
+        });
+        let requester = tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n as usize);
+            for seq in 0..n {
+                let t0 = Instant::now();
+                req_tx
+                    .send(Request(Ev::new(0, seq)))
+                    .expect("responder listens");
+                let Response(ev) = resp_rx.recv().await.expect("open");
+                lat.push(t0.elapsed().as_nanos() as u64);
+                assert_eq!(ev.seq, seq);
+            }
+            lat
+        });
+        let lat = requester.await.expect("requester");
+        responder.await.expect("responder");
+        lat
+    })
+}
+
+fn flume_tasks(rt: &Runtime, n: u64) -> Vec<u64> {
+    rt.block_on(async move {
+        let (req_tx, req_rx) = flume::unbounded::<Request>();
+        let (resp_tx, resp_rx) = flume::unbounded::<Response>();
+        let responder = tokio::spawn(async move {
+            while let Ok(Request(ev)) = req_rx.recv_async().await {
+                resp_tx.send(Response(ev)).expect("requester listens");
+            }
+        });
+        let requester = tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n as usize);
+            for seq in 0..n {
+                let t0 = Instant::now();
+                req_tx
+                    .send(Request(Ev::new(0, seq)))
+                    .expect("responder listens");
+                let Response(ev) = resp_rx.recv_async().await.expect("open");
+                lat.push(t0.elapsed().as_nanos() as u64);
+                assert_eq!(ev.seq, seq);
+            }
+            lat
+        });
+        let lat = requester.await.expect("requester");
+        responder.await.expect("responder");
+        lat
+    })
+}
+
+fn tidings_threads(_: &Runtime, n: u64) -> Vec<u64> {
+    let bus = tidings::Bus::new();
+    let mut requests = bus.subscribe::<Request>();
+    let mut responses = bus.subscribe::<Response>();
+    let responder_bus = bus.clone();
+    let responder = std::thread::spawn(move || {
+        while let Some(Request(ev)) = requests.recv_blocking() {
+            responder_bus.send(Response(ev)).expect("requester listens");
+        }
+    });
+    let mut lat = Vec::with_capacity(n as usize);
+    for seq in 0..n {
+        let t0 = Instant::now();
+        bus.send(Request(Ev::new(0, seq)))
+            .expect("responder listens");
+        let Response(ev) = responses.recv_blocking().expect("open");
+        lat.push(t0.elapsed().as_nanos() as u64);
+        assert_eq!(ev.seq, seq);
+    }
+    bus.close();
+    responder.join().expect("responder");
+    lat
+}
+
+fn crossbeam_threads(_: &Runtime, n: u64) -> Vec<u64> {
+    let (req_tx, req_rx) = crossbeam_channel::unbounded::<Request>();
+    let (resp_tx, resp_rx) = crossbeam_channel::unbounded::<Response>();
+    let responder = std::thread::spawn(move || {
+        while let Ok(Request(ev)) = req_rx.recv() {
+            resp_tx.send(Response(ev)).expect("requester listens");
+        }
+    });
+    let mut lat = Vec::with_capacity(n as usize);
+    for seq in 0..n {
+        let t0 = Instant::now();
+        req_tx
+            .send(Request(Ev::new(0, seq)))
+            .expect("responder listens");
+        let Response(ev) = resp_rx.recv().expect("open");
+        lat.push(t0.elapsed().as_nanos() as u64);
+        assert_eq!(ev.seq, seq);
+    }
+    drop(req_tx);
+    responder.join().expect("responder");
+    lat
+}
+
+fn round_trip(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("W6_round_trip");
+    for (name, run) in SYSTEMS {
+        let all = RefCell::new(Vec::new());
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter_custom(|iters| {
+                let lat = run(&rt, iters);
+                let total: u64 = lat.iter().sum();
+                all.borrow_mut().extend_from_slice(&lat);
+                Duration::from_nanos(total)
+            })
+        });
+        let mut all = all.into_inner();
+        if all.is_empty() {
+            // Filtered out on the command line.
+            continue;
+        }
+        all.sort_unstable();
+        let (p50, p99) = (percentile(&all, 50.0), percentile(&all, 99.0));
+        eprintln!(
+            "W6_round_trip/{name}: p50 {p50} ns, p99 {p99} ns over {} round trips",
+            all.len()
+        );
+        record(
+            "tidings-latency.csv",
+            &format!("W6_round_trip,{name},{p50},{p99},{}", all.len()),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, round_trip);
+criterion_main!(benches);

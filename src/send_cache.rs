@@ -1,0 +1,106 @@
+//! A per-thread cache from (bus, event type) to the type's topic, so that a send finds its topic
+//! with one plain load of the bus's registry generation, instead of an arc-swap load (two locked
+//! instructions: taking and paying back a debt slot) and a map probe.
+//!
+//! # Why a cached pointer is safe to use
+//!
+//! - Every registry a bus publishes carries a *generation*, one more than the registry it
+//!   replaced (the compare-and-swap makes the sequence unique per bus). After a successful swap
+//!   the swapper raises `Shared::generation` to the new value (`fetch_max`, SeqCst), and only
+//!   *then* retires its reference to the replaced registry into crossbeam-epoch instead of
+//!   dropping it. A registry owns an `Arc` of each of its topics.
+//! - An entry records the bus, the type and the generation of the registry its topic was found
+//!   in. A sender pins the epoch, then loads `Shared::generation` (SeqCst). If it equals the
+//!   entry's generation, the swap away from that registry had not raised the generation when
+//!   the sender loaded it, so the registry's retirement comes after the sender's pin: the epoch
+//!   keeps that registry, and with it the topic, alive until the sender unpins.
+//! - Generations only grow, so an entry whose registry is gone never matches again and its
+//!   pointer is never read. Bus ids are never reused, so an entry never matches another bus.
+//!
+//! Semantics are unchanged: the generation is raised before the subscribe or unsubscribe that
+//! swapped returns, so a send that starts after it misses the cache and takes the registry
+//! path; a subscription added to an existing topic changes no registry and is seen through the
+//! topic's own subscriber count, as before. A topic whose last subscription left is `DEAD`, and
+//! a send into it fails exactly as it would have through the registry.
+//!
+//! Loom builds leave the cache out (every send takes the registry path, which the models cover).
+
+#[cfg(not(tidings_loom))]
+mod imp {
+    use std::any::TypeId;
+    use std::cell::Cell;
+
+    use crate::sync::StdAtomicU64;
+
+    /// Entries per thread; direct-mapped.
+    const WAYS: usize = 16;
+
+    #[derive(Clone, Copy)]
+    struct Entry {
+        bus: u64,
+        type_id: TypeId,
+        generation: u64,
+        /// A `*const Topic<E>` for the `E` of `type_id`.
+        topic: *const (),
+    }
+
+    thread_local! {
+        static ENTRIES: [Cell<Option<Entry>>; WAYS] = const { [const { Cell::new(None) }; WAYS] };
+    }
+
+    /// Relaxed: only uniqueness matters, which `fetch_add` gives whatever the ordering.
+    static NEXT_BUS: StdAtomicU64 = StdAtomicU64::new(1);
+
+    /// A new bus id, never used before in this process.
+    pub(crate) fn bus_id() -> u64 {
+        NEXT_BUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    fn way(bus: u64, bucket: usize) -> usize {
+        (bucket ^ bus as usize) % WAYS
+    }
+
+    /// The cached topic of `E` on bus `bus` if it was found in the registry of `generation`.
+    #[inline(always)]
+    pub(crate) fn lookup<E: 'static>(
+        bus: u64,
+        bucket: usize,
+        generation: u64,
+    ) -> Option<*const ()> {
+        let entry = ENTRIES.with(|e| e[way(bus, bucket)].get())?;
+        if entry.bus == bus && entry.generation == generation && entry.type_id == TypeId::of::<E>()
+        {
+            Some(entry.topic)
+        } else {
+            None
+        }
+    }
+
+    /// Remembers that `topic` is `E`'s topic in bus `bus`'s registry of `generation`.
+    #[inline]
+    pub(crate) fn store<E: 'static>(bus: u64, bucket: usize, generation: u64, topic: *const ()) {
+        let entry = Entry {
+            bus,
+            type_id: TypeId::of::<E>(),
+            generation,
+            topic,
+        };
+        ENTRIES.with(|e| e[way(bus, bucket)].set(Some(entry)));
+    }
+}
+
+#[cfg(tidings_loom)]
+mod imp {
+    pub(crate) fn bus_id() -> u64 {
+        0
+    }
+
+    pub(crate) fn lookup<E: 'static>(_: u64, _: usize, _: u64) -> Option<*const ()> {
+        None
+    }
+
+    pub(crate) fn store<E: 'static>(_: u64, _: usize, _: u64, _: *const ()) {}
+}
+
+pub(crate) use imp::*;
