@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use crate::ContextMissing;
 use crate::scope::current;
-use crate::scope::delivery::{Envelope, ScopedSubscription};
+use crate::scope::delivery::{Envelope, Origin, ScopedSubscription};
 use crate::scope::observe::{self, Level};
 use crate::scope::state::{self, StateError, Updating};
 use crate::scope::task::{self, JoinHandle};
@@ -66,7 +66,7 @@ pub fn send<E: Send + Sync + 'static>(event: E) -> Result<(), ContextMissing> {
     let rejected = current::with(|frame| {
         let node = &frame.ok_or(ContextMissing)?.node;
         let envelope = Envelope::Event {
-            origin: Some(Arc::clone(&node.path)),
+            origin: node.origin.clone(),
             event,
         };
         Ok(node.bus.send(envelope).err())
@@ -104,7 +104,7 @@ pub fn broadcast<E: Send + Sync + 'static>(event: E) -> Result<(), ContextMissin
         Ok(node
             .bus
             .send(Envelope::Event {
-                origin: None,
+                origin: Origin::Broadcast,
                 event,
             })
             .err())

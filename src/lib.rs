@@ -60,6 +60,34 @@
 //! Nothing in the bus holds a lock, so a panic in a subscriber, or in `E::clone` during a
 //! `recv`, poisons nothing: the bus and every other subscription keep working.
 
+//!
+//! # Scopes
+//!
+//! [`Scope`] and the free functions of [`ctx`] are Haiway's context: code inside
+//! `Scope::new("app").run(fut)` calls [`ctx::send`], [`ctx::subscribe`], [`ctx::spawn`] and
+//! [`ctx::state`] without passing a bus around. The scope travels with the future (it is set
+//! around each poll), so it works on any executor and across threads. Delivery is scoped: an
+//! event sent in a scope reaches subscriptions of that scope and its ancestors, a
+//! [`ctx::broadcast`] every subscription of the bus; root and [`Scope::isolated`] scopes own a
+//! bus of their own. Spawned tasks are structured: `run` returns after them, and a failure
+//! cancels the rest. Outside any scope, `ctx` calls return [`ContextMissing`].
+//!
+//! ```
+//! use tidings::{Scope, ctx};
+//!
+//! # futures::executor::block_on(async {
+//! Scope::new("app")
+//!     .with_state(3u32)
+//!     .run(async {
+//!         let mut sub = ctx::subscribe::<u32>().unwrap();
+//!         ctx::spawn(async { ctx::send(*ctx::state::<u32>().unwrap()).unwrap() }).unwrap();
+//!         assert_eq!(sub.recv().await, Some(3));
+//!     })
+//!     .await
+//!     .unwrap();
+//! # });
+//! ```
+
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 

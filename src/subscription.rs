@@ -345,6 +345,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     /// (the scope layer uses it to skip events of other scopes).
     ///
     /// `pick` runs before the cursor moves, so if it panics the event is not consumed.
+    #[inline]
     pub(crate) fn poll_pick<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -369,6 +370,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     }
 
     /// `poll_pick` without waiting: the next picked event if one is ready now.
+    #[inline]
     pub(crate) fn try_pick<T>(
         &mut self,
         mut pick: impl FnMut(&E) -> Option<T>,

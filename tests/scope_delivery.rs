@@ -226,3 +226,39 @@ fn deep_nesting_delivers_to_every_ancestor() {
     let got = block_on(Scope::new("root").run(nest(40))).unwrap();
     assert_eq!(got, (0..=40).collect::<Vec<_>>());
 }
+
+#[test]
+fn delivery_is_exact_across_the_inline_and_shared_origin_forms() {
+    // Scopes up to three levels below the root carry their path inline, deeper ones share it;
+    // check a live sibling at every depth around that boundary.
+    fn level(depth: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+        Box::pin(async move {
+            let mut mine = ctx::subscribe::<usize>().unwrap();
+            let sibling = Scope::new("sibling").run(async {
+                let mut sub = ctx::subscribe::<usize>().unwrap();
+                // Stay open while the other branch, and everything below it, sends.
+                yield_now().await;
+                drain(&mut sub)
+            });
+            let child = async {
+                if depth < 6 {
+                    Scope::new("child").run(level(depth + 1)).await.unwrap();
+                }
+            };
+            let (sibling, ()) = futures::join!(sibling, child);
+            assert_eq!(
+                sibling.unwrap(),
+                Vec::<usize>::new(),
+                "sibling at depth {depth}"
+            );
+            ctx::send(depth).unwrap();
+            let got = drain(&mut mine);
+            assert_eq!(
+                got,
+                (depth..=6).rev().collect::<Vec<_>>(),
+                "at depth {depth}"
+            );
+        })
+    }
+    block_on(Scope::new("root").run(level(0))).unwrap();
+}

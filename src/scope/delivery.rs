@@ -3,8 +3,9 @@
 //!
 //! A scoped event of type `E` travels on the bus as an `Envelope<E>`, a private type, so plain
 //! `Bus` subscriptions never see scope traffic and scope subscriptions never see plain sends.
-//! The envelope adds a pointer (an `Arc` of the origin's path, or none for a broadcast) to the
-//! event; the send clones that `Arc` (one atomic increment, no allocation).
+//! The envelope adds the origin scope's [`Origin`] to the event: for scopes up to
+//! [`INLINE_DEPTH`] below their bus's root, the ancestor ids themselves (copied, no reference
+//! count, no drop work); deeper, an `Arc` of the path (one atomic increment per send).
 //!
 //! A subscription made in scope S takes an event from origin O if the event is a broadcast or
 //! S is O or an ancestor of O. Everything else is consumed without being cloned
@@ -21,11 +22,56 @@ use futures_core::{FusedStream, Stream};
 
 use crate::{Bus, Subscription, TryRecvError};
 
+/// Scopes at most this deep below their bus's root carry their path inline.
+pub(crate) const INLINE_DEPTH: usize = 3;
+
+/// Where an event comes from, as much as the ancestry check needs.
+///
+/// Every scope of one bus descends from the bus's root scope, so `path[0]` is the same for all
+/// events on a bus and is left out: a subscription made in the root takes every event.
+#[derive(Clone)]
+pub(crate) enum Origin {
+    /// A broadcast: every subscription takes it.
+    Broadcast,
+    /// `ids[..len]` is `path[1..]`.
+    Inline { len: u8, ids: [u64; INLINE_DEPTH] },
+    /// The whole path, for deeper scopes.
+    Deep(Arc<[u64]>),
+}
+
+impl Origin {
+    /// The origin of events sent in the scope with this path (`path[depth] == its id`).
+    pub(crate) fn of(path: &Arc<[u64]>) -> Self {
+        let below_root = &path[1..];
+        if below_root.len() <= INLINE_DEPTH {
+            let mut ids = [0; INLINE_DEPTH];
+            ids[..below_root.len()].copy_from_slice(below_root);
+            Origin::Inline {
+                len: below_root.len() as u8,
+                ids,
+            }
+        } else {
+            Origin::Deep(Arc::clone(path))
+        }
+    }
+
+    /// Whether the scope `id` at `depth` (on the same bus) is this origin or an ancestor of it:
+    /// the O(1) check of `node`.
+    #[inline]
+    pub(crate) fn is_within(&self, depth: usize, id: u64) -> bool {
+        match self {
+            Origin::Broadcast => true,
+            _ if depth == 0 => true,
+            Origin::Inline { len, ids } => depth <= usize::from(*len) && ids[depth - 1] == id,
+            Origin::Deep(path) => path.get(depth) == Some(&id),
+        }
+    }
+}
+
 /// What a scoped send puts on the bus.
 pub(crate) enum Envelope<E> {
     Event {
-        /// The sending scope's path; `None` for a broadcast, which every subscription takes.
-        origin: Option<Arc<[u64]>>,
+        origin: Origin,
         event: E,
     },
     /// The scope with this id has begun to close.
@@ -129,14 +175,9 @@ impl<E: Send + Sync + 'static> ScopedSubscription<E> {
         map: impl FnOnce(&E) -> T,
     ) -> Option<Taken<T>> {
         match envelope {
-            Envelope::Event { origin, event } => {
-                let visible = match origin {
-                    None => true,
-                    // The O(1) ancestry check (see `node`).
-                    Some(path) => path.get(depth) == Some(&id),
-                };
-                visible.then(|| Taken::Event(map(event)))
-            }
+            Envelope::Event { origin, event } => origin
+                .is_within(depth, id)
+                .then(|| Taken::Event(map(event))),
             Envelope::End(scope) => (*scope == id).then_some(Taken::End),
         }
     }
@@ -176,6 +217,7 @@ impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
     }
 
     /// Polls for the next event; the building block of `recv` and of the `Stream` impl.
+    #[inline]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<E>> {
         let (id, depth) = (self.id, self.depth);
         let Some(inner) = self.inner.as_mut() else {
@@ -204,6 +246,7 @@ impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
     ///     .unwrap();
     /// # });
     /// ```
+    #[inline]
     pub fn try_recv(&mut self) -> Result<E, TryRecvError> {
         let (id, depth) = (self.id, self.depth);
         let inner = self.inner.as_mut().ok_or(TryRecvError::Closed)?;

@@ -6,7 +6,9 @@
 //! its bus, from the bus's root scope down to itself, so `path[depth] == id`. Scope S is an
 //! ancestor-or-self of scope O exactly when `O.path.len() > S.depth && O.path[S.depth] == S.id`:
 //! one bounds check and one comparison, whatever the depth. Paths are built once, when a scope
-//! opens (one allocation of `depth + 1` ids); a send only clones the `Arc` of its scope's path.
+//! opens (one allocation of `depth + 1` ids). Events carry the path as an `Origin`
+//! (see `delivery`): inline, without reference counting, for scopes up to three levels below
+//! their bus's root; as a shared `Arc` deeper down.
 //!
 //! Ids are unique across the process, so two scopes never compare equal by accident even if
 //! they sit at the same depth of different trees.
@@ -15,7 +17,7 @@ use std::any::TypeId;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::delivery::Envelope;
+use super::delivery::{Envelope, Origin};
 use super::state::StateMap;
 use super::task::TaskSet;
 use crate::Bus;
@@ -30,6 +32,8 @@ pub(crate) struct Node {
     pub(crate) name: Arc<str>,
     /// Ids from the bus's root scope down to this one; `path[depth] == id`. Never empty.
     pub(crate) path: Arc<[u64]>,
+    /// What events sent here carry: `path` in the form the send copies cheaply.
+    pub(crate) origin: Origin,
     /// The bus of the nearest root or isolated scope.
     pub(crate) bus: Bus,
     /// Whether this scope owns (and closes) `bus`: it is a root or an isolated scope.
@@ -75,6 +79,7 @@ impl Node {
         Node {
             id,
             name,
+            origin: Origin::of(&path),
             path,
             bus,
             owns_bus,
