@@ -5,7 +5,8 @@
 //! either read them all and find nothing more ("after catch-up") or drop the subscription
 //! ("after drop"). Bytes are relative to the heap before the channel was made. Not a timing
 //! bench, so not criterion: it prints a table and writes `target/criterion/tidings-memory.csv`.
-//! `-- --test` runs it with 100,000 events as a smoke test.
+//! `-- --test`, or running it without `--bench` (as `cargo test --benches` does), runs it with
+//! 100,000 events as a smoke test, like criterion's test mode.
 //!
 //! `bus` and `disruptor` are left out: both preallocate a fixed ring, so they hold its whole
 //! capacity from creation to drop and cannot hold a million unread events at all.
@@ -273,7 +274,9 @@ fn run_all(n: u64) {
 }
 
 fn main() {
-    let test = std::env::args().any(|a| a == "--test");
+    // As criterion does: `cargo bench` passes `--bench`; `cargo test --benches` does not.
+    let args: Vec<String> = std::env::args().collect();
+    let test = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
     let n = if test { 100_000 } else { 1_000_000 };
     println!("W8_memory: one subscription {n} events behind, then caught up or dropped");
     println!("| system | case | empty | peak | behind | after |");
