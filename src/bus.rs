@@ -60,7 +60,16 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// Live `Bus` handles; the last one to go closes the bus.
     handles: AtomicUsize,
+    /// This bus's number, distinct from every other bus created by this process.
+    id: u64,
 }
+
+/// Source of [`Bus::id`]s.
+///
+/// A plain std atomic rather than one from `crate::sync`: it only hands out distinct numbers,
+/// takes part in no protocol a loom model checks, and a `static` needs a `const` constructor,
+/// which loom's atomics lack.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The topics of one bus, keyed by event type.
 #[derive(Default, Clone)]
@@ -157,6 +166,8 @@ impl Bus {
                 buckets: std::array::from_fn(|_| AtomicUsize::new(0)),
                 closed: AtomicBool::new(false),
                 handles: AtomicUsize::new(1),
+                // Relaxed: uniqueness comes from the read-modify-write alone.
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             }),
         }
     }
@@ -236,6 +247,22 @@ impl Bus {
     /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// A number that identifies this bus among every bus this process has created.
+    ///
+    /// Clones of a handle share it; no other bus in the process ever has it, even after this
+    /// one is dropped. Bridges to other processes combine it with a per-process nonce to tag
+    /// the events a bus sent, so they never come back to it.
+    ///
+    /// ```
+    /// let a = tidings::Bus::new();
+    /// let b = tidings::Bus::new();
+    /// assert_eq!(a.id(), a.clone().id());
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.shared.id
     }
 
     /// Live subscriptions of type `E`, a snapshot.
@@ -416,6 +443,7 @@ impl Default for Bus {
 impl fmt::Debug for Bus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bus")
+            .field("id", &self.shared.id)
             .field("closed", &self.is_closed())
             .field("topics", &self.shared.registry.load().topics.len())
             .finish()
