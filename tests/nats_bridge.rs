@@ -130,15 +130,38 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
     }
 }
 
+/// Bus `a` exports `Note`s on `subject`; bus `b` imports them into `on_b`.
+struct AToB {
+    a: Bus,
+    bridge_a: Bridge,
+    bridge_b: Bridge,
+    on_b: Subscription<Note>,
+}
+
+async fn a_to_b(options: impl Fn() -> BridgeOptions, subject: &str) -> AToB {
+    let (a, b) = (Bus::new(), Bus::new());
+    let bridge_a = Bridge::connect(options(), &a).await.unwrap();
+    let bridge_b = Bridge::connect(options(), &b).await.unwrap();
+    let on_b = b.subscribe::<Note>();
+    bridge_b.import::<Note>(subject).await.unwrap();
+    bridge_a.export::<Note>(subject).unwrap();
+    AToB {
+        a,
+        bridge_a,
+        bridge_b,
+        on_b,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_events_arrive_on_a_second_bus_in_order() {
     let server = server!();
-    let (a, b) = (Bus::new(), Bus::new());
-    let bridge_a = Bridge::connect(server.url(), &a).await.unwrap();
-    let bridge_b = Bridge::connect(server.url(), &b).await.unwrap();
-    let mut on_b = b.subscribe::<Note>();
-    bridge_b.import::<Note>("notes").await.unwrap();
-    bridge_a.export::<Note>("notes").unwrap();
+    let AToB {
+        a,
+        bridge_a,
+        bridge_b,
+        mut on_b,
+    } = a_to_b(|| BridgeOptions::new(server.url()), "notes").await;
     for seq in 0..500 {
         a.send(note(seq)).unwrap(); // the export is a subscriber
     }
@@ -244,13 +267,16 @@ async fn json_on_the_wire_is_plain_and_interoperable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messagepack_bridges_two_buses() {
     let server = server!();
-    let (a, b) = (Bus::new(), Bus::new());
-    let mp = |url: String| BridgeOptions::new(url).codec(Codec::MessagePack);
-    let bridge_a = Bridge::connect(mp(server.url()), &a).await.unwrap();
-    let bridge_b = Bridge::connect(mp(server.url()), &b).await.unwrap();
-    let mut on_b = b.subscribe::<Note>();
-    bridge_b.import::<Note>("mp").await.unwrap();
-    bridge_a.export::<Note>("mp").unwrap();
+    let AToB {
+        a,
+        bridge_a: _bridge_a,
+        bridge_b: _bridge_b,
+        mut on_b,
+    } = a_to_b(
+        || BridgeOptions::new(server.url()).codec(Codec::MessagePack),
+        "mp",
+    )
+    .await;
     let raw = async_nats::connect(server.url()).await.unwrap();
     let mut wire = raw.subscribe("mp").await.unwrap();
     raw.flush().await.unwrap();
@@ -363,12 +389,12 @@ async fn a_malformed_jetstream_message_is_terminated_not_redelivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_bridge_recovers_after_the_server_is_killed_and_restarted() {
     let mut server = server!();
-    let (a, b) = (Bus::new(), Bus::new());
-    let bridge_a = Bridge::connect(fast(&server.url()), &a).await.unwrap();
-    let bridge_b = Bridge::connect(fast(&server.url()), &b).await.unwrap();
-    let mut on_b = b.subscribe::<Note>();
-    bridge_b.import::<Note>("live").await.unwrap();
-    bridge_a.export::<Note>("live").unwrap();
+    let AToB {
+        a,
+        bridge_a,
+        bridge_b,
+        mut on_b,
+    } = a_to_b(|| fast(&server.url()), "live").await;
     for seq in 0..100 {
         let _ = a.send(note(seq));
     }
@@ -531,12 +557,12 @@ async fn a_durable_consumer_resumes_after_its_bridge_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_publishes_what_the_export_already_received() {
     let server = server!();
-    let (a, b) = (Bus::new(), Bus::new());
-    let bridge_a = Bridge::connect(server.url(), &a).await.unwrap();
-    let bridge_b = Bridge::connect(server.url(), &b).await.unwrap();
-    let mut on_b = b.subscribe::<Note>();
-    bridge_b.import::<Note>("drain").await.unwrap();
-    bridge_a.export::<Note>("drain").unwrap();
+    let AToB {
+        a,
+        bridge_a,
+        bridge_b: _bridge_b,
+        mut on_b,
+    } = a_to_b(|| BridgeOptions::new(server.url()), "drain").await;
     for seq in 0..1_000 {
         let _ = a.send(note(seq));
     }

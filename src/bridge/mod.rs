@@ -5,7 +5,7 @@
 //! bus, so that two processes (or a Rust and a Python service) share events by type. Local
 //! sends never wait for the broker: the bridge reads them from an ordinary subscription.
 //!
-//! - [`nats`] (cargo feature `nats`): NATS core subjects (at-most-once) and JetStream
+//! - `nats` (cargo feature `nats`): NATS core subjects (at-most-once) and JetStream
 //!   streams with durable consumers (at-least-once, replay after restarts).
 
 #[cfg(feature = "nats")]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_nats::{Event, Subject, Subscriber};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,13 +68,15 @@ pub(crate) async fn export<E: Serialize + Send + Sync + 'static>(
     }
 }
 
-async fn publish<E: Serialize>(
+/// Encodes a local event for export; `None` if it does not encode (counted, logged) or is
+/// an imported event coming round again (counted). Shared by core and JetStream exports.
+pub(crate) fn payload<E: Serialize>(
     inner: &Inner,
     subject: &Subject,
     registration: &Registration,
     event: &E,
     buf: &mut BytesMut,
-) {
+) -> Option<Bytes> {
     let counters = &inner.counters;
     let payload = match inner.codec.encode(event, buf) {
         Ok(payload) => payload,
@@ -85,13 +87,27 @@ async fn publish<E: Serialize>(
                 error = e.0,
                 "tidings nats bridge: event does not encode; skipped"
             );
-            return;
+            return None;
         }
     };
     if registration.filter.take(&payload) {
         Counters::bump(&counters.echoes_suppressed);
-        return;
+        return None;
     }
+    Some(payload)
+}
+
+async fn publish<E: Serialize>(
+    inner: &Inner,
+    subject: &Subject,
+    registration: &Registration,
+    event: &E,
+    buf: &mut BytesMut,
+) {
+    let counters = &inner.counters;
+    let Some(payload) = payload(inner, subject, registration, event, buf) else {
+        return;
+    };
     match inner
         .client
         .publish_with_headers(subject.clone(), inner.headers.clone(), payload)

@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::core::{Delivered, deliver};
+use super::core::{Delivered, deliver, payload};
 use super::echo::Registration;
 use super::stats::Counters;
 use super::{Error, Inner};
@@ -139,23 +139,9 @@ impl Exporter {
         registration: &Registration,
         buf: &mut BytesMut,
     ) {
-        let counters = &self.inner.counters;
-        let payload = match self.inner.codec.encode(event, buf) {
-            Ok(payload) => payload,
-            Err(e) => {
-                Counters::bump(&counters.encode_errors);
-                tracing::warn!(
-                    subject = self.subject.as_str(),
-                    error = e.0,
-                    "tidings nats bridge: event does not encode; skipped"
-                );
-                return;
-            }
-        };
-        if registration.filter.take(&payload) {
-            Counters::bump(&counters.echoes_suppressed);
+        let Some(payload) = payload(&self.inner, &self.subject, registration, event, buf) else {
             return;
-        }
+        };
         self.next += 1;
         let id = format!("{}-{}", self.inner.origin.as_str(), self.next);
         let Some(ack) = self.send(&id, payload.clone()).await else {
