@@ -61,7 +61,8 @@ pub(crate) struct Shared {
     /// after each successful swap and before the replaced registry is retired into the epoch;
     /// the send cache's entries are valid while it equals theirs (see `send_cache`).
     generation: AtomicU64,
-    /// This bus's process-unique id, the send cache's key.
+    /// This bus's number, distinct from every other bus created by this process: the send
+    /// cache's key, and [`Bus::id`].
     id: u64,
     /// Live topics per `TypeId` bucket. Incremented (SeqCst) before a topic is registered,
     /// decremented after it died and left the registry, so a zero proves that no subscription of
@@ -253,6 +254,22 @@ impl Bus {
     /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// A number that identifies this bus among every bus this process has created.
+    ///
+    /// Clones of a handle share it; no other bus in the process ever has it, even after this
+    /// one is dropped. Bridges to other processes combine it with a per-process nonce to tag
+    /// the events a bus sent, so they never come back to it.
+    ///
+    /// ```
+    /// let a = tidings::Bus::new();
+    /// let b = tidings::Bus::new();
+    /// assert_eq!(a.id(), a.clone().id());
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.shared.id
     }
 
     /// Live subscriptions of type `E`, a snapshot.
@@ -492,6 +509,7 @@ impl Default for Bus {
 impl fmt::Debug for Bus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bus")
+            .field("id", &self.shared.id)
             .field("closed", &self.is_closed())
             .field("topics", &self.shared.registry.load().topics.len())
             .finish()

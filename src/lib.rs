@@ -55,6 +55,12 @@
 //! stream). Later sends fail with [`SendError::Closed`]; later subscriptions end at once.
 //! Subscriptions never keep a bus open.
 //!
+//! # Beyond one process
+//!
+//! With the cargo feature `nats`, `tidings::bridge::nats::Bridge` carries chosen event types to NATS
+//! subjects and back (JSON by default), and through JetStream for events that must survive
+//! restarts. Local sends never wait for the network.
+//!
 //! # Panics
 //!
 //! Nothing in the bus holds a lock, so a panic in a subscriber, or in `E::clone` during a
@@ -91,6 +97,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+pub mod bridge;
 mod bus;
 pub mod ctx;
 pub mod docs;

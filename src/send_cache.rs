@@ -92,8 +92,12 @@ mod imp {
 
 #[cfg(tidings_loom)]
 mod imp {
+    /// Relaxed: only uniqueness matters. A plain std atomic: a `static` needs a `const`
+    /// constructor, and handing out ids takes part in no protocol a model checks.
+    static NEXT_BUS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
     pub(crate) fn bus_id() -> u64 {
-        0
+        NEXT_BUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn lookup<E: 'static>(_: u64, _: usize, _: u64) -> Option<*const ()> {

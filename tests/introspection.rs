@@ -90,3 +90,18 @@ fn public_types_have_the_promised_traits() {
     assert!(format!("{sub:?}").contains("u8"));
     assert_eq!(TryRecvError::Empty.to_string(), "no event available");
 }
+
+#[test]
+fn bus_ids_are_shared_by_clones_and_never_reused() {
+    let a = Bus::new();
+    let a_id = a.id();
+    assert_eq!(a.clone().id(), a_id);
+    let ids: Vec<u64> = (0..100)
+        .map(|_| Bus::new().id()) // each dropped at once
+        .chain(std::iter::once(a_id))
+        .collect();
+    let unique: std::collections::HashSet<u64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "an id was handed out twice");
+    let t = std::thread::spawn(|| Bus::new().id()).join().unwrap();
+    assert!(!unique.contains(&t));
+}

@@ -1,0 +1,196 @@
+//! Core NATS export and import: at most once, no storage on the server.
+
+use std::sync::Arc;
+
+use async_nats::{Event, Subject, Subscriber};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Inner;
+use super::echo::Registration;
+use super::stats::Counters;
+use crate::sync::Ordering;
+use crate::{SendError, Subscription};
+
+/// Room for a typical event; grows to the largest one seen and is then reused.
+const BUFFER: usize = 4096;
+
+/// Follows the connection state for the stats and the log.
+pub(crate) fn on_connection_event(counters: &Counters, event: Event) {
+    match event {
+        Event::Connected => {
+            // Relaxed: see `Counters`. The first connection reports itself too; only a
+            // connection after a loss is a reconnect.
+            let was = counters.connected.swap(true, Ordering::Relaxed);
+            if !was && counters.disconnects.load(Ordering::Relaxed) > 0 {
+                Counters::bump(&counters.reconnects);
+                tracing::info!("tidings nats bridge: reconnected");
+            }
+        }
+        Event::Disconnected => {
+            counters.connected.store(false, Ordering::Relaxed);
+            Counters::bump(&counters.disconnects);
+            tracing::warn!("tidings nats bridge: disconnected; async-nats is reconnecting");
+        }
+        Event::Closed => {
+            counters.connected.store(false, Ordering::Relaxed);
+            tracing::info!("tidings nats bridge: connection closed");
+        }
+        // Server and client errors name the failure kind (e.g. "authorization violation"),
+        // never the credentials.
+        other => tracing::warn!("tidings nats bridge: {other}"),
+    }
+}
+
+/// Publishes each local event to `subject` until the bus closes or the bridge shuts down;
+/// on shutdown, first publishes the events already received.
+pub(crate) async fn export<E: Serialize + Send + Sync + 'static>(
+    inner: Arc<Inner>,
+    subject: Subject,
+    mut subscription: Subscription<E>,
+    registration: Registration,
+) {
+    let mut shutdown = inner.shutdown.subscribe();
+    let mut buf = BytesMut::with_capacity(BUFFER);
+    loop {
+        let event = tokio::select! {
+            biased;
+            event = subscription.recv_ref() => event,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let Some(event) = event else { return };
+        publish(&inner, &subject, &registration, event, &mut buf).await;
+    }
+    while let Ok(event) = subscription.try_recv_ref() {
+        publish(&inner, &subject, &registration, event, &mut buf).await;
+    }
+}
+
+/// Encodes a local event for export; `None` if it does not encode (counted, logged) or is
+/// an imported event coming round again (counted). Shared by core and JetStream exports.
+pub(crate) fn payload<E: Serialize>(
+    inner: &Inner,
+    subject: &Subject,
+    registration: &Registration,
+    event: &E,
+    buf: &mut BytesMut,
+) -> Option<Bytes> {
+    let counters = &inner.counters;
+    let payload = match inner.codec.encode(event, buf) {
+        Ok(payload) => payload,
+        Err(e) => {
+            Counters::bump(&counters.encode_errors);
+            tracing::warn!(
+                subject = subject.as_str(),
+                error = e.0,
+                "tidings nats bridge: event does not encode; skipped"
+            );
+            return None;
+        }
+    };
+    if registration.filter.take(&payload) {
+        Counters::bump(&counters.echoes_suppressed);
+        return None;
+    }
+    Some(payload)
+}
+
+async fn publish<E: Serialize>(
+    inner: &Inner,
+    subject: &Subject,
+    registration: &Registration,
+    event: &E,
+    buf: &mut BytesMut,
+) {
+    let counters = &inner.counters;
+    let Some(payload) = payload(inner, subject, registration, event, buf) else {
+        return;
+    };
+    match inner
+        .client
+        .publish_with_headers(subject.clone(), inner.headers.clone(), payload)
+        .await
+    {
+        Ok(()) => Counters::bump(&counters.exported),
+        Err(e) => {
+            Counters::bump(&counters.publish_errors);
+            tracing::warn!(subject = subject.as_str(), error = %e, "tidings nats bridge: publish failed; event dropped");
+        }
+    }
+}
+
+/// Sends each message of `subscriber` into the bus until the bus closes or the bridge shuts
+/// down. async-nats renews the subscription after a reconnect.
+pub(crate) async fn import<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
+    inner: Arc<Inner>,
+    mut subscriber: Subscriber,
+) {
+    let mut shutdown = inner.shutdown.subscribe();
+    let mut buf = BytesMut::new();
+    loop {
+        let message = tokio::select! {
+            message = subscriber.next() => message,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let Some(message) = message else { break };
+        if inner.is_own(message.headers.as_ref()) {
+            Counters::bump(&inner.counters.looped);
+            continue;
+        }
+        match deliver::<E>(&inner, &message.subject, &message.payload, &mut buf) {
+            Delivered::Yes | Delivered::Skipped => {}
+            Delivered::BusClosed => break,
+        }
+    }
+    let _ = subscriber.unsubscribe().await;
+}
+
+/// What became of one imported message.
+pub(crate) enum Delivered {
+    /// Sent into the bus (or dropped by it for want of a subscriber).
+    Yes,
+    /// Malformed: counted, logged, skipped.
+    Skipped,
+    /// The bus is closed; the import ends.
+    BusClosed,
+}
+
+/// Decodes a payload and sends it into the bus; shared by core and JetStream imports.
+pub(crate) fn deliver<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
+    inner: &Inner,
+    subject: &Subject,
+    payload: &[u8],
+    buf: &mut BytesMut,
+) -> Delivered {
+    let counters = &inner.counters;
+    let event = match inner.codec.decode::<E>(payload) {
+        Ok(event) => event,
+        Err(error) => {
+            Counters::bump(&counters.malformed);
+            tracing::warn!(
+                subject = subject.as_str(),
+                event_type = std::any::type_name::<E>(),
+                error,
+                "tidings nats bridge: message does not decode; skipped"
+            );
+            return Delivered::Skipped;
+        }
+    };
+    match inner
+        .echoes
+        .send_imported(&inner.bus, event, inner.codec, buf)
+    {
+        Ok(()) => {
+            Counters::bump(&counters.imported);
+            Delivered::Yes
+        }
+        Err(SendError::NoSubscribers(_)) => {
+            Counters::bump(&counters.imported);
+            Counters::bump(&counters.unrouted);
+            Delivered::Yes
+        }
+        Err(SendError::Closed(_)) => Delivered::BusClosed,
+    }
+}

@@ -1,0 +1,521 @@
+//! A bridge between a [`Bus`] and NATS subjects, with JetStream for events that must
+//! survive restarts.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tidings::bridge::nats::Error> {
+//! use tidings::Bus;
+//! use tidings::bridge::nats::Bridge;
+//!
+//! #[derive(Clone, serde::Serialize, serde::Deserialize)]
+//! struct OrderPlaced {
+//!     id: u64,
+//! }
+//!
+//! let bus = Bus::new();
+//! let bridge = Bridge::connect("nats://127.0.0.1:4222", &bus).await?;
+//! bridge.export::<OrderPlaced>("orders.placed")?; // local sends go out...
+//! bridge.import::<OrderPlaced>("orders.placed").await?; // ...and other processes' come in
+//! # Ok(()) }
+//! ```
+//!
+//! # Delivery
+//!
+//! - [`export`](Bridge::export) / [`import`](Bridge::import) use core NATS: **at most once**.
+//!   Events published while the server is unreachable, or while no importer is subscribed,
+//!   are lost; nothing is replayed.
+//! - [`export_durable`](Bridge::export_durable) / [`import_durable`](Bridge::import_durable)
+//!   use a JetStream stream and a durable pull consumer: **at least once**. An export counts
+//!   an event as sent once the stream acknowledged it, and retries it (with the same
+//!   `Nats-Msg-Id`, so the stream drops the copy) until it does. An import acknowledges a
+//!   message only after sending it into the local bus; a bridge that starts again resumes
+//!   where its consumer left off. Duplicates are possible (an acknowledgement lost in an
+//!   outage): give events an id if handling one twice matters.
+//!
+//! Exports read from an ordinary [`Subscription`](crate::Subscription), so a local
+//! [`Bus::send`] never waits for the network; a slow server only grows that subscription's
+//! backlog.
+//!
+//! # Loops
+//!
+//! Every message carries a `Tidings-Origin` header naming the bus that sent it (a per-process
+//! nonce and [`Bus::id`]). An import drops messages from its own bus, and an export never
+//! publishes an event its own bridge imported (see `echo.rs`), so two buses that export and
+//! import the same subject each see the other's events once. A message published without the
+//! header (by another NATS client) is always imported. Two bridges on one bus do not know of
+//! each other's imports: use one bridge per bus.
+//!
+//! # Bad input
+//!
+//! A message that does not decode as the subject's type is counted
+//! ([`BridgeStats::malformed`]), logged at `warn` with its subject, and skipped; a JetStream
+//! message is also terminated so it is not redelivered. It never stops the bridge.
+//!
+//! # Faults and security
+//!
+//! async-nats reconnects on its own; [`BridgeStats`] shows disconnects, reconnects and what
+//! was lost. Credentials, tokens, NKeys and TLS are async-nats's [`ConnectOptions`]; pass them
+//! in [`BridgeOptions::connect_options`], or put `user:password@` / `token@` in the URL. The
+//! bridge logs subjects, counts and error kinds, never a server address, an option or a
+//! payload. async-nats itself logs server URLs at `debug`, so the bridge moves credentials
+//! out of URLs into the options before connecting (async-nats does not log those).
+//!
+//! # Lifetime
+//!
+//! The bridge holds a handle to the bus, so the bus stays open while the bridge lives.
+//! [`Bridge::close`] stops every import, publishes what exports have already received, and
+//! flushes; dropping the bridge stops it without waiting.
+
+mod codec;
+mod core;
+mod durable;
+mod echo;
+mod stats;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_nats::{Client, ConnectOptions, HeaderMap, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::Bus;
+
+pub use codec::Codec;
+pub use stats::BridgeStats;
+
+/// Errors from connecting, subscribing and setting up streams: async-nats's boxed error.
+pub type Error = async_nats::Error;
+
+/// The header naming the bus a message came from.
+pub const ORIGIN_HEADER: &str = "Tidings-Origin";
+
+/// Where and how a [`Bridge`] connects. A `&str` or `String` converts into one with the
+/// defaults (JSON, async-nats's default [`ConnectOptions`]).
+///
+/// ```
+/// use tidings::bridge::nats::{BridgeOptions, Codec};
+///
+/// let options = BridgeOptions::new("nats://127.0.0.1:4222")
+///     .codec(Codec::MessagePack)
+///     .connect_options(async_nats::ConnectOptions::with_token("s3cret".into()));
+/// assert_eq!(options.addrs(), "nats://127.0.0.1:4222");
+/// ```
+pub struct BridgeOptions {
+    addrs: String,
+    connect: ConnectOptions,
+    codec: Codec,
+}
+
+impl BridgeOptions {
+    /// Server address(es), comma-separated, as async-nats accepts them.
+    pub fn new(addrs: impl Into<String>) -> Self {
+        BridgeOptions {
+            addrs: addrs.into(),
+            connect: ConnectOptions::new(),
+            codec: Codec::default(),
+        }
+    }
+
+    /// async-nats's options: credentials, token, NKey, TLS, reconnect policy, name. The
+    /// bridge adds an event callback of its own (for [`BridgeStats`]), replacing any set here.
+    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
+        self.connect = options;
+        self
+    }
+
+    /// The payload format; [`Codec::Json`] unless set.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The server address(es) given.
+    pub fn addrs(&self) -> &str {
+        &self.addrs
+    }
+}
+
+impl From<&str> for BridgeOptions {
+    fn from(addrs: &str) -> Self {
+        BridgeOptions::new(addrs)
+    }
+}
+
+impl From<String> for BridgeOptions {
+    fn from(addrs: String) -> Self {
+        BridgeOptions::new(addrs)
+    }
+}
+
+impl std::fmt::Debug for BridgeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither the address (it may hold user:password) nor the options (they hold secrets).
+        f.debug_struct("BridgeOptions")
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection between one [`Bus`] and a NATS server. See the [module docs](self).
+pub struct Bridge {
+    inner: Arc<Inner>,
+}
+
+/// What the bridge's tasks share.
+pub(crate) struct Inner {
+    pub(crate) client: Client,
+    pub(crate) jetstream: async_nats::jetstream::Context,
+    pub(crate) bus: Bus,
+    pub(crate) codec: Codec,
+    /// `Tidings-Origin` of this bus: `<process nonce>-<bus id>`.
+    pub(crate) origin: HeaderValue,
+    /// A header map holding only the origin, cloned into each core message.
+    pub(crate) headers: HeaderMap,
+    pub(crate) counters: Arc<stats::Counters>,
+    pub(crate) echoes: Arc<echo::Echoes>,
+    pub(crate) shutdown: watch::Sender<bool>,
+    runtime: tokio::runtime::Handle,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Inner {
+    /// Whether `headers` say the message came from this bus.
+    pub(crate) fn is_own(&self, headers: Option<&HeaderMap>) -> bool {
+        headers
+            .and_then(|h| h.get(ORIGIN_HEADER))
+            .is_some_and(|v| v.as_str() == self.origin.as_str())
+    }
+
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let handle = self.runtime.spawn(task);
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+}
+
+impl Bridge {
+    /// Connects to NATS and bridges `bus` through that connection.
+    ///
+    /// Must be called within a tokio runtime; the bridge's tasks run on it.
+    ///
+    /// # Errors
+    ///
+    /// If the first connection fails (async-nats then does not retry unless
+    /// [`ConnectOptions::retry_on_initial_connect`] was set).
+    pub async fn connect(options: impl Into<BridgeOptions>, bus: &Bus) -> Result<Bridge, Error> {
+        let BridgeOptions {
+            addrs,
+            connect,
+            codec,
+        } = options.into();
+        // async-nats logs server URLs (with any password in them) at debug level: move
+        // credentials out of the URL into the options, which it does not log.
+        let (addrs, credentials) = split_credentials(&addrs);
+        let connect = match credentials {
+            Some(Credentials::Token(token)) => connect.token(token),
+            Some(Credentials::UserPassword(user, password)) => {
+                connect.user_and_password(user, password)
+            }
+            None => connect,
+        };
+        let counters = Arc::new(stats::Counters::default());
+        let events = Arc::clone(&counters);
+        let client = connect
+            .event_callback(move |event| {
+                let counters = Arc::clone(&events);
+                async move { core::on_connection_event(&counters, event) }
+            })
+            .connect(addrs)
+            .await?;
+        // Connected before the callback could say so.
+        counters
+            .connected
+            .store(true, crate::sync::Ordering::Relaxed);
+        let origin = HeaderValue::from(format!("{}-{}", process_nonce(), bus.id()).as_str());
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN_HEADER, origin.clone());
+        let (shutdown, _) = watch::channel(false);
+        Ok(Bridge {
+            inner: Arc::new(Inner {
+                jetstream: async_nats::jetstream::new(client.clone()),
+                client,
+                bus: bus.clone(),
+                codec,
+                origin,
+                headers,
+                counters,
+                echoes: Arc::default(),
+                shutdown,
+                runtime: tokio::runtime::Handle::current(),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Publishes every event of type `E` sent on the local bus from now on to `subject`
+    /// (core NATS, at most once). Events this bridge imported are not published again.
+    ///
+    /// # Errors
+    ///
+    /// If `subject` is not a valid subject to publish to (empty, whitespace, wildcards).
+    pub fn export<E>(&self, subject: &str) -> Result<(), Error>
+    where
+        E: Serialize + Send + Sync + 'static,
+    {
+        let subject = publish_subject(subject)?;
+        let (subscription, registration) = self.inner.echoes.register::<E>(&self.inner.bus);
+        let task = core::export(Arc::clone(&self.inner), subject, subscription, registration);
+        self.inner.spawn(task);
+        Ok(())
+    }
+
+    /// Sends every message on `subject` (wildcards allowed) into the local bus as an `E`
+    /// (core NATS, at most once). Returns once the server has the subscription.
+    ///
+    /// # Errors
+    ///
+    /// If the subscription or the flush after it fails.
+    pub async fn import<E>(&self, subject: &str) -> Result<(), Error>
+    where
+        E: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let subscriber = self.inner.client.subscribe(subject.to_owned()).await?;
+        self.inner.client.flush().await?;
+        let task = core::import::<E>(Arc::clone(&self.inner), subscriber);
+        self.inner.spawn(task);
+        Ok(())
+    }
+
+    /// Publishes every local event of type `E` sent from now on to `subject`, stored in the
+    /// JetStream stream `stream` (at least once). The stream is created, on file storage and
+    /// for `subject` alone, if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// If `subject` is invalid, or the stream cannot be found or created.
+    pub async fn export_durable<E>(&self, stream: &str, subject: &str) -> Result<(), Error>
+    where
+        E: Serialize + Send + Sync + 'static,
+    {
+        let subject = publish_subject(subject)?;
+        durable::ensure_stream(&self.inner.jetstream, stream, subject.as_str()).await?;
+        let (subscription, registration) = self.inner.echoes.register::<E>(&self.inner.bus);
+        let task = durable::export(Arc::clone(&self.inner), subject, subscription, registration);
+        self.inner.spawn(task);
+        Ok(())
+    }
+
+    /// Sends every message of `stream` on `subject` into the local bus as an `E`, through the
+    /// durable consumer `consumer` (at least once; acknowledged after the local send). A
+    /// consumer that already exists resumes after the last message it acknowledged. Subscribe
+    /// locally first: replay starts at once, and events nobody subscribes to are dropped
+    /// (and acknowledged; [`BridgeStats::unrouted`] counts them).
+    ///
+    /// # Errors
+    ///
+    /// If the stream or consumer cannot be found or created.
+    pub async fn import_durable<E>(
+        &self,
+        stream: &str,
+        subject: &str,
+        consumer: &str,
+    ) -> Result<(), Error>
+    where
+        E: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let stream = durable::ensure_stream(&self.inner.jetstream, stream, subject).await?;
+        let consumer = durable::ensure_consumer(&stream, subject, consumer).await?;
+        let task = durable::import::<E>(Arc::clone(&self.inner), consumer);
+        self.inner.spawn(task);
+        Ok(())
+    }
+
+    /// A snapshot of the bridge's counters.
+    pub fn stats(&self) -> BridgeStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The `Tidings-Origin` header value this bridge puts on its messages.
+    pub fn origin(&self) -> &str {
+        self.inner.origin.as_str()
+    }
+
+    /// The async-nats client, for anything the bridge does not do.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// Stops every import, lets each export publish what it has received so far (durable
+    /// exports: until the stream acknowledged it), and returns once the server has read all of
+    /// it.
+    ///
+    /// # Errors
+    ///
+    /// If the final round trip to the server fails.
+    pub async fn close(self) -> Result<(), Error> {
+        self.inner.shutdown.send_replace(true);
+        let tasks = std::mem::take(
+            &mut *self
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for task in tasks {
+            // A task that panicked has nothing left to finish.
+            let _ = task.await;
+        }
+        round_trip(&self.inner.client).await
+    }
+}
+
+/// Returns once the server has processed everything this client sent before the call.
+///
+/// `Client::flush` only writes the buffer to the socket; closing the connection right after
+/// can reset it with data still unread on the server. A request to a subject nobody serves is
+/// answered ("no responders") only after the server has read all that came before it.
+async fn round_trip(client: &Client) -> Result<(), Error> {
+    use async_nats::RequestErrorKind;
+    let subject = format!("_TIDINGS.round_trip.{}", process_nonce());
+    match client.request(subject, bytes::Bytes::new()).await {
+        Err(e) if e.kind() == RequestErrorKind::NoResponders => Ok(()),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()), // someone does answer there; just as good
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        // Tasks see this and end; `close` has already done it if it ran.
+        self.inner.shutdown.send_replace(true);
+    }
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("origin", &self.inner.origin.as_str())
+            .field("codec", &self.inner.codec)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Credentials found in a server URL.
+#[derive(Debug, PartialEq)]
+enum Credentials {
+    Token(String),
+    UserPassword(String, String),
+}
+
+/// Removes `user:password@` or `token@` from each comma-separated URL; returns the cleaned
+/// addresses and the first credentials found (async-nats, too, uses one set per connection).
+fn split_credentials(addrs: &str) -> (String, Option<Credentials>) {
+    let mut found = None;
+    let cleaned: Vec<String> = addrs
+        .split(',')
+        .map(|addr| {
+            let addr = addr.trim();
+            let (scheme, rest) = match addr.find("://") {
+                Some(i) => addr.split_at(i + 3),
+                None => ("", addr),
+            };
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => {
+                    let userinfo = &rest[..at];
+                    if found.is_none() {
+                        found = Some(match userinfo.split_once(':') {
+                            Some((user, password)) => {
+                                Credentials::UserPassword(user.to_owned(), password.to_owned())
+                            }
+                            None => Credentials::Token(userinfo.to_owned()),
+                        });
+                    }
+                    format!("{scheme}{}", &rest[at + 1..])
+                }
+                None => addr.to_owned(),
+            }
+        })
+        .collect();
+    (cleaned.join(","), found)
+}
+
+/// Checks a subject for publishing: tokens separated by dots, none empty, no whitespace and
+/// no wildcards.
+fn publish_subject(subject: &str) -> Result<async_nats::Subject, Error> {
+    let valid = !subject.is_empty()
+        && subject
+            .split('.')
+            .all(|t| !t.is_empty() && t != "*" && t != ">")
+        && !subject.chars().any(char::is_whitespace);
+    if valid {
+        Ok(async_nats::Subject::from(subject))
+    } else {
+        Err(format!("not a subject to publish to: {subject:?}").into())
+    }
+}
+
+/// A number that differs between processes (and between runs) with overwhelming probability,
+/// so that `Bus::id`s of different processes do not collide in the origin header.
+fn process_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        // RandomState is seeded from the OS's randomness; mix in the pid and time as well.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        h.finish()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_subjects_are_checked() {
+        for ok in ["a", "orders.placed", "a.b-c.d_e"] {
+            assert!(publish_subject(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a..b", ".a", "a.", "a.*", ">", "a b", "a.>"] {
+            assert!(publish_subject(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_move_out_of_urls() {
+        assert_eq!(
+            split_credentials("nats://alice:pw@h:4222,nats://h2:4222"),
+            (
+                "nats://h:4222,nats://h2:4222".to_owned(),
+                Some(Credentials::UserPassword("alice".into(), "pw".into()))
+            )
+        );
+        assert_eq!(
+            split_credentials("tls://t0k@h"),
+            ("tls://h".to_owned(), Some(Credentials::Token("t0k".into())))
+        );
+        assert_eq!(split_credentials("h:4222"), ("h:4222".to_owned(), None));
+        assert_eq!(
+            split_credentials("nats://h/path@x"),
+            ("nats://h/path@x".to_owned(), None)
+        );
+    }
+
+    #[test]
+    fn options_debug_hides_address_and_secrets() {
+        let options = BridgeOptions::new("nats://alice:hunter2@127.0.0.1:4222")
+            .connect_options(ConnectOptions::with_token("t0ken".into()));
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("t0ken"),
+            "{shown}"
+        );
+    }
+}
