@@ -465,6 +465,22 @@ impl World {
         }
     }
 
+    /// Sends until the topic of `kind` has a multiple of `SEGMENT_CAP` events, at least once.
+    fn send_to_boundary(&mut self, bus: u8, handle: u8, kind: Kind) {
+        loop {
+            self.send(bus, handle, kind);
+            let Some((b, _)) = self.handle(bus, handle) else {
+                return;
+            };
+            let model = &self.buses[b];
+            match &model.topics[kind as usize] {
+                Some(t) if !model.closed && self.sends < MAX_SENDS && t.sent % SEGMENT_CAP != 0 => {
+                }
+                _ => return,
+            }
+        }
+    }
+
     /// What a read of subscription `i` must return; `peek` also applies the cursor's lazy
     /// move into the next segment, which every read does first.
     fn expect_read(&mut self, i: usize, how: How) -> Got {
@@ -608,19 +624,25 @@ impl World {
         arm_fragile(false);
         self.subs.clear();
         self.buses.clear();
-        // The epoch advances only when no thread is pinned in an older one; under `cargo test`
-        // other test threads pin too (and may be descheduled while pinned), so keep flushing
-        // for a while rather than a fixed number of times.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while self.ledger.outstanding() != (0, 0) && std::time::Instant::now() < deadline {
-            for _ in 0..64 {
-                crossbeam_epoch::pin().flush();
-            }
-            std::thread::yield_now();
-        }
-        self.ledger.assert_settled();
+        settle(&self.ledger);
         self.tally
     }
+}
+
+/// Flushes the epoch collector until every value of the run has been dropped (or a deadline
+/// passes), then checks that each was dropped exactly once: nothing is retained.
+fn settle(ledger: &Ledger) {
+    // The epoch advances only when no thread is pinned in an older one; under `cargo test`
+    // other test threads pin too (and may be descheduled while pinned), so keep flushing for a
+    // while rather than a fixed number of times.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ledger.outstanding() != (0, 0) && std::time::Instant::now() < deadline {
+        for _ in 0..64 {
+            crossbeam_epoch::pin().flush();
+        }
+        std::thread::yield_now();
+    }
+    ledger.assert_settled();
 }
 
 fn send_one<E: Event>(
@@ -672,6 +694,13 @@ pub enum Op {
         kind: Kind,
         count: u8,
     },
+    /// Sends until the topic's next event starts a segment: a boundary that random counts
+    /// rarely hit exactly (a subscription made there starts just past a segment's last slot).
+    SendToBoundary {
+        bus: u8,
+        handle: u8,
+        kind: Kind,
+    },
     Read {
         sub: u8,
         how: How,
@@ -707,6 +736,7 @@ impl World {
                     self.send(bus, handle, kind);
                 }
             }
+            Op::SendToBoundary { bus, handle, kind } => self.send_to_boundary(bus, handle, kind),
             Op::Read { sub, how } => {
                 self.read(sub, how);
             }
@@ -754,6 +784,8 @@ pub enum SegOp {
         blocks: u8,
         extra: u8,
     },
+    /// Sends until the next event starts a segment.
+    SendToBoundary,
     Subscribe,
     /// Reads up to `count` events, by clone or by reference.
     Read {
@@ -787,6 +819,7 @@ pub fn run_segments(data: &[u8]) -> Tally {
                     world.send(0, 0, Kind::Counted);
                 }
             }
+            SegOp::SendToBoundary => world.send_to_boundary(0, 0, Kind::Counted),
             SegOp::Subscribe => world.subscribe(0, 0, Kind::Counted),
             SegOp::Read { sub, count, by_ref } => {
                 let how = if by_ref {
