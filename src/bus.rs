@@ -294,7 +294,9 @@ impl Shared {
         match registry.get::<E>() {
             None => Err(self.unrouted(event)),
             Some(topic) => topic.push(event).map_err(|(why, event)| match why {
-                Rejected::NoSubscribers => SendError::NoSubscribers(event),
+                // The topic may be dead because the bus closed and its last subscription left:
+                // then the answer is `Closed`, as it would be had the topic been gone already.
+                Rejected::NoSubscribers => self.unrouted(event),
                 Rejected::Closed => SendError::Closed(event),
             }),
         }

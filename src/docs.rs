@@ -60,9 +60,17 @@
 //! | `refs` decrement | AcqRel | other decrements | the last owner sees all reads done, as `Arc` |
 //! | send: publish, `fence(SeqCst)`, load stack head | SeqCst fence | the parker's fence | no lost wake-up (Dekker) |
 //! | park: push node, `fence(SeqCst)`, look again | SeqCst fence | the sender's fence | as above |
+//! | close: store `closed_at`, `fence(SeqCst)`, take stack | SeqCst fence | the parker's fence | a parked receive ends |
+//! | wait node `queued` set / clear | AcqRel swap / AcqRel swap | each other | a skipped re-push still gets the wake |
 //!
-//! The loom models in `loom-tests/` check these protocols with loom's atomics and
-//! crossbeam-epoch's loom build.
+//! The loom models in `loom-tests/` (run `loom-tests/run.sh`) check these protocols with
+//! loom's atomics, cells and `Arc`, lock-based stand-ins for arc-swap and `AtomicWaker`, and a
+//! loom-visible epoch stand-in that frees as early as the epoch contract allows (the
+//! reclamation model also runs on crossbeam-epoch's own loom build). Every segment is
+//! registered under loom, so the models fail on a use after free, a double free or a leak.
+//! Each model names the bug it catches; `scripts/miri.sh` and `scripts/tsan.sh` /
+//! `scripts/asan.sh` cover what loom cannot (aliasing, the real crossbeam-epoch and
+//! arc-swap, larger runs).
 //!
 //! # Limits, by design
 //!

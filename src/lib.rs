@@ -64,9 +64,11 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod bus;
+pub mod ctx;
 pub mod docs;
 mod error;
 mod notify;
+mod scope;
 mod segment;
 mod stats;
 mod subscription;
@@ -74,6 +76,26 @@ mod sync;
 mod topic;
 
 pub use bus::Bus;
+
+/// Hooks for the loom models in `loom-tests/`; only in builds with `--cfg tidings_loom`.
+#[cfg(tidings_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::segment::loom_check::live_segments;
+
+    /// Frees what crossbeam-epoch still holds back: pins and flushes until every deferred
+    /// destruction has run (at most `rounds` rounds). Call it with no other thread pinned.
+    pub fn flush_epoch(rounds: usize) {
+        for _ in 0..rounds {
+            crate::sync::epoch::pin().flush();
+        }
+    }
+}
 pub use error::{SendError, TryRecvError};
+pub use scope::delivery::ScopedSubscription;
+pub use scope::observe::Level;
+pub use scope::state::{StateError, Updating};
+pub use scope::task::{JoinError, JoinHandle};
+pub use scope::{ContextMissing, Scope, ScopeError};
 pub use stats::{Stats, TopicStats};
 pub use subscription::Subscription;

@@ -19,7 +19,8 @@ pub(crate) struct WaitNode {
     /// The task or thread to wake.
     pub(crate) waker: AtomicWaker,
     /// `true` from the owner's push until the thread that took the stack has read `next`.
-    /// Only the owner sets it (`swap`, so it pushes at most once); only the taker clears it.
+    /// Only the owner sets it (`swap`, so it pushes at most once); only the taker clears it
+    /// (also with `swap`, so that the two synchronise both ways, see `wake_all`).
     queued: AtomicBool,
     /// The node below this one. Written by the owner while `queued` is set and before the push
     /// publishes the node; read by the taker after its `swap` acquired the stack.
@@ -62,9 +63,12 @@ impl WaitList {
     /// Puts `node` on the stack unless it is there already. The caller must then issue
     /// `fence(SeqCst)` and look for its event again before it sleeps.
     pub(crate) fn push(&self, node: &Arc<WaitNode>) {
-        // Acquire: pairs with the Release store in `wake_all`, so the taker's read of `next`
-        // happens before this push overwrites it.
-        if node.queued.swap(true, Ordering::Acquire) {
+        // AcqRel. Acquire: pairs with the Release swap in `wake_all`, so the taker's read of
+        // `next` happens before this push overwrites it. Release: when the flag is still set
+        // (a taker holds the node but has not cleared it yet) and this push is skipped, the
+        // taker's AcqRel swap reads this write, so the waker registered before it is the one
+        // the taker wakes.
+        if node.queued.swap(true, Ordering::AcqRel) {
             return;
         }
         let raw = Arc::into_raw(Arc::clone(node)) as *mut WaitNode;
@@ -101,8 +105,10 @@ impl WaitList {
             // swap above made this thread its only owner.
             let node = unsafe { Arc::from_raw(cur) };
             cur = node.next.load(Ordering::Relaxed);
-            // Release: pairs with the Acquire swap in `push`; `next` was read above.
-            node.queued.store(false, Ordering::Release);
+            // A swap, not a store, and AcqRel: Release pairs with the Acquire swap in `push`
+            // (`next` was read above); Acquire reads a skipped push's Release, so the wake
+            // below sees the waker registered before it (the `wake_up_twice` loom model).
+            node.queued.swap(false, Ordering::AcqRel);
             node.waker.wake();
         }
     }

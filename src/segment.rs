@@ -77,7 +77,7 @@ unsafe impl<E: Send + Sync> Send for Segment<E> {}
 impl<E> Segment<E> {
     /// A new segment with `refs` references, boxed and leaked: it is freed by [`destroy`].
     pub(crate) fn alloc(start: u64, refs: usize) -> *mut Segment<E> {
-        Box::into_raw(Box::new(Segment {
+        let seg = Box::into_raw(Box::new(Segment {
             start,
             next: AtomicPtr::new(ptr::null_mut()),
             refs: AtomicUsize::new(refs),
@@ -85,7 +85,10 @@ impl<E> Segment<E> {
                 ready: AtomicBool::new(false),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             }),
-        }))
+        }));
+        #[cfg(tidings_loom)]
+        loom_check::allocated(seg.cast());
+        seg
     }
 
     /// Writes the event claimed at `offset` and publishes it.
@@ -95,6 +98,8 @@ impl<E> Segment<E> {
     /// and keeps the segment alive (pinned) for the call.
     #[inline]
     pub(crate) unsafe fn write(&self, offset: usize, event: E) {
+        #[cfg(tidings_loom)]
+        loom_check::alive(self);
         let slot = &self.slots[offset];
         // SAFETY: the caller's claim makes this thread the slot's only writer, and no reader
         // touches `value` before `ready` is set below.
@@ -109,6 +114,8 @@ impl<E> Segment<E> {
     /// The caller holds a reference on this segment for as long as it uses the returned `&E`.
     #[inline]
     pub(crate) unsafe fn get(&self, offset: usize) -> Option<&E> {
+        #[cfg(tidings_loom)]
+        loom_check::alive(self);
         let slot = &self.slots[offset];
         // Acquire: pairs with the Release in `write`.
         if slot.ready.load(Ordering::Acquire) {
@@ -124,6 +131,8 @@ impl<E> Segment<E> {
     /// Takes one more reference if the count is not already zero.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
+        #[cfg(tidings_loom)]
+        loom_check::alive(self);
         // Relaxed: see the compare-and-swap below.
         let mut n = self.refs.load(Ordering::Relaxed);
         while n != 0 {
@@ -143,6 +152,8 @@ impl<E> Segment<E> {
     /// Takes one more reference when the caller already holds one (or the link to it).
     #[inline]
     pub(crate) fn acquire(&self) {
+        #[cfg(tidings_loom)]
+        loom_check::alive(self);
         // Relaxed: as in `Arc::clone`, a new reference derived from an existing one needs no
         // ordering; the existing one keeps the segment alive.
         self.refs.fetch_add(1, Ordering::Relaxed);
@@ -163,6 +174,8 @@ pub(crate) unsafe fn release<E: Send + Sync>(seg: *mut Segment<E>, guard: &Guard
         // SAFETY: the caller's reference (or, in later rounds, the dead predecessor's link
         // reference) keeps `cur` allocated.
         let s = unsafe { &*cur };
+        #[cfg(tidings_loom)]
+        loom_check::alive(s);
         // AcqRel: Release publishes this thread's reads of the segment before the count falls;
         // Acquire on the final decrement sees every other thread's, as in `Arc::drop`.
         if s.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
@@ -216,6 +229,8 @@ unsafe fn destroy_chain<E>(first: *mut Segment<E>, count: usize) {
 
 impl<E> Drop for Segment<E> {
     fn drop(&mut self) {
+        #[cfg(tidings_loom)]
+        loom_check::freed(self);
         for slot in &mut self.slots {
             // Relaxed: `drop` has exclusive access, established by the epoch (or by `&mut` on
             // the topic), which already synchronised with every writer.
@@ -224,6 +239,46 @@ impl<E> Drop for Segment<E> {
                 slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
             }
         }
+    }
+}
+
+/// Loom builds only: a register of the segments alive now, so that the models can check that
+/// no segment is touched after it was freed or freed twice, and that every segment is freed by
+/// the end. Loom runs every thread of a model on the calling OS thread, so a thread-local
+/// register sees them all and separate tests do not share one. A freed address that the
+/// allocator hands out again hides a use-after-free of the old segment; the models are too
+/// small for that to matter much, and miri and AddressSanitizer cover it.
+#[cfg(tidings_loom)]
+pub(crate) mod loom_check {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+
+    thread_local! {
+        static LIVE: RefCell<HashSet<usize>> = RefCell::new(HashSet::new());
+    }
+
+    pub(crate) fn allocated(seg: *const u8) {
+        LIVE.with(|l| {
+            assert!(
+                l.borrow_mut().insert(seg as usize),
+                "segment allocated twice"
+            )
+        });
+    }
+
+    pub(crate) fn alive<E>(seg: &super::Segment<E>) {
+        let addr = seg as *const super::Segment<E> as usize;
+        LIVE.with(|l| assert!(l.borrow().contains(&addr), "use of a freed segment"));
+    }
+
+    pub(crate) fn freed<E>(seg: &super::Segment<E>) {
+        let addr = seg as *const super::Segment<E> as usize;
+        LIVE.with(|l| assert!(l.borrow_mut().remove(&addr), "segment freed twice"));
+    }
+
+    /// Segments allocated and not yet freed, on this OS thread (which runs the whole model).
+    pub fn live_segments() -> usize {
+        LIVE.with(|l| l.borrow().len())
     }
 }
 

@@ -286,6 +286,52 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     }
 }
 
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// Polls for the next event that `pick` maps to `Some`, consuming (without cloning) every
+    /// event before it that `pick` maps to `None`. The building block of filtered delivery
+    /// (the scope layer uses it to skip events of other scopes).
+    ///
+    /// `pick` runs before the cursor moves, so if it panics the event is not consumed.
+    pub(crate) fn poll_pick<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut pick: impl FnMut(&E) -> Option<T>,
+    ) -> Poll<Option<T>> {
+        let Some(live) = self.live.as_mut() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            match live.poll_ready(cx) {
+                Poll::Ready(true) => {
+                    let picked = pick(live.current());
+                    live.advance();
+                    if picked.is_some() {
+                        return Poll::Ready(picked);
+                    }
+                }
+                Poll::Ready(false) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// `poll_pick` without waiting: the next picked event if one is ready now.
+    pub(crate) fn try_pick<T>(
+        &mut self,
+        mut pick: impl FnMut(&E) -> Option<T>,
+    ) -> Result<T, TryRecvError> {
+        let live = self.live.as_mut().ok_or(TryRecvError::Closed)?;
+        loop {
+            live.peek()?;
+            let picked = pick(live.current());
+            live.advance();
+            if let Some(value) = picked {
+                return Ok(value);
+            }
+        }
+    }
+}
+
 /// The cursor's segment, with a lifetime tied to the borrow of `live`.
 fn unsafe_segment<E: Send + Sync + 'static>(live: &Live<E>) -> &Segment<E> {
     // SAFETY: the cursor's reference keeps the segment allocated while `live` is borrowed.
@@ -433,5 +479,43 @@ impl<E: Send + Sync + 'static> fmt::Debug for Subscription<E> {
             None => d.field("closed", &true),
         };
         d.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll, Waker};
+
+    use crate::{Bus, TryRecvError};
+
+    #[test]
+    fn pick_skips_unpicked_events_and_returns_the_first_picked() {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<u32>();
+        for i in 0..5u32 {
+            bus.send(i).unwrap();
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let odd = |e: &u32| (e % 2 == 1).then_some(*e * 10);
+        assert_eq!(sub.poll_pick(&mut cx, odd), Poll::Ready(Some(10)));
+        assert_eq!(sub.try_pick(odd), Ok(30));
+        // 4 is consumed by the skip, nothing is left.
+        assert_eq!(sub.try_pick(odd), Err(TryRecvError::Empty));
+        assert_eq!(sub.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!(sub.poll_pick(&mut cx, odd), Poll::Pending);
+        bus.close();
+        assert_eq!(sub.poll_pick(&mut cx, odd), Poll::Ready(None));
+    }
+
+    #[test]
+    fn a_panicking_pick_consumes_nothing() {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<u8>();
+        bus.send(7u8).unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sub.try_pick(|_| -> Option<u8> { panic!("pick") })
+        }));
+        assert!(caught.is_err());
+        assert_eq!(sub.try_recv(), Ok(7));
     }
 }

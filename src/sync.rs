@@ -128,10 +128,113 @@ mod imp {
 
 pub(crate) use imp::*;
 
-/// Epoch-based reclamation: crossbeam-epoch in both builds (under loom it is built with
-/// `crossbeam_loom`, which swaps its own atomics for loom's).
+/// Epoch-based reclamation: crossbeam-epoch, except in loom builds without
+/// `--cfg tidings_loom_epoch` (see [`loom_epoch`]).
+#[cfg(any(not(tidings_loom), tidings_loom_epoch))]
 pub(crate) mod epoch {
     pub(crate) use crossbeam_epoch::{Guard, pin};
+}
+
+#[cfg(all(tidings_loom, not(tidings_loom_epoch)))]
+pub(crate) use loom_epoch as epoch;
+
+/// A loom-visible stand-in for crossbeam-epoch with the API tidings uses, for the loom models.
+///
+/// crossbeam-epoch does build under loom (`--cfg tidings_loom_epoch` selects it), but its
+/// internals multiply the interleavings of every pin, and it frees deferred garbage from
+/// thread-local bags that loom threads only hand over when the whole execution is torn down,
+/// after the model could check that every segment was freed. This stand-in has the contract
+/// tidings relies on (memory retired while a thread is pinned stays valid until that thread
+/// unpins) and frees as early as that contract allows, so that a reference count that drops to
+/// zero too early shows as a use of a freed segment.
+///
+/// It is a quiescence-based grace period: `pinned` counts live guards; retired closures queue
+/// in `garbage`; whoever unpins the count to zero re-checks, under the garbage lock and after a
+/// SeqCst fence, that it is still zero, and then runs everything queued. Every queued closure
+/// was retired (unlinked) before it was queued, so a thread pinned when it was unlinked is
+/// still counted until it unpins, and a thread pinning after the zero cannot have loaded it:
+/// the fence after its increment and the fence before the zero check form the Dekker pattern
+/// that makes its later loads see the unlink.
+#[cfg(all(tidings_loom, not(tidings_loom_epoch)))]
+pub(crate) mod loom_epoch {
+    use loom::sync::Mutex;
+    use loom::sync::atomic::{AtomicUsize, Ordering, fence};
+
+    /// A retired closure. Not `Send` in general (`defer_unchecked`'s caller vouches for it),
+    /// but loom runs every thread of a model on one OS thread.
+    struct Deferred(Box<dyn FnOnce()>);
+    // SAFETY: see above; only ever moved between loom threads, which share one OS thread.
+    unsafe impl Send for Deferred {}
+
+    struct Collector {
+        pinned: AtomicUsize,
+        garbage: Mutex<Vec<Deferred>>,
+        /// Closures queued and not yet taken; lets an unpin with nothing to free skip the lock and the fence,
+        /// which would otherwise order the caller's accesses and hide a fence missing in
+        /// tidings (a sender's publish-then-check, for one).
+        queued: AtomicUsize,
+    }
+
+    loom::lazy_static! {
+        static ref COLLECTOR: Collector = Collector {
+            pinned: AtomicUsize::new(0),
+            garbage: Mutex::new(Vec::new()),
+            queued: AtomicUsize::new(0),
+        };
+    }
+
+    /// A pin; see the module docs.
+    pub(crate) struct Guard(());
+
+    pub(crate) fn pin() -> Guard {
+        COLLECTOR.pinned.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        Guard(())
+    }
+
+    impl Guard {
+        /// Runs `f` once no thread that may have seen what it frees is still pinned.
+        ///
+        /// # Safety
+        /// As crossbeam-epoch's `Guard::defer_unchecked`.
+        pub(crate) unsafe fn defer_unchecked<'a, F: FnOnce() + 'a>(&self, f: F) {
+            let f: Box<dyn FnOnce() + 'a> = Box::new(f);
+            // SAFETY: only the lifetime changes; the caller guarantees that what `f` captures
+            // outlives the deferral, as crossbeam-epoch's contract asks.
+            let f: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(f) };
+            COLLECTOR.garbage.lock().unwrap().push(Deferred(f));
+            // Relaxed: only a hint for `drop`; a missed hint delays a free, never hastens it.
+            COLLECTOR.queued.fetch_add(1, Ordering::Relaxed);
+        }
+
+        /// Nothing to hand over: garbage is global already.
+        pub(crate) fn flush(&self) {}
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if COLLECTOR.pinned.fetch_sub(1, Ordering::SeqCst) != 1 {
+                return;
+            }
+            // Relaxed: see `queued`. Garbage queued meanwhile waits for the next unpin to zero.
+            if COLLECTOR.queued.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            let ready = {
+                let mut garbage = COLLECTOR.garbage.lock().unwrap();
+                fence(Ordering::SeqCst);
+                if COLLECTOR.pinned.load(Ordering::SeqCst) != 0 {
+                    return;
+                }
+                // Relaxed: under the lock, which orders it with the increments.
+                COLLECTOR.queued.fetch_sub(garbage.len(), Ordering::Relaxed);
+                std::mem::take(&mut *garbage)
+            };
+            for d in ready {
+                (d.0)();
+            }
+        }
+    }
 }
 
 pub(crate) use std::sync::atomic::Ordering;

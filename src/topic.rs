@@ -198,9 +198,12 @@ impl<E: Send + Sync + 'static> Topic<E> {
         loop {
             // SAFETY: pinned, and `cur` was loaded from `tail_seg`.
             if unsafe { (*cur).start } >= target.start {
-                // Someone moved it as far or further: give back the reference we took.
+                // Someone moved it as far or further: give back the reference we took. It may
+                // be the last one (every subscription has moved past `seg` meanwhile).
                 // SAFETY: we own that reference; pinned.
-                unsafe { segment::release(seg, guard) };
+                let dead = unsafe { segment::release(seg, guard) };
+                // Relaxed: statistics only.
+                self.live_segments.fetch_sub(dead, Ordering::Relaxed);
                 return;
             }
             // Release: pairs with the Acquire loads of `tail_seg` (see `push`).
@@ -324,6 +327,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if prev & CLOSED == 0 {
             self.closed_at.store(prev, Ordering::SeqCst);
         }
+        // SeqCst fence: the closer's half of the Dekker pattern in `notify`, as in `push`. The
+        // `closed_at` store is SeqCst but the take of the wait list is not, so without it a
+        // receiver that pushed its node and then read `closed_at` before the store can be
+        // missed by the take (see the `close_vs_send_and_recv` loom model).
+        fence(Ordering::SeqCst);
         self.waiters.wake_all();
     }
 

@@ -1,0 +1,44 @@
+//! Instruction-count probe for the scope layer's overhead, for `valgrind --tool=callgrind`
+//! (wall-clock timings are noisy on a shared machine; instruction counts are not).
+//!
+//! `cargo run --release --example scope_cost_probe -- bus|scope N` sends N `u64` events and
+//! receives them, in batches of 256, through the bare bus or through `ctx` in a scope.
+//! `scripts/scope_overhead.sh` runs it for N = 0 and N = 1_000_000 and prints the cost per event.
+
+use std::hint::black_box;
+
+use futures::executor::block_on;
+use tidings::{Bus, Scope, ctx};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let system = args.next().unwrap_or_else(|| "scope".into());
+    let n: u64 = args.next().map_or(1_000_000, |s| s.parse().expect("N"));
+    match system.as_str() {
+        "bus" => {
+            let bus = Bus::new();
+            let mut sub = bus.subscribe::<u64>();
+            for chunk in 0..n / 256 {
+                for i in 0..256 {
+                    bus.send(black_box(chunk * 256 + i)).unwrap();
+                }
+                for _ in 0..256 {
+                    black_box(sub.try_recv().unwrap());
+                }
+            }
+        }
+        "scope" => block_on(Scope::new("probe").run(async {
+            let mut sub = ctx::subscribe::<u64>().unwrap();
+            for chunk in 0..n / 256 {
+                for i in 0..256 {
+                    ctx::send(black_box(chunk * 256 + i)).unwrap();
+                }
+                for _ in 0..256 {
+                    black_box(sub.try_recv().unwrap());
+                }
+            }
+        }))
+        .unwrap(),
+        other => panic!("unknown system {other}: use bus or scope"),
+    }
+}

@@ -1,0 +1,319 @@
+//! loom models of tidings' concurrency protocol. Run them with `loom-tests/run.sh`.
+//!
+//! Each model is tiny (two or three threads, a handful of operations) and names the bug it
+//! would catch. Under `--cfg tidings_loom` segments hold 2 slots, so a few sends cross segment
+//! boundaries, and every segment is registered (`tidings::__loom`), so a model can check that
+//! none is used after it was freed, freed twice or leaked.
+
+use std::cell::Cell;
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::thread;
+use tidings::{Bus, SendError, Subscription, TryRecvError};
+
+thread_local! {
+    /// Live `Ev` values on this OS thread, which runs every thread of a loom model.
+    static LIVE_EVENTS: Cell<isize> = const { Cell::new(0) };
+}
+
+/// An event that counts its live copies, and owns heap memory so that a torn or
+/// half-published value would be read through loom's checked cells.
+#[derive(Debug, PartialEq)]
+struct Ev(Box<u32>);
+
+impl Ev {
+    fn new(v: u32) -> Self {
+        LIVE_EVENTS.with(|c| c.set(c.get() + 1));
+        Ev(Box::new(v))
+    }
+}
+
+impl Clone for Ev {
+    fn clone(&self) -> Self {
+        Ev::new(*self.0)
+    }
+}
+
+impl Drop for Ev {
+    fn drop(&mut self) {
+        LIVE_EVENTS.with(|c| c.set(c.get() - 1));
+    }
+}
+
+#[cfg(tidings_loom_epoch)]
+fn assert_all_freed() {}
+
+// Unused when the leak check is off (`tidings_loom_epoch`).
+#[cfg_attr(tidings_loom_epoch, allow(dead_code))]
+fn live_events() -> isize {
+    LIVE_EVENTS.with(Cell::get)
+}
+
+/// Drains what is ready now.
+fn drain(sub: &mut Subscription<Ev>) -> Vec<u32> {
+    let mut out = Vec::new();
+    while let Ok(ev) = sub.try_recv() {
+        out.push(*ev.0);
+    }
+    out
+}
+
+/// The end of every model: with everything dropped and no thread pinned, the epoch gives back
+/// every retired segment, and no segment or event value is left.
+///
+/// With the real crossbeam-epoch (`--cfg tidings_loom_epoch`) this cannot be checked: loom
+/// threads hand their bags of deferred frees to the collector only when the execution is torn
+/// down. Use-after-free and double free are still checked on every access.
+#[cfg(not(tidings_loom_epoch))]
+fn assert_all_freed() {
+    tidings::__loom::flush_epoch(1);
+    assert_eq!(tidings::__loom::live_segments(), 0, "a segment leaked");
+    assert_eq!(live_events(), 0, "an event value leaked");
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    loom::model(move || {
+        LIVE_EVENTS.with(|c| c.set(0));
+        f();
+        assert_all_freed();
+    });
+}
+
+/// Subscribe racing a send. Catches a subscription that reads its start index before its
+/// count is visible to senders (so a send that starts after `subscribe` returned is lost), a
+/// cursor that starts inside an index already claimed (event seen twice or half-written), and
+/// a registry update that hides the topic from the sender.
+#[test]
+fn subscribe_vs_send() {
+    model(|| {
+        let bus = Bus::new();
+        let mut early = bus.subscribe::<Ev>();
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let (b, flag) = (bus.clone(), subscribed.clone());
+        let sender = thread::spawn(move || {
+            // Read before the send starts: if set, `subscribe` returned before it.
+            let after = flag.load(Ordering::SeqCst);
+            b.send(Ev::new(1)).unwrap();
+            after
+        });
+        let mut late = bus.subscribe::<Ev>();
+        subscribed.store(true, Ordering::SeqCst);
+        // Read while the send may be half-way through, and again after it.
+        let mut got = drain(&mut late);
+        let after = sender.join().unwrap();
+        got.extend(drain(&mut late));
+        assert_eq!(drain(&mut early), [1]);
+        assert!(got.len() <= 1, "seen twice: {got:?}");
+        if after {
+            assert_eq!(
+                got,
+                [1],
+                "a send that started after subscribe returned was lost"
+            );
+        }
+    });
+}
+
+/// Two senders race to fill the last slots of a segment that neither finds installed, so both
+/// try to install it, while a subscription reads across the boundary. Catches a successor
+/// installed twice or a loser that writes into its own unpublished copy (an event lost, a
+/// segment leaked), a claim written into the wrong segment, a value read before it is
+/// published (loom's cell checks), and two subscriptions disagreeing on the order.
+#[test]
+fn segment_boundary() {
+    model(|| {
+        let bus = Bus::new();
+        let mut a = bus.subscribe::<Ev>();
+        let mut b = bus.subscribe::<Ev>();
+        // Indices 0 and 1 fill the first segment; 2 and 3 go to the second, not yet installed.
+        bus.send(Ev::new(0)).unwrap();
+        bus.send(Ev::new(1)).unwrap();
+        let senders: Vec<_> = [2, 3]
+            .into_iter()
+            .map(|v| {
+                let bus = bus.clone();
+                thread::spawn(move || bus.send(Ev::new(v)).unwrap())
+            })
+            .collect();
+        let mut seen = drain(&mut a);
+        for s in senders {
+            s.join().unwrap();
+        }
+        seen.extend(drain(&mut a));
+        assert!(seen == [0, 1, 2, 3] || seen == [0, 1, 3, 2], "{seen:?}");
+        assert_eq!(drain(&mut b), seen, "subscriptions disagree on the order");
+    });
+}
+
+/// One subscription advances past segments while another, behind in the first segment, is
+/// dropped and a sender appends into a new segment. Dropping the one behind lets two
+/// segments die in one cascade. Catches a segment freed while a cursor or a sender still
+/// uses it, one freed twice (two reference drops both seeing zero), and segments or values
+/// never freed (a cascade that stops early, a reference never dropped).
+#[test]
+fn reclamation() {
+    model(|| {
+        let bus = Bus::new();
+        let mut ahead = bus.subscribe::<Ev>();
+        let behind = bus.subscribe::<Ev>();
+        for v in 0..4 {
+            bus.send(Ev::new(v)).unwrap();
+        }
+        // `ahead` is at the end of the second segment, `behind` at the start of the first.
+        let mut seen = drain(&mut ahead);
+        let b = bus.clone();
+        let sender = thread::spawn(move || b.send(Ev::new(4)).unwrap());
+        let dropper = thread::spawn(move || drop(behind));
+        seen.extend(drain(&mut ahead));
+        sender.join().unwrap();
+        dropper.join().unwrap();
+        seen.extend(drain(&mut ahead));
+        assert_eq!(seen, [0, 1, 2, 3, 4]);
+        // Everything but the segment `ahead` is in is dead; the model's end checks that it
+        // and every value are freed once `ahead` and the bus go.
+        drop(ahead);
+        drop(bus);
+    });
+}
+
+/// A subscription parked in `recv` while a sender publishes: it must be woken, also when the
+/// wake races with the registration of the waker. A lost wake-up shows as a loom deadlock.
+/// Catches a missing fence on either side of the Dekker pattern, and a sender that skips the
+/// wake because it read a stale empty wait list.
+#[test]
+fn wake_up() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        let b = bus.clone();
+        let sender = thread::spawn(move || b.send(Ev::new(7)).unwrap());
+        let got = loom::future::block_on(sub.recv());
+        assert_eq!(got, Some(Ev::new(7)));
+        sender.join().unwrap();
+    });
+}
+
+/// Two threads subscribe to two new types at once while a third sends to an existing type.
+/// Catches a copy-on-write registry update that is lost (a subscription whose topic is not in
+/// the registry never gets events) or that drops an existing topic.
+#[test]
+fn registry() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct A(u8);
+    #[derive(Clone, Debug, PartialEq)]
+    struct B(u8);
+    loom::model(|| {
+        let bus = Bus::new();
+        let mut existing = bus.subscribe::<u32>();
+        let (ba, bb) = (bus.clone(), bus.clone());
+        let ta = thread::spawn(move || ba.subscribe::<A>());
+        let tb = thread::spawn(move || bb.subscribe::<B>());
+        bus.send(9u32).unwrap();
+        let (mut a, mut b) = (ta.join().unwrap(), tb.join().unwrap());
+        bus.send(A(1)).unwrap();
+        bus.send(B(2)).unwrap();
+        assert_eq!(a.try_recv(), Ok(A(1)));
+        assert_eq!(b.try_recv(), Ok(B(2)));
+        assert_eq!(existing.try_recv(), Ok(9));
+        assert_eq!(existing.try_recv(), Err(TryRecvError::Empty));
+    });
+}
+
+/// A subscription parks twice in a row while two senders publish, so its wait node is queued,
+/// taken and queued again while a waker may still be walking it. Catches a lost wake-up when
+/// the taker's clearing of `queued` does not synchronise with the owner's re-registration.
+#[test]
+fn wake_up_twice() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        let senders: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|v| {
+                let bus = bus.clone();
+                thread::spawn(move || bus.send(Ev::new(v)).unwrap())
+            })
+            .collect();
+        let first = loom::future::block_on(sub.recv()).unwrap();
+        let second = loom::future::block_on(sub.recv()).unwrap();
+        let mut got = [*first.0, *second.0];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        for s in senders {
+            s.join().unwrap();
+        }
+    });
+}
+
+/// Closing races a send and a parked receive. The receive must end (no lost wake-up of a
+/// receiver that registered and re-checked `closed` concurrently) and must first deliver the
+/// event if and only if the send succeeded.
+#[test]
+fn close_vs_send_and_recv() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        let (b1, b2) = (bus.clone(), bus.clone());
+        let sender = thread::spawn(move || b1.send(Ev::new(5)).is_ok());
+        let closer = thread::spawn(move || b2.close());
+        let mut got = Vec::new();
+        while let Some(ev) = loom::future::block_on(sub.recv()) {
+            got.push(*ev.0);
+        }
+        let sent = sender.join().unwrap();
+        closer.join().unwrap();
+        assert_eq!(got, if sent { vec![5] } else { vec![] });
+    });
+}
+
+/// A send after `close` must fail with `Closed`, whatever it finds in the registry: also when
+/// the last subscription is leaving concurrently and the topic is dead or already removed.
+#[test]
+fn send_after_close_reports_closed() {
+    model(|| {
+        let bus = Bus::new();
+        let sub = bus.subscribe::<Ev>();
+        bus.close();
+        let dropper = thread::spawn(move || drop(sub));
+        match bus.send(Ev::new(1)) {
+            Err(SendError::Closed(_)) => {}
+            other => panic!("send after close: {other:?}"),
+        }
+        dropper.join().unwrap();
+    });
+}
+
+/// Senders race to move the tail segment forward while a subscription reads past it. A sender
+/// that took a reference on its segment to make it the tail, and then found the tail already
+/// further on, gives the reference back, and that may be the last one (the subscription has
+/// moved past too): catches statistics (`retained_segments`) that forget the segments freed
+/// there, and a reference given back twice or never.
+#[test]
+fn tail_advance_race_keeps_segment_count() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        bus.send(Ev::new(0)).unwrap();
+        bus.send(Ev::new(1)).unwrap();
+        let b1 = bus.clone();
+        let t1 = thread::spawn(move || b1.send(Ev::new(2)).unwrap());
+        let b2 = bus.clone();
+        let t2 = thread::spawn(move || {
+            b2.send(Ev::new(3)).unwrap();
+            b2.send(Ev::new(4)).unwrap();
+        });
+        let mut seen = drain(&mut sub);
+        t1.join().unwrap();
+        t2.join().unwrap();
+        seen.extend(drain(&mut sub));
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        tidings::__loom::flush_epoch(1);
+        let retained = bus.stats().topic::<Ev>().unwrap().retained_segments;
+        assert_eq!(
+            retained,
+            tidings::__loom::live_segments(),
+            "statistics drifted"
+        );
+    });
+}

@@ -1,0 +1,243 @@
+//! Scoped delivery over one bus: events carry their origin scope's path, subscriptions skip
+//! what is not theirs with the O(1) ancestry check of [`node`](super::node).
+//!
+//! A scoped event of type `E` travels on the bus as an `Envelope<E>`, a private type, so plain
+//! `Bus` subscriptions never see scope traffic and scope subscriptions never see plain sends.
+//! The envelope adds a pointer (an `Arc` of the origin's path, or none for a broadcast) to the
+//! event; the send clones that `Arc` (one atomic increment, no allocation).
+//!
+//! A subscription made in scope S takes an event from origin O if the event is a broadcast or
+//! S is O or an ancestor of O. Everything else is consumed without being cloned
+//! (`Subscription::poll_pick`). When S begins to close it sends an `End` marker for S into each
+//! event type subscribed in S: the type's total order puts it after every event sent before,
+//! so each of S's subscriptions yields those and then ends; other subscriptions skip it.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::{FusedStream, Stream};
+
+use crate::{Bus, Subscription, TryRecvError};
+
+/// What a scoped send puts on the bus.
+pub(crate) enum Envelope<E> {
+    Event {
+        /// The sending scope's path; `None` for a broadcast, which every subscription takes.
+        origin: Option<Arc<[u64]>>,
+        event: E,
+    },
+    /// The scope with this id has begun to close.
+    End(u64),
+}
+
+impl<E: Send + Sync + 'static> Envelope<E> {
+    /// Ends the subscriptions of type `E` made in scope `id` (see `Node::begin_close`).
+    pub(crate) fn send_end(bus: &Bus, id: u64) {
+        // No subscription alive, or the bus closed: nothing to end either way.
+        let _ = bus.send(Envelope::<E>::End(id));
+    }
+}
+
+/// What a subscription takes from an envelope.
+enum Taken<T> {
+    Event(T),
+    End,
+}
+
+/// A subscription made with [`ctx::subscribe`](crate::ctx::subscribe): a [`Stream`] of the
+/// events of type `E` sent in its scope or in scopes nested in it, and of broadcasts.
+///
+/// It ends (yields `None`) when the scope it was made in begins to close, or when the bus
+/// closes, in both cases after every event already sent to it. Like [`Subscription`], it
+/// keeps what it has not read, and dropping it frees that.
+///
+/// ```
+/// use tidings::{Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// Scope::new("app")
+///     .run(async {
+///         let mut sub = ctx::subscribe::<u32>().unwrap();
+///         ctx::send(7u32).unwrap();
+///         assert_eq!(sub.recv().await, Some(7));
+///     })
+///     .await
+///     .unwrap();
+/// # });
+/// ```
+pub struct ScopedSubscription<E: Send + Sync + 'static> {
+    /// `None` once ended (or made in a closing scope).
+    inner: Option<Subscription<Envelope<E>>>,
+    /// The scope it was made in.
+    id: u64,
+    depth: usize,
+}
+
+impl<E: Send + Sync + 'static> ScopedSubscription<E> {
+    pub(crate) fn new(inner: Subscription<Envelope<E>>, id: u64, depth: usize) -> Self {
+        ScopedSubscription {
+            inner: Some(inner),
+            id,
+            depth,
+        }
+    }
+
+    pub(crate) fn ended(id: u64, depth: usize) -> Self {
+        ScopedSubscription {
+            inner: None,
+            id,
+            depth,
+        }
+    }
+
+    /// Whether this subscription is known to have ended: it has yielded its end, or its bus is
+    /// closed and drained. (An end marker not yet read counts as not ended.)
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let mut sub = Scope::new("app")
+    ///     .run(async {
+    ///         let sub = ctx::subscribe::<u8>().unwrap();
+    ///         ctx::send(1u8).unwrap();
+    ///         sub
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// // Its scope has closed: it yields what was sent before, then ends.
+    /// assert_eq!(sub.recv().await, Some(1));
+    /// assert_eq!(sub.recv().await, None);
+    /// assert!(sub.is_terminated());
+    /// # });
+    /// ```
+    pub fn is_terminated(&self) -> bool {
+        match &self.inner {
+            None => true,
+            Some(inner) => inner.is_terminated(),
+        }
+    }
+
+    /// Maps an envelope to what this subscription takes from it; `None` skips it.
+    #[inline]
+    fn take<T>(
+        id: u64,
+        depth: usize,
+        envelope: &Envelope<E>,
+        map: impl FnOnce(&E) -> T,
+    ) -> Option<Taken<T>> {
+        match envelope {
+            Envelope::Event { origin, event } => {
+                let visible = match origin {
+                    None => true,
+                    // The O(1) ancestry check (see `node`).
+                    Some(path) => path.get(depth) == Some(&id),
+                };
+                visible.then(|| Taken::Event(map(event)))
+            }
+            Envelope::End(scope) => (*scope == id).then_some(Taken::End),
+        }
+    }
+
+    fn finish<T>(&mut self, taken: Option<Taken<T>>) -> Option<T> {
+        match taken {
+            Some(Taken::Event(value)) => Some(value),
+            Some(Taken::End) | None => {
+                // Ended: give the backlog of other scopes' events back at once.
+                self.inner = None;
+                None
+            }
+        }
+    }
+}
+
+impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
+    /// Receives the next event, waiting for one; `None` once the subscription has ended.
+    /// Cancel-safe.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<&str>().unwrap();
+    ///         ctx::send("hello").unwrap();
+    ///         assert_eq!(sub.recv().await, Some("hello"));
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub async fn recv(&mut self) -> Option<E> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next event; the building block of `recv` and of the `Stream` impl.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<E>> {
+        let (id, depth) = (self.id, self.depth);
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match inner.poll_pick(cx, |env| Self::take(id, depth, env, E::clone)) {
+            Poll::Ready(taken) => Poll::Ready(self.finish(taken)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Receives the next event if one is ready now.
+    ///
+    /// ```
+    /// use tidings::{Scope, TryRecvError, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         assert_eq!(sub.try_recv(), Err(TryRecvError::Empty));
+    ///         ctx::send(1u8).unwrap();
+    ///         assert_eq!(sub.try_recv(), Ok(1));
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn try_recv(&mut self) -> Result<E, TryRecvError> {
+        let (id, depth) = (self.id, self.depth);
+        let inner = self.inner.as_mut().ok_or(TryRecvError::Closed)?;
+        match inner.try_pick(|env| Self::take(id, depth, env, E::clone)) {
+            Ok(taken) => self.finish(Some(taken)).ok_or(TryRecvError::Closed),
+            Err(TryRecvError::Closed) => {
+                self.inner = None;
+                Err(TryRecvError::Closed)
+            }
+            Err(TryRecvError::Empty) => Err(TryRecvError::Empty),
+        }
+    }
+}
+
+impl<E: Clone + Send + Sync + 'static> Stream for ScopedSubscription<E> {
+    type Item = E;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<E>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<E: Clone + Send + Sync + 'static> FusedStream for ScopedSubscription<E> {
+    fn is_terminated(&self) -> bool {
+        ScopedSubscription::is_terminated(self)
+    }
+}
+
+impl<E: Send + Sync + 'static> fmt::Debug for ScopedSubscription<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedSubscription")
+            .field("event", &std::any::type_name::<E>())
+            .field("scope", &self.id)
+            .field("ended", &self.inner.is_none())
+            .finish()
+    }
+}

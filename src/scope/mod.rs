@@ -1,0 +1,306 @@
+//! The Haiway-style context layer: scopes, ambient `ctx::*` calls, structured tasks, scoped
+//! delivery and scoped state.
+//!
+//! Files: [`node`] (the scope tree and its O(1) ancestry check), [`current`] (the ambient frame,
+//! set around each poll), [`delivery`] (envelopes and scoped subscriptions), [`task`]
+//! (spawned tasks and their handles), [`state`] (typed scoped values), [`run`] (the scope's
+//! driver future), [`observe`] (tracing, behind the `tracing` feature); the free functions
+//! live in [`crate::ctx`].
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+pub(crate) mod current;
+pub(crate) mod delivery;
+pub(crate) mod node;
+pub(crate) mod observe;
+pub(crate) mod run;
+pub(crate) mod state;
+pub(crate) mod task;
+
+use node::{Frame, Node};
+use state::StateMap;
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A scope to run a future in: the Rust form of Haiway's `ctx.scope(...)`.
+///
+/// Inside [`run`](Scope::run), and inside every task it spawns, the free functions of
+/// [`ctx`](crate::ctx) find the scope without a handle. A scope opened where no scope is current
+/// is a *root*: it owns a new [`Bus`](crate::Bus), closed when the scope ends. A scope opened
+/// inside another shares its root's bus; an [`isolated`](Scope::isolated) one gets its own.
+///
+/// The scope is taken from where `run`'s future is first polled, not where it is made.
+///
+/// # Examples
+///
+/// ```
+/// use tidings::{Scope, ctx};
+///
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct UserLoggedIn {
+///     user_id: String,
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let seen = Scope::new("app")
+///     .run(async {
+///         let mut logins = ctx::subscribe::<UserLoggedIn>().unwrap();
+///         let monitor = ctx::spawn(async move {
+///             // Ends when the scope begins to close, after the events already sent.
+///             let mut seen = Vec::new();
+///             while let Some(event) = logins.recv().await {
+///                 seen.push(event.user_id);
+///             }
+///             seen
+///         })
+///         .unwrap();
+///         ctx::send(UserLoggedIn { user_id: "ada".into() }).unwrap();
+///         monitor
+///     })
+///     .await
+///     .unwrap()
+///     .await // the monitor's handle, finished by the time `run` returned
+///     .unwrap();
+/// assert_eq!(seen, ["ada"]);
+/// # });
+/// ```
+pub struct Scope {
+    name: Cow<'static, str>,
+    isolated: bool,
+    state: Vec<(std::any::TypeId, Arc<dyn Any + Send + Sync>)>,
+    #[cfg(feature = "tokio")]
+    tokio: Option<bool>,
+}
+
+impl Scope {
+    /// A scope named `name`: nested in the current scope if there is one, else a root.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Scope {
+            name: name.into(),
+            isolated: false,
+            state: Vec::new(),
+            #[cfg(feature = "tokio")]
+            tokio: None,
+        }
+    }
+
+    /// A scope with a bus of its own, even inside another scope: no event crosses its border,
+    /// broadcasts included. State is still inherited.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut outer = ctx::subscribe::<u8>().unwrap();
+    ///         Scope::isolated("sandbox")
+    ///             .run(async { ctx::broadcast(1u8).unwrap() })
+    ///             .await
+    ///             .unwrap();
+    ///         assert!(outer.try_recv().is_err());
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn isolated(name: impl Into<Cow<'static, str>>) -> Self {
+        Scope {
+            isolated: true,
+            ..Scope::new(name)
+        }
+    }
+
+    /// Adds a state value, visible through [`ctx::state`](crate::ctx::state) in this scope and
+    /// the scopes nested in it (unless they override it). Values are looked up by exact type;
+    /// a later value of the same type replaces an earlier one.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Config {
+    ///     retries: u32,
+    /// }
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .with_state(Config { retries: 3 })
+    ///     .run(async {
+    ///         assert_eq!(ctx::state::<Config>().unwrap().retries, 3);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.push(state::entry(value));
+        self
+    }
+
+    /// Spawns this scope's tasks, and those of scopes nested in it, on the current tokio
+    /// runtime (for parallelism) instead of driving them inside `run`'s future. Where no tokio
+    /// runtime is current at spawn time, tasks are driven locally as usual.
+    #[cfg(feature = "tokio")]
+    pub fn on_tokio(mut self) -> Self {
+        self.tokio = Some(true);
+        self
+    }
+
+    /// Runs `fut` in this scope and returns its output once the scope has closed: after `fut`
+    /// and every task spawned in the scope have finished.
+    ///
+    /// # Errors
+    ///
+    /// If `fut` or a task panics, or a [`try_spawn`](crate::ctx::try_spawn) task returns an
+    /// error, the rest is cancelled and the first failure is returned as a [`ScopeError`].
+    ///
+    /// ```
+    /// use tidings::{Scope, ScopeError, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let err = Scope::new("app")
+    ///     .run(async {
+    ///         ctx::spawn(async { panic!("boom") }).unwrap();
+    ///         std::future::pending::<()>().await // cancelled by the failure
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ScopeError::Panicked { ref message, .. } if message == "boom"));
+    /// # });
+    /// ```
+    pub async fn run<F: Future>(self, fut: F) -> Result<F::Output, ScopeError> {
+        let frame = self.open();
+        run::Driver::new(frame, async move { Ok(fut.await) }).await
+    }
+
+    /// Like [`run`](Scope::run), for a body that can fail: an `Err` from `fut` fails the scope
+    /// like a panic does (its tasks are cancelled) and comes back as [`ScopeError::Failed`].
+    ///
+    /// ```
+    /// use tidings::{Scope, ScopeError};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let err = Scope::new("app")
+    ///     .try_run(async { "42x".parse::<u32>() })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ScopeError::Failed { .. }));
+    /// # });
+    /// ```
+    pub async fn try_run<F, T, E>(self, fut: F) -> Result<T, ScopeError>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Into<BoxError>,
+    {
+        let frame = self.open();
+        run::Driver::new(frame, async move { fut.await.map_err(Into::into) }).await
+    }
+
+    /// Builds the scope's frame under whatever scope is current now.
+    fn open(self) -> Arc<Frame> {
+        let outer = current::frame();
+        let parent = outer.as_ref().filter(|_| !self.isolated);
+        #[cfg(feature = "tokio")]
+        let tokio = self
+            .tokio
+            .unwrap_or_else(|| outer.as_ref().is_some_and(|o| o.node.tokio));
+        #[cfg(not(feature = "tokio"))]
+        let tokio = false;
+        let name: Arc<str> = Arc::from(self.name.as_ref());
+        let node = Node::new(
+            Arc::clone(&name),
+            parent.map(|p| &*p.node),
+            tokio,
+            #[cfg(feature = "tracing")]
+            observe::scope_span(&name),
+        );
+        Arc::new(Frame {
+            node: Arc::new(node),
+            state: StateMap::layered(outer.as_ref().map(|o| &o.state), self.state),
+        })
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("name", &self.name)
+            .field("isolated", &self.isolated)
+            .field("state_values", &self.state.len())
+            .finish()
+    }
+}
+
+/// A `ctx::*` call was made outside any scope.
+///
+/// ```
+/// let err = tidings::ctx::send(1u8).unwrap_err();
+/// assert_eq!(err, tidings::ContextMissing);
+/// assert_eq!(err.to_string(), "ContextMissing: called outside any tidings::Scope");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContextMissing;
+
+impl fmt::Display for ContextMissing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ContextMissing: called outside any tidings::Scope")
+    }
+}
+
+impl std::error::Error for ContextMissing {}
+
+/// Why a scope failed: the first failure of its body or of one of its tasks.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// The body or a task panicked.
+    Panicked {
+        /// The name of the scope the panicking future ran in.
+        scope: Arc<str>,
+        /// The panic message (or a placeholder if the payload was not a string).
+        message: String,
+    },
+    /// The body (through [`Scope::try_run`]) or a task (through
+    /// [`ctx::try_spawn`](crate::ctx::try_spawn)) returned an error.
+    Failed {
+        /// The name of the scope the failing future ran in.
+        scope: Arc<str>,
+        /// The error.
+        error: Arc<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeError::Panicked { scope, message } => {
+                write!(f, "panic in scope {scope}: {message}")
+            }
+            ScopeError::Failed { scope, error } => write!(f, "failure in scope {scope}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ScopeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ScopeError::Failed { error, .. } => Some(&**error),
+            ScopeError::Panicked { .. } => None,
+        }
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,166 @@
+//! The future of `Scope::run`: drives the body and the scope's local tasks, then closes.
+//!
+//! Life of a scope:
+//! 1. **Open** (first poll): the frame is built from whatever scope is current there.
+//! 2. **Run**: each poll enters the frame, polls the body, moves newly spawned tasks into the
+//!    driver's `FuturesUnordered` and polls those that were woken.
+//! 3. **Begin closing**, when the body returns: subscriptions made in the scope end after what
+//!    was already sent to them (so tasks iterating them finish), new subscriptions end at once.
+//! 4. **Wait** until every task has finished; then a root or isolated scope closes its bus.
+//!
+//! On a failure (the body or a task panics, or returns an error through `try_run` /
+//! `try_spawn`) the body is dropped, the scope begins closing, every task is cancelled, and once
+//! they are gone `run` returns the first failure. Dropping the `run` future does the same.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use futures_util::stream::FuturesUnordered;
+
+use super::current;
+use super::node::{Frame, Node};
+use super::task::LocalTask;
+use super::{BoxError, ScopeError};
+
+pub(crate) struct Driver<F: Future<Output = Result<T, BoxError>>, T> {
+    node: Arc<Node>,
+    /// The body's frame; moved into the thread-local during each poll of the body.
+    frame: Option<Arc<Frame>>,
+    body: Option<Pin<Box<F>>>,
+    output: Option<T>,
+    local: FuturesUnordered<LocalTask>,
+    done: bool,
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
+    pub(crate) fn new(frame: Arc<Frame>, body: F) -> Self {
+        Driver {
+            node: Arc::clone(&frame.node),
+            #[cfg(feature = "tracing")]
+            span: frame.node.span.clone(),
+            frame: Some(frame),
+            body: Some(Box::pin(body)),
+            output: None,
+            local: FuturesUnordered::new(),
+            done: false,
+        }
+    }
+
+    /// Drops the body inside its frame, so its destructors still see their scope.
+    fn drop_body(&mut self) {
+        if self.body.is_some() {
+            let _enter = current::enter(&mut self.frame);
+            self.body = None;
+        }
+    }
+
+    fn poll_body(&mut self, cx: &mut Context<'_>) {
+        let Some(body) = self.body.as_mut() else {
+            return;
+        };
+        let polled = {
+            let _enter = current::enter(&mut self.frame);
+            catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx)))
+        };
+        let failure = match polled {
+            Ok(Poll::Pending) => return,
+            Ok(Poll::Ready(Ok(value))) => {
+                self.output = Some(value);
+                None
+            }
+            Ok(Poll::Ready(Err(error))) => Some(ScopeError::Failed {
+                scope: Arc::clone(&self.node.name),
+                error: Arc::from(error),
+            }),
+            Err(payload) => Some(ScopeError::Panicked {
+                scope: Arc::clone(&self.node.name),
+                message: super::panic_message(payload.as_ref()),
+            }),
+        };
+        self.drop_body();
+        if let Some(failure) = failure {
+            super::observe::scope_failed(&failure);
+            self.node.tasks.fail(failure);
+        }
+        self.node.begin_close();
+    }
+
+    /// Polls local tasks until none is ready; says whether new tasks were spawned meanwhile.
+    fn poll_tasks(&mut self, cx: &mut Context<'_>) -> bool {
+        let queued = self.node.tasks.take_queued();
+        let spawned = !queued.is_empty();
+        self.local.extend(queued);
+        while let Poll::Ready(Some(())) = Pin::new(&mut self.local).poll_next(cx) {}
+        spawned
+    }
+
+    fn finish(&mut self) -> Result<T, ScopeError> {
+        self.done = true;
+        if self.node.owns_bus {
+            self.node.bus.close();
+        }
+        match self.node.tasks.take_failure() {
+            Some(failure) => Err(failure),
+            None => Ok(self
+                .output
+                .take()
+                .expect("the body finished without failure")),
+        }
+    }
+}
+
+// The body is boxed and the output is never pinned, so moving a `Driver` is fine.
+impl<F: Future<Output = Result<T, BoxError>>, T> Unpin for Driver<F, T> {}
+
+impl<F: Future<Output = Result<T, BoxError>>, T> Future for Driver<F, T> {
+    type Output = Result<T, ScopeError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.done, "Scope::run polled after completion");
+        #[cfg(feature = "tracing")]
+        let _span = this.span.clone().entered();
+        this.node.tasks.driver.register(cx.waker());
+        loop {
+            this.poll_body(cx);
+            if this.node.tasks.has_failed() {
+                this.drop_body();
+                this.node.begin_close();
+                this.node.tasks.cancel_all();
+            }
+            if !this.poll_tasks(cx) {
+                break;
+            }
+        }
+        if this.body.is_none() && this.node.tasks.live() == 0 {
+            return Poll::Ready(this.finish());
+        }
+        Poll::Pending
+    }
+}
+
+impl<F: Future<Output = Result<T, BoxError>>, T> Drop for Driver<F, T> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Dropped before it finished: tear the scope down as a failure would.
+        self.drop_body();
+        self.node.begin_close();
+        self.node.tasks.cancel_all();
+        // Local tasks are dropped with `local`; each reports `Cancelled` to its handle.
+        self.local = FuturesUnordered::new();
+        for task in self.node.tasks.take_queued() {
+            drop(task);
+        }
+        if self.node.owns_bus {
+            self.node.bus.close();
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The scope travels with the future across threads; isolation holds under concurrency.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tidings::{Scope, ctx};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scope_moving_between_worker_threads_keeps_its_context() {
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let mut runs = Vec::new();
+    for i in 0..8u32 {
+        let threads = Arc::clone(&threads);
+        runs.push(tokio::spawn(Scope::new("worker").with_state(i).run(
+            async move {
+                let mut sub = ctx::subscribe::<u32>().unwrap();
+                let task = ctx::spawn({
+                    let threads = Arc::clone(&threads);
+                    async move {
+                        for _ in 0..50 {
+                            tokio::task::yield_now().await;
+                            threads.lock().unwrap().insert(std::thread::current().id());
+                            assert_eq!(*ctx::state::<u32>().unwrap(), i);
+                            ctx::send(i).unwrap();
+                        }
+                    }
+                })
+                .unwrap();
+                for _ in 0..50 {
+                    tokio::task::yield_now().await;
+                    threads.lock().unwrap().insert(std::thread::current().id());
+                    assert_eq!(*ctx::state::<u32>().unwrap(), i, "own state on every poll");
+                    assert_eq!(sub.recv().await, Some(i), "only its own root's events");
+                }
+                task.await.unwrap();
+            },
+        )));
+    }
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+    // Nothing is left behind on the worker threads between polls.
+    assert!(ctx::scope_name().is_err());
+    // With 4 workers and 400 yields, the futures ran on more than one thread.
+    assert!(threads.lock().unwrap().len() > 1);
+}
+
+#[test]
+fn concurrent_root_scopes_on_threads_stay_isolated() {
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                futures::executor::block_on(Scope::new("root").run(async move {
+                    let mut sub = ctx::subscribe::<u64>().unwrap();
+                    let producer = ctx::spawn(async move {
+                        for i in 0..10_000u64 {
+                            ctx::send(t * 1_000_000 + i).unwrap();
+                        }
+                    })
+                    .unwrap();
+                    let mut got = Vec::with_capacity(10_000);
+                    while got.len() < 10_000 {
+                        got.push(sub.recv().await.unwrap());
+                    }
+                    producer.await.unwrap();
+                    assert!(sub.try_recv().is_err());
+                    got
+                }))
+                .unwrap()
+            })
+        })
+        .collect();
+    for (t, h) in handles.into_iter().enumerate() {
+        let got = h.join().unwrap();
+        let want: Vec<u64> = (0..10_000).map(|i| t as u64 * 1_000_000 + i).collect();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn sibling_scopes_running_concurrently_stay_isolated_while_the_root_sees_all() {
+    // Tasks of one root scope, each opening its own nested scope, driven on one executor while
+    // each nested scope sends; the sibling subscriptions must see only their own events.
+    let got = futures::executor::block_on(Scope::new("root").run(async {
+        let mut root = ctx::subscribe::<(u8, u32)>().unwrap();
+        let tasks: Vec<_> = (0..4u8)
+            .map(|s| {
+                ctx::spawn(Scope::new("sibling").run(async move {
+                    let mut mine = ctx::subscribe::<(u8, u32)>().unwrap();
+                    for i in 0..500u32 {
+                        ctx::send((s, i)).unwrap();
+                        if i % 7 == 0 {
+                            futures::future::ready(()).await;
+                        }
+                    }
+                    let got: Vec<_> = std::iter::from_fn(|| mine.try_recv().ok()).collect();
+                    assert!(got.iter().all(|(from, _)| *from == s), "sibling leak");
+                    assert_eq!(got.len(), 500);
+                }))
+                .unwrap()
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        std::iter::from_fn(|| root.try_recv().ok()).count()
+    }))
+    .unwrap();
+    assert_eq!(got, 2000);
+}

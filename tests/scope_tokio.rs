@@ -1,0 +1,98 @@
+//! Feature `tokio`: a scope's tasks spawned on the tokio runtime, in parallel, keep their scope.
+#![cfg(feature = "tokio")]
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tidings::{Scope, ScopeError, ctx};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tasks_on_tokio_inherit_the_scope_across_threads() {
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let t = Arc::clone(&threads);
+    let total = Scope::new("app")
+        .on_tokio()
+        .with_state(7u32)
+        .run(async move {
+            let mut sub = ctx::subscribe::<u64>().unwrap();
+            let handles: Vec<_> = (0..8u64)
+                .map(|i| {
+                    let t = Arc::clone(&t);
+                    ctx::spawn(async move {
+                        for _ in 0..100 {
+                            tokio::task::yield_now().await;
+                            t.lock().unwrap().insert(std::thread::current().id());
+                            assert_eq!(&*ctx::scope_name().unwrap(), "app");
+                            assert_eq!(*ctx::state::<u32>().unwrap(), 7);
+                        }
+                        // Nested scopes inside a tokio task are nested in its scope.
+                        Scope::new("inner")
+                            .run(async move { ctx::send(i).unwrap() })
+                            .await
+                            .unwrap();
+                    })
+                    .unwrap()
+                })
+                .collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+            let mut total = 0;
+            for _ in 0..8 {
+                total += sub.recv().await.unwrap();
+            }
+            total
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, (0..8).sum::<u64>());
+    assert!(
+        threads.lock().unwrap().len() > 1,
+        "tasks ran on several threads"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_waits_for_tokio_tasks_and_a_panic_cancels_the_others() {
+    let other_dropped = Arc::new(AtomicBool::new(false));
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let guard = SetOnDrop(Arc::clone(&other_dropped));
+    let err = Scope::new("app")
+        .on_tokio()
+        .run(async move {
+            ctx::spawn(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            })
+            .unwrap();
+            ctx::spawn(async {
+                tokio::task::yield_now().await;
+                panic!("tokio task failed");
+            })
+            .unwrap();
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ScopeError::Panicked { ref message, .. } if message == "tokio task failed")
+    );
+    // `run` returned only after the parked task was cancelled and dropped.
+    assert!(other_dropped.load(Ordering::SeqCst));
+}
+
+#[test]
+fn on_tokio_without_a_runtime_drives_tasks_locally() {
+    let out = futures::executor::block_on(
+        Scope::new("app")
+            .on_tokio()
+            .run(async { ctx::spawn(async { 3 }).unwrap().await.unwrap() }),
+    )
+    .unwrap();
+    assert_eq!(out, 3);
+}
