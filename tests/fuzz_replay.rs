@@ -7,7 +7,7 @@ mod fuzz_model;
 
 use std::path::PathBuf;
 
-use fuzz_model::{Tally, run_ops, run_segments};
+use fuzz_model::{Tally, run_ops, run_scopes, run_segments};
 
 /// The committed seeds (`seed-*`) of `target`, sorted by name; what local runs add is skipped.
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -110,4 +110,20 @@ fn random_segments_inputs_match_the_model() {
     let t = random(0x7469_6469_6e67_7302, 1_000, 256, run_segments);
     assert!(t.delivered > 10_000 && t.crossings > 100, "{t:?}");
     assert!(t.max_retained > 4, "{t:?}");
+}
+
+#[test]
+fn committed_scopes_corpus_matches_the_model() {
+    let t = replay("scopes", run_scopes);
+    eprintln!("{t:?}");
+    assert!(t.delivered > 0 && t.closed > 0, "{t:?}");
+}
+
+#[test]
+fn random_scopes_inputs_match_the_model() {
+    let t = random(0x7469_6469_6e67_7303, 2_000, 384, run_scopes);
+    assert!(
+        t.delivered > 2_000 && t.closed > 200 && t.empty > 200,
+        "{t:?}"
+    );
 }

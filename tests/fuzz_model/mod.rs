@@ -9,6 +9,9 @@
 //! step, so a reclamation bug shows up as a count mismatch even without a sanitizer.
 
 mod events;
+mod scopes;
+
+pub use scopes::run_scopes;
 
 use std::collections::VecDeque;
 use std::future::Future;
