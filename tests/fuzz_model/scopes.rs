@@ -13,12 +13,15 @@
 //!   `ctx::broadcast` reaches every live subscription of its type on S's bus;
 //! - a subscription's scope exiting ends it: it yields what it holds, then `None`;
 //! - outside any scope every call fails with `ContextMissing`.
+//!
+//! `FUZZ_TRACE=1` prints each operation as it runs (to read a crashing input).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use arbitrary::{Arbitrary, Unstructured};
 use futures_core::Stream;
@@ -245,6 +248,16 @@ impl<E: ScopedEvent> AnyScoped for ScopedSubscription<E> {
     }
 }
 
+/// Records that a root scope asked to be polled again.
+#[derive(Default)]
+struct WakeFlag(AtomicBool);
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The model
 
@@ -281,14 +294,25 @@ struct World {
 }
 
 impl World {
-    /// Polls every unfinished root scope once (which polls the woken tasks inside it).
+    /// Polls the unfinished root scopes (which poll the woken tasks inside them) as an executor
+    /// would: again while any of them woke itself during the poll (a driver's task set yields
+    /// after a batch of tasks and wakes itself to continue).
     fn poll_roots(&mut self) {
-        let mut cx = Context::from_waker(Waker::noop());
-        self.roots
-            .retain_mut(|root| root.as_mut().poll(&mut cx).is_pending());
+        let woken = Arc::new(WakeFlag::default());
+        let waker = Waker::from(Arc::clone(&woken));
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..1_000 {
+            self.roots
+                .retain_mut(|root| root.as_mut().poll(&mut cx).is_pending());
+            if !woken.0.swap(false, Ordering::SeqCst) {
+                return;
+            }
+        }
+        panic!("the root scopes keep waking themselves");
     }
 
-    /// Posts `cmd` to scope `id` and runs the scopes until it replies.
+    /// Posts `cmd` to scope `id`, wakes it, and runs the scopes until none is woken; by then it
+    /// must have replied (else a wake-up was lost).
     fn command(&mut self, id: usize, cmd: Cmd) -> Reply {
         let waker = {
             let mut all = lock(&self.boxes);
@@ -303,7 +327,7 @@ impl World {
         lock(&self.boxes)
             .get_mut(&id)
             .and_then(|m| m.reply.take())
-            .expect("an open scope runs its command within one poll of the roots")
+            .expect("an open scope runs its command once woken")
     }
 
     fn pick_open(&self, scope: u8) -> Option<usize> {
@@ -541,6 +565,9 @@ pub fn run_scopes(data: &[u8]) -> Tally {
         let Ok(op) = ScopeOp::arbitrary(&mut u) else {
             break;
         };
+        if std::env::var_os("FUZZ_TRACE").is_some() {
+            eprintln!("{op:?}   open={:?}", world.open);
+        }
         world.apply(op);
     }
     // Every scope exits, innermost (latest) first or not: a parent waits for its children.
