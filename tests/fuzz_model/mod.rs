@@ -1,0 +1,845 @@
+//! The fuzz interpreter: decodes a list of operations, runs each one against tidings and
+//! against a plain single-threaded model (a `VecDeque` per subscription), and compares the two
+//! after every step. Shared by the stable replay test (`tests/fuzz_replay.rs`) and the
+//! cargo-fuzz targets (`fuzz/fuzz_targets/*.rs`, through `#[path]`).
+//!
+//! The model knows, besides what each subscription must receive next, where each cursor sits
+//! (segment and offset, including the lazy step into the next segment) and therefore exactly
+//! how many segments each topic must retain; `Bus::stats` is checked against that after every
+//! step, so a reclamation bug shows up as a count mismatch even without a sanitizer.
+
+mod events;
+mod scopes;
+
+pub use scopes::run_scopes;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Once};
+use std::task::{Context, Poll, Waker};
+
+use arbitrary::{Arbitrary, Unstructured};
+use futures_core::Stream;
+use tidings::{Bus, SendError, Subscription, TryRecvError};
+
+use events::{Counted, FRAGILE_PANIC, Fragile, Ledger, Plain, Unique, arm_fragile};
+
+/// Slots per segment in tidings (not public; the retained-segment model depends on it).
+const SEGMENT_CAP: u64 = 64;
+/// Caps that keep one input's run short.
+const MAX_BUSES: usize = 4;
+const MAX_HANDLES: usize = 4;
+const MAX_SUBS: usize = 24;
+const MAX_SENDS: u64 = 20_000;
+
+/// The event types, one per behaviour worth fuzzing.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `Clone`, untracked.
+    Plain,
+    /// Not `Clone`: read by reference only.
+    Unique,
+    /// `Clone`, every instance's drop counted.
+    Counted,
+    /// `Clone` that panics while armed.
+    Fragile,
+}
+
+const KINDS: [Kind; 4] = [Kind::Plain, Kind::Unique, Kind::Counted, Kind::Fragile];
+
+/// The ways to read. For `Unique` the cloning ones read by reference instead.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    TryRecv,
+    TryRecvRef,
+    /// `recv_ref()` polled once with a noop waker, then dropped.
+    RecvRef,
+    PollRecv,
+    PollNext,
+    /// `recv()` polled once with a noop waker, then dropped.
+    Recv,
+    /// Only run when the model says it will not block.
+    RecvBlocking,
+}
+
+impl How {
+    fn clones(self) -> bool {
+        !matches!(self, How::TryRecvRef | How::RecvRef)
+    }
+}
+
+/// What one read returned, in one vocabulary for every read method: `Empty` is also
+/// `Poll::Pending`, `Closed` is also `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Got {
+    Value(u64),
+    Empty,
+    Closed,
+    /// `E::clone` panicked (an armed `Fragile`); nothing may have been consumed.
+    Panicked,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expected panics
+
+thread_local! {
+    static EXPECTING_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching the panic of an armed `Fragile` clone. The panic hook is wrapped once so
+/// that this expected panic neither prints nor reaches libfuzzer's hook (which aborts); every
+/// other panic still does.
+fn catch_fragile<R>(f: impl FnOnce() -> R) -> Option<R> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !EXPECTING_PANIC.with(|e| e.get()) {
+                previous(info);
+            }
+        }));
+    });
+    EXPECTING_PANIC.with(|e| e.set(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    EXPECTING_PANIC.with(|e| e.set(false));
+    match result {
+        Ok(r) => Some(r),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            assert_eq!(message, FRAGILE_PANIC, "unexpected panic while reading");
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The event types, seen generically
+
+trait Event: Send + Sync + Sized + 'static {
+    const KIND: Kind;
+    fn make(id: u64, ledger: &Arc<Ledger>) -> Self;
+    fn id(&self) -> u64;
+    /// Reads with `how`; for types that are not `Clone`, `how` falls back to a reference read.
+    fn read(sub: &mut Subscription<Self>, how: How, armed: bool) -> Got;
+}
+
+fn read_ref<E: Event>(sub: &mut Subscription<E>, how: How) -> Result<Option<u64>, TryRecvError> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match how {
+        How::RecvRef | How::PollRecv | How::PollNext | How::Recv => {
+            let mut fut = pin!(sub.recv_ref());
+            match fut.as_mut().poll(&mut cx) {
+                Poll::Ready(Some(e)) => Ok(Some(e.id())),
+                Poll::Ready(None) => Err(TryRecvError::Closed),
+                Poll::Pending => Err(TryRecvError::Empty),
+            }
+        }
+        How::TryRecv | How::TryRecvRef | How::RecvBlocking => {
+            sub.try_recv_ref().map(|e| Some(e.id()))
+        }
+    }
+}
+
+fn got(r: Result<Option<u64>, TryRecvError>) -> Got {
+    match r {
+        Ok(Some(id)) => Got::Value(id),
+        Ok(None) | Err(TryRecvError::Closed) => Got::Closed,
+        Err(TryRecvError::Empty) => Got::Empty,
+    }
+}
+
+fn read_cloning<E: Event + Clone>(sub: &mut Subscription<E>, how: How, armed: bool) -> Got {
+    if !how.clones() {
+        return got(read_ref(sub, how));
+    }
+    let mut read = || -> Result<Option<u64>, TryRecvError> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let polled = match how {
+            How::TryRecv => return sub.try_recv().map(|e| Some(e.id())),
+            How::RecvBlocking => return Ok(sub.recv_blocking().map(|e| e.id())),
+            How::PollRecv => sub.poll_recv(&mut cx),
+            How::PollNext => Pin::new(&mut *sub).poll_next(&mut cx),
+            How::Recv => pin!(sub.recv()).poll(&mut cx),
+            How::TryRecvRef | How::RecvRef => unreachable!(),
+        };
+        match polled {
+            Poll::Ready(Some(e)) => Ok(Some(e.id())),
+            Poll::Ready(None) => Err(TryRecvError::Closed),
+            Poll::Pending => Err(TryRecvError::Empty),
+        }
+    };
+    if armed && E::KIND == Kind::Fragile {
+        catch_fragile(read).map_or(Got::Panicked, got)
+    } else {
+        got(read())
+    }
+}
+
+impl Event for Plain {
+    const KIND: Kind = Kind::Plain;
+    fn make(id: u64, _: &Arc<Ledger>) -> Self {
+        Plain(id)
+    }
+    fn id(&self) -> u64 {
+        self.0
+    }
+    fn read(sub: &mut Subscription<Self>, how: How, armed: bool) -> Got {
+        read_cloning(sub, how, armed)
+    }
+}
+
+macro_rules! tracked_event {
+    ($ty:ident, $read:expr) => {
+        impl Event for $ty {
+            const KIND: Kind = Kind::$ty;
+            fn make(_: u64, ledger: &Arc<Ledger>) -> Self {
+                $ty(ledger.mint())
+            }
+            fn id(&self) -> u64 {
+                self.0.id
+            }
+            fn read(sub: &mut Subscription<Self>, how: How, armed: bool) -> Got {
+                $read(sub, how, armed)
+            }
+        }
+    };
+}
+
+tracked_event!(Unique, |sub, how, _| got(read_ref(sub, how)));
+tracked_event!(Counted, read_cloning);
+tracked_event!(Fragile, read_cloning);
+
+/// A subscription of any event type.
+trait AnySub {
+    fn read(&mut self, how: How, armed: bool) -> Got;
+    fn is_closed(&self) -> bool;
+    fn is_terminated(&self) -> bool;
+}
+
+impl<E: Event> AnySub for Subscription<E> {
+    fn read(&mut self, how: How, armed: bool) -> Got {
+        E::read(self, how, armed)
+    }
+    fn is_closed(&self) -> bool {
+        Subscription::is_closed(self)
+    }
+    fn is_terminated(&self) -> bool {
+        Subscription::is_terminated(self)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model
+
+/// One event type's topic on one bus: exists while it has live subscriptions.
+#[derive(Debug, Default, Clone)]
+struct TopicModel {
+    sent: u64,
+    dropped: u64,
+    subscribers: usize,
+}
+
+impl TopicModel {
+    /// The segment `tail_seg` points at: the one holding the last claimed index.
+    fn tail_seg(&self) -> u64 {
+        self.sent.saturating_sub(1) / SEGMENT_CAP
+    }
+}
+
+struct BusModel {
+    handles: Vec<Bus>,
+    closed: bool,
+    topics: [Option<TopicModel>; 4],
+}
+
+struct SubModel {
+    bus: usize,
+    kind: Kind,
+    /// `false` for a subscription made after its bus closed: no topic, ends at once.
+    live: bool,
+    queue: VecDeque<u64>,
+    /// The cursor: the segment it holds and the offset in it (`SEGMENT_CAP` = at the end,
+    /// not yet moved into the successor).
+    seg: u64,
+    offset: u64,
+}
+
+/// What a run exercised, so the replay tests can show they are not vacuous.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub delivered: u64,
+    pub empty: u64,
+    pub closed: u64,
+    pub clone_panics: u64,
+    pub sent: u64,
+    pub rejected: u64,
+    pub crossings: u64,
+    pub max_retained: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Tally) {
+        self.delivered += o.delivered;
+        self.empty += o.empty;
+        self.closed += o.closed;
+        self.clone_panics += o.clone_panics;
+        self.sent += o.sent;
+        self.rejected += o.rejected;
+        self.crossings += o.crossings;
+        self.max_retained = self.max_retained.max(o.max_retained);
+    }
+}
+
+/// The system under test and its model, side by side.
+pub struct World {
+    tally: Tally,
+    buses: Vec<BusModel>,
+    subs: Vec<(Box<dyn AnySub>, SubModel)>,
+    ledger: Arc<Ledger>,
+    next_plain: u64,
+    sends: u64,
+    armed: bool,
+}
+
+impl World {
+    fn new() -> Self {
+        let mut world = World {
+            tally: Tally::default(),
+            buses: Vec::new(),
+            subs: Vec::new(),
+            ledger: Arc::new(Ledger::default()),
+            next_plain: 0,
+            sends: 0,
+            armed: false,
+        };
+        world.new_bus();
+        world
+    }
+
+    fn new_bus(&mut self) {
+        if self.buses.len() < MAX_BUSES {
+            self.buses.push(BusModel {
+                handles: vec![Bus::new()],
+                closed: false,
+                topics: Default::default(),
+            });
+        }
+    }
+
+    /// The bus `bus` picks and one of its handles, if it has any left.
+    fn handle(&self, bus: u8, handle: u8) -> Option<(usize, usize)> {
+        let b = usize::from(bus) % self.buses.len();
+        let n = self.buses[b].handles.len();
+        (n > 0).then(|| (b, usize::from(handle) % n))
+    }
+
+    fn clone_handle(&mut self, bus: u8, handle: u8) {
+        if let Some((b, h)) = self.handle(bus, handle) {
+            let model = &mut self.buses[b];
+            if model.handles.len() < MAX_HANDLES {
+                let clone = model.handles[h].clone();
+                model.handles.push(clone);
+            }
+        }
+    }
+
+    fn drop_handle(&mut self, bus: u8, handle: u8) {
+        if let Some((b, h)) = self.handle(bus, handle) {
+            let model = &mut self.buses[b];
+            drop(model.handles.swap_remove(h));
+            if model.handles.is_empty() {
+                model.closed = true;
+            }
+        }
+    }
+
+    fn close(&mut self, bus: u8, handle: u8) {
+        if let Some((b, h)) = self.handle(bus, handle) {
+            self.buses[b].handles[h].close();
+            self.buses[b].closed = true;
+        }
+    }
+
+    fn subscribe(&mut self, bus: u8, handle: u8, kind: Kind) {
+        let Some((b, h)) = self.handle(bus, handle) else {
+            return;
+        };
+        if self.subs.len() >= MAX_SUBS {
+            return;
+        }
+        let real = &self.buses[b].handles[h];
+        let sub: Box<dyn AnySub> = match kind {
+            Kind::Plain => Box::new(real.subscribe::<Plain>()),
+            Kind::Unique => Box::new(real.subscribe::<Unique>()),
+            Kind::Counted => Box::new(real.subscribe::<Counted>()),
+            Kind::Fragile => Box::new(real.subscribe::<Fragile>()),
+        };
+        let model = &mut self.buses[b];
+        let mut sub_model = SubModel {
+            bus: b,
+            kind,
+            live: !model.closed,
+            queue: VecDeque::new(),
+            seg: 0,
+            offset: 0,
+        };
+        if sub_model.live {
+            let topic = model.topics[kind as usize].get_or_insert_with(TopicModel::default);
+            topic.subscribers += 1;
+            // The cursor starts in the tail segment, possibly just past its last slot.
+            sub_model.seg = topic.tail_seg();
+            sub_model.offset = topic.sent - sub_model.seg * SEGMENT_CAP;
+        }
+        self.subs.push((sub, sub_model));
+    }
+
+    fn drop_sub(&mut self, sub: u8) {
+        if self.subs.is_empty() {
+            return;
+        }
+        let i = usize::from(sub) % self.subs.len();
+        let (real, model) = self.subs.swap_remove(i);
+        drop(real);
+        if model.live {
+            let slot = &mut self.buses[model.bus].topics[model.kind as usize];
+            let topic = slot.as_mut().expect("a live subscription's topic exists");
+            topic.subscribers -= 1;
+            if topic.subscribers == 0 {
+                // The last subscription removes the topic; a new one starts from scratch.
+                *slot = None;
+            }
+        }
+    }
+
+    fn send(&mut self, bus: u8, handle: u8, kind: Kind) {
+        let Some((b, h)) = self.handle(bus, handle) else {
+            return;
+        };
+        if self.sends >= MAX_SENDS {
+            return;
+        }
+        self.sends += 1;
+        let id = match kind {
+            Kind::Plain => {
+                self.next_plain += 1;
+                self.next_plain - 1
+            }
+            _ => 0,
+        };
+        let real = &self.buses[b].handles[h];
+        let (sent_id, result) = match kind {
+            Kind::Plain => send_one::<Plain>(real, id, &self.ledger),
+            Kind::Unique => send_one::<Unique>(real, id, &self.ledger),
+            Kind::Counted => send_one::<Counted>(real, id, &self.ledger),
+            Kind::Fragile => send_one::<Fragile>(real, id, &self.ledger),
+        };
+
+        let model = &mut self.buses[b];
+        let topic = &mut model.topics[kind as usize];
+        let expected = if model.closed {
+            if let Some(topic) = topic {
+                topic.dropped += 1;
+            }
+            Err(SendError::Closed(sent_id))
+        } else if let Some(topic) = topic {
+            topic.sent += 1;
+            Ok(())
+        } else {
+            Err(SendError::NoSubscribers(sent_id))
+        };
+        assert_eq!(result, expected, "send of {kind:?} #{sent_id} on bus {b}");
+        if result.is_ok() {
+            self.tally.sent += 1;
+        } else {
+            self.tally.rejected += 1;
+        }
+        if result.is_ok() {
+            for (_, s) in &mut self.subs {
+                if s.live && s.bus == b && s.kind == kind {
+                    s.queue.push_back(sent_id);
+                }
+            }
+        }
+    }
+
+    /// Sends until the topic of `kind` has a multiple of `SEGMENT_CAP` events, at least once.
+    fn send_to_boundary(&mut self, bus: u8, handle: u8, kind: Kind) {
+        loop {
+            self.send(bus, handle, kind);
+            let Some((b, _)) = self.handle(bus, handle) else {
+                return;
+            };
+            let model = &self.buses[b];
+            match &model.topics[kind as usize] {
+                Some(t) if !model.closed && self.sends < MAX_SENDS && t.sent % SEGMENT_CAP != 0 => {
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// What a read of subscription `i` must return; `peek` also applies the cursor's lazy
+    /// move into the next segment, which every read does first.
+    fn expect_read(&mut self, i: usize, how: How) -> Got {
+        let (_, s) = &mut self.subs[i];
+        if !s.live {
+            return Got::Closed;
+        }
+        let bus = &self.buses[s.bus];
+        let topic = bus.topics[s.kind as usize]
+            .as_ref()
+            .expect("topic of a live sub");
+        if s.offset == SEGMENT_CAP && topic.tail_seg() > s.seg {
+            s.seg += 1;
+            s.offset = 0;
+            self.tally.crossings += 1;
+        }
+        match s.queue.front() {
+            Some(_) if self.armed && s.kind == Kind::Fragile && how.clones() => Got::Panicked,
+            Some(&id) => Got::Value(id),
+            None if bus.closed => Got::Closed,
+            None => Got::Empty,
+        }
+    }
+
+    /// Reads subscription `sub` once; returns whether it got an event.
+    fn read(&mut self, sub: u8, how: How) -> bool {
+        if self.subs.is_empty() {
+            return false;
+        }
+        let i = usize::from(sub) % self.subs.len();
+        let s = &self.subs[i].1;
+        if how == How::RecvBlocking && s.live && s.queue.is_empty() && !self.buses[s.bus].closed {
+            // It would block forever: nobody else sends.
+            return false;
+        }
+        let expected = self.expect_read(i, how);
+        let (real, model) = &mut self.subs[i];
+        let actual = real.read(how, self.armed);
+        assert_eq!(
+            actual, expected,
+            "{how:?} on subscription {i} ({:?} on bus {})",
+            model.kind, model.bus
+        );
+        match actual {
+            Got::Value(_) => self.tally.delivered += 1,
+            Got::Empty => self.tally.empty += 1,
+            Got::Closed => self.tally.closed += 1,
+            Got::Panicked => self.tally.clone_panics += 1,
+        }
+        if let Got::Value(id) = actual {
+            if model.kind != Kind::Plain {
+                // A value read by reference is the stored original: it must still be alive.
+                assert!(self.ledger.alive(id), "event {id} was freed while unread");
+            }
+            model.queue.pop_front();
+            model.offset += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Compares everything observable with the model.
+    fn check(&mut self) {
+        let mut max_retained = 0;
+        for (b, model) in self.buses.iter().enumerate() {
+            let Some(real) = model.handles.first() else {
+                continue;
+            };
+            assert_eq!(real.is_closed(), model.closed, "bus {b} closed");
+            let stats = real.stats();
+            assert_eq!(stats.closed, model.closed);
+            let topics = model.topics.iter().flatten().count();
+            assert_eq!(stats.topics.len(), topics, "bus {b}: topics listed");
+            for kind in KINDS {
+                let t = match kind {
+                    Kind::Plain => stats.topic::<Plain>(),
+                    Kind::Unique => stats.topic::<Unique>(),
+                    Kind::Counted => stats.topic::<Counted>(),
+                    Kind::Fragile => stats.topic::<Fragile>(),
+                };
+                let count = match kind {
+                    Kind::Plain => real.subscriber_count::<Plain>(),
+                    Kind::Unique => real.subscriber_count::<Unique>(),
+                    Kind::Counted => real.subscriber_count::<Counted>(),
+                    Kind::Fragile => real.subscriber_count::<Fragile>(),
+                };
+                let expected = model.topics[kind as usize].as_ref();
+                assert_eq!(
+                    count,
+                    expected.map_or(0, |t| t.subscribers),
+                    "{kind:?} count"
+                );
+                match (t, expected) {
+                    (None, None) => {}
+                    (Some(t), Some(m)) => {
+                        let ctx = format!("bus {b}, {kind:?}");
+                        assert_eq!(t.sent, m.sent, "{ctx}: sent");
+                        assert_eq!(t.dropped, m.dropped, "{ctx}: dropped");
+                        assert_eq!(t.subscribers, m.subscribers, "{ctx}: subscribers");
+                        let retained = self.retained(b, kind, m);
+                        assert_eq!(
+                            t.retained_segments as u64, retained,
+                            "{ctx}: retained segments"
+                        );
+                        max_retained = max_retained.max(retained);
+                    }
+                    (t, m) => panic!("bus {b}, {kind:?}: topic {t:?} but model {m:?}"),
+                }
+            }
+        }
+        self.tally.max_retained = self.tally.max_retained.max(max_retained);
+        for (i, (real, model)) in self.subs.iter().enumerate() {
+            let closed = !model.live || self.buses[model.bus].closed;
+            assert_eq!(real.is_closed(), closed, "subscription {i} is_closed");
+            assert_eq!(
+                real.is_terminated(),
+                closed && model.queue.is_empty(),
+                "subscription {i} is_terminated"
+            );
+        }
+    }
+
+    /// Segments a topic must retain: from the oldest one a cursor or the tail holds, to the
+    /// tail (everything between is kept by links; nothing is installed past the tail by a
+    /// single thread).
+    fn retained(&self, bus: usize, kind: Kind, topic: &TopicModel) -> u64 {
+        let tail = topic.tail_seg();
+        let oldest = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.live && s.bus == bus && s.kind == kind)
+            .map(|(_, s)| s.seg)
+            .fold(tail, u64::min);
+        tail - oldest + 1
+    }
+
+    /// Drops everything, flushes the epoch collector, and checks every value was dropped
+    /// exactly once.
+    fn finish(mut self) -> Tally {
+        arm_fragile(false);
+        self.subs.clear();
+        self.buses.clear();
+        settle(&self.ledger);
+        self.tally
+    }
+}
+
+/// Flushes the epoch collector until every value of the run has been dropped (or a deadline
+/// passes), then checks that each was dropped exactly once: nothing is retained.
+fn settle(ledger: &Ledger) {
+    // The epoch advances only when no thread is pinned in an older one; under `cargo test`
+    // other test threads pin too (and may be descheduled while pinned), so keep flushing for a
+    // while rather than a fixed number of times.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ledger.outstanding() != (0, 0) && std::time::Instant::now() < deadline {
+        for _ in 0..64 {
+            crossbeam_epoch::pin().flush();
+        }
+        std::thread::yield_now();
+    }
+    ledger.assert_settled();
+}
+
+fn send_one<E: Event>(
+    bus: &Bus,
+    id: u64,
+    ledger: &Arc<Ledger>,
+) -> (u64, Result<(), SendError<u64>>) {
+    let event = E::make(id, ledger);
+    let id = event.id();
+    let result = bus.send(event).map_err(|e| match e {
+        SendError::NoSubscribers(e) => SendError::NoSubscribers(e.id()),
+        SendError::Closed(e) => SendError::Closed(e.id()),
+    });
+    (id, result)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target `ops`: everything, a step at a time
+
+#[derive(Arbitrary, Debug)]
+pub enum Op {
+    NewBus,
+    CloneBus {
+        bus: u8,
+        handle: u8,
+    },
+    DropHandle {
+        bus: u8,
+        handle: u8,
+    },
+    Close {
+        bus: u8,
+        handle: u8,
+    },
+    Subscribe {
+        bus: u8,
+        handle: u8,
+        kind: Kind,
+    },
+    Send {
+        bus: u8,
+        handle: u8,
+        kind: Kind,
+    },
+    /// Up to 255 sends in one step, to cross segment boundaries quickly.
+    SendMany {
+        bus: u8,
+        handle: u8,
+        kind: Kind,
+        count: u8,
+    },
+    /// Sends until the topic's next event starts a segment: a boundary that random counts
+    /// rarely hit exactly (a subscription made there starts just past a segment's last slot).
+    SendToBoundary {
+        bus: u8,
+        handle: u8,
+        kind: Kind,
+    },
+    Read {
+        sub: u8,
+        how: How,
+    },
+    /// Reads until empty, closed or `max` events.
+    Drain {
+        sub: u8,
+        how: How,
+        max: u8,
+    },
+    DropSub {
+        sub: u8,
+    },
+    ArmFragile(bool),
+}
+
+impl World {
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::NewBus => self.new_bus(),
+            Op::CloneBus { bus, handle } => self.clone_handle(bus, handle),
+            Op::DropHandle { bus, handle } => self.drop_handle(bus, handle),
+            Op::Close { bus, handle } => self.close(bus, handle),
+            Op::Subscribe { bus, handle, kind } => self.subscribe(bus, handle, kind),
+            Op::Send { bus, handle, kind } => self.send(bus, handle, kind),
+            Op::SendMany {
+                bus,
+                handle,
+                kind,
+                count,
+            } => {
+                for _ in 0..count {
+                    self.send(bus, handle, kind);
+                }
+            }
+            Op::SendToBoundary { bus, handle, kind } => self.send_to_boundary(bus, handle, kind),
+            Op::Read { sub, how } => {
+                self.read(sub, how);
+            }
+            Op::Drain { sub, how, max } => {
+                for _ in 0..max {
+                    if !self.read(sub, how) {
+                        break;
+                    }
+                }
+            }
+            Op::DropSub { sub } => self.drop_sub(sub),
+            Op::ArmFragile(armed) => {
+                self.armed = armed;
+                arm_fragile(armed);
+            }
+        }
+    }
+}
+
+/// Runs one `ops` input. Panics (or aborts, on a double drop) on any divergence.
+pub fn run_ops(data: &[u8]) -> Tally {
+    let mut u = Unstructured::new(data);
+    let mut world = World::new();
+    while !u.is_empty() {
+        let Ok(op) = Op::arbitrary(&mut u) else {
+            break;
+        };
+        world.apply(op);
+        world.check();
+    }
+    world.finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target `segments`: one bus and one type, long runs across many segment boundaries
+
+#[derive(Arbitrary, Debug)]
+pub enum SegOp {
+    /// `count` sends.
+    Send {
+        count: u8,
+    },
+    /// `blocks` whole segments' worth of sends plus `extra`.
+    SendLong {
+        blocks: u8,
+        extra: u8,
+    },
+    /// Sends until the next event starts a segment.
+    SendToBoundary,
+    Subscribe,
+    /// Reads up to `count` events, by clone or by reference.
+    Read {
+        sub: u8,
+        count: u16,
+        by_ref: bool,
+    },
+    DropSub {
+        sub: u8,
+    },
+    Close,
+}
+
+/// Runs one `segments` input: `Counted` events (every drop counted) on one bus.
+pub fn run_segments(data: &[u8]) -> Tally {
+    let mut u = Unstructured::new(data);
+    let mut world = World::new();
+    while !u.is_empty() {
+        let Ok(op) = SegOp::arbitrary(&mut u) else {
+            break;
+        };
+        match op {
+            SegOp::Send { count } => {
+                for _ in 0..count {
+                    world.send(0, 0, Kind::Counted);
+                }
+            }
+            SegOp::SendLong { blocks, extra } => {
+                let n = u64::from(blocks % 16) * SEGMENT_CAP + u64::from(extra % 64);
+                for _ in 0..n {
+                    world.send(0, 0, Kind::Counted);
+                }
+            }
+            SegOp::SendToBoundary => world.send_to_boundary(0, 0, Kind::Counted),
+            SegOp::Subscribe => world.subscribe(0, 0, Kind::Counted),
+            SegOp::Read { sub, count, by_ref } => {
+                let how = if by_ref {
+                    How::TryRecvRef
+                } else {
+                    How::TryRecv
+                };
+                for _ in 0..count {
+                    if !world.read(sub, how) {
+                        break;
+                    }
+                }
+            }
+            SegOp::DropSub { sub } => world.drop_sub(sub),
+            SegOp::Close => world.close(0, 0),
+        }
+        world.check();
+    }
+    world.finish()
+}

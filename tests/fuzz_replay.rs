@@ -1,0 +1,129 @@
+//! The fuzz suite on stable: replays the committed seed corpus of each cargo-fuzz target and a
+//! few thousand inputs from a seeded PRNG through the same interpreter (`tests/fuzz_model`),
+//! so `cargo test` catches regressions without nightly. Each input runs against tidings and a
+//! plain model, compared after every step (see `fuzz_model`).
+
+mod fuzz_model;
+
+use std::path::PathBuf;
+
+use fuzz_model::{Tally, run_ops, run_scopes, run_segments};
+
+/// The committed seeds (`seed-*`) of `target`, sorted by name; what local runs add is skipped.
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).expect("corpus file");
+            (path, bytes)
+        })
+        .collect()
+}
+
+/// SplitMix64: a fixed, dependency-free stream of inputs.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// An input of up to `max_len` bytes.
+    fn input(&mut self, max_len: usize) -> Vec<u8> {
+        let len = (self.next() % max_len as u64) as usize;
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn replay(target: &str, run: fn(&[u8]) -> Tally) -> Tally {
+    let seeds = corpus(target);
+    assert!(
+        seeds.len() >= 10,
+        "{target}: only {} committed seeds",
+        seeds.len()
+    );
+    let mut total = Tally::default();
+    for (path, bytes) in seeds {
+        eprintln!("replaying {}", path.display());
+        total += run(&bytes);
+    }
+    total
+}
+
+fn random(seed: u64, inputs: usize, max_len: usize, run: fn(&[u8]) -> Tally) -> Tally {
+    let mut rng = SplitMix(seed);
+    let mut total = Tally::default();
+    for _ in 0..inputs {
+        total += run(&rng.input(max_len));
+    }
+    total
+}
+
+#[test]
+fn committed_ops_corpus_matches_the_model() {
+    let t = replay("ops", run_ops);
+    eprintln!("{t:?}");
+    assert!(
+        t.delivered > 0 && t.crossings > 0 && t.clone_panics > 0,
+        "{t:?}"
+    );
+}
+
+#[test]
+fn committed_segments_corpus_matches_the_model() {
+    let t = replay("segments", run_segments);
+    eprintln!("{t:?}");
+    assert!(
+        t.delivered > 0 && t.crossings > 0 && t.max_retained > 2,
+        "{t:?}"
+    );
+}
+
+#[test]
+fn random_ops_inputs_match_the_model() {
+    let t = random(0x7469_6469_6e67_7301, 3_000, 512, run_ops);
+    // Not vacuous: the inputs delivered, crossed segments, closed, and panicked in clones.
+    assert!(t.delivered > 3_000, "{t:?}");
+    assert!(t.crossings > 50, "{t:?}");
+    assert!(t.closed > 100 && t.empty > 100 && t.rejected > 100, "{t:?}");
+    assert!(t.clone_panics > 10, "{t:?}");
+}
+
+#[test]
+fn random_segments_inputs_match_the_model() {
+    let t = random(0x7469_6469_6e67_7302, 1_000, 256, run_segments);
+    assert!(t.delivered > 10_000 && t.crossings > 100, "{t:?}");
+    assert!(t.max_retained > 4, "{t:?}");
+}
+
+#[test]
+fn committed_scopes_corpus_matches_the_model() {
+    let t = replay("scopes", run_scopes);
+    eprintln!("{t:?}");
+    assert!(t.delivered > 0 && t.closed > 0, "{t:?}");
+}
+
+#[test]
+fn random_scopes_inputs_match_the_model() {
+    let t = random(0x7469_6469_6e67_7303, 2_000, 384, run_scopes);
+    assert!(
+        t.delivered > 2_000 && t.closed > 200 && t.empty > 200,
+        "{t:?}"
+    );
+}
