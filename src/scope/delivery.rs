@@ -182,6 +182,7 @@ impl<E: Send + Sync + 'static> ScopedSubscription<E> {
         }
     }
 
+    #[inline]
     fn finish<T>(&mut self, taken: Option<Taken<T>>) -> Option<T> {
         match taken {
             Some(Taken::Event(value)) => Some(value),
@@ -251,8 +252,9 @@ impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
         let (id, depth) = (self.id, self.depth);
         let inner = self.inner.as_mut().ok_or(TryRecvError::Closed)?;
         match inner.try_pick(|env| Self::take(id, depth, env, E::clone)) {
-            Ok(taken) => self.finish(Some(taken)).ok_or(TryRecvError::Closed),
-            Err(TryRecvError::Closed) => {
+            Ok(Taken::Event(event)) => Ok(event),
+            Ok(Taken::End) | Err(TryRecvError::Closed) => {
+                // Ended: give the backlog of other scopes' events back at once.
                 self.inner = None;
                 Err(TryRecvError::Closed)
             }
