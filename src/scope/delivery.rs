@@ -123,8 +123,9 @@ enum Taken<T> {
 /// # });
 /// ```
 pub struct ScopedSubscription<E: Send + Sync + 'static> {
-    /// `None` once ended (or made in a closing scope).
-    inner: Option<Subscription<Envelope<E>>>,
+    /// A closed (`Subscription::closed`) one once ended, or if made in a closing scope: one
+    /// state check on the hot path instead of two.
+    inner: Subscription<Envelope<E>>,
     /// The scope it was made in.
     id: u64,
     depth: usize,
@@ -132,16 +133,12 @@ pub struct ScopedSubscription<E: Send + Sync + 'static> {
 
 impl<E: Send + Sync + 'static> ScopedSubscription<E> {
     pub(crate) fn new(inner: Subscription<Envelope<E>>, id: u64, depth: usize) -> Self {
-        ScopedSubscription {
-            inner: Some(inner),
-            id,
-            depth,
-        }
+        ScopedSubscription { inner, id, depth }
     }
 
     pub(crate) fn ended(id: u64, depth: usize) -> Self {
         ScopedSubscription {
-            inner: None,
+            inner: Subscription::closed(),
             id,
             depth,
         }
@@ -169,10 +166,7 @@ impl<E: Send + Sync + 'static> ScopedSubscription<E> {
     /// # });
     /// ```
     pub fn is_terminated(&self) -> bool {
-        match &self.inner {
-            None => true,
-            Some(inner) => inner.is_terminated(),
-        }
+        self.inner.is_terminated()
     }
 
     /// Maps an envelope to what this subscription takes from it; `None` skips it.
@@ -197,7 +191,7 @@ impl<E: Send + Sync + 'static> ScopedSubscription<E> {
             Some(Taken::Event(value)) => Some(value),
             Some(Taken::End) | None => {
                 // Ended: give the backlog of other scopes' events back at once.
-                self.inner = None;
+                self.inner = Subscription::closed();
                 None
             }
         }
@@ -230,10 +224,10 @@ impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
     #[inline]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<E>> {
         let (id, depth) = (self.id, self.depth);
-        let Some(inner) = self.inner.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match inner.poll_pick(cx, |env| Self::take(id, depth, env, E::clone)) {
+        match self
+            .inner
+            .poll_pick(cx, |env| Self::take(id, depth, env, E::clone))
+        {
             Poll::Ready(taken) => Poll::Ready(self.finish(taken)),
             Poll::Pending => Poll::Pending,
         }
@@ -259,12 +253,14 @@ impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
     #[inline]
     pub fn try_recv(&mut self) -> Result<E, TryRecvError> {
         let (id, depth) = (self.id, self.depth);
-        let inner = self.inner.as_mut().ok_or(TryRecvError::Closed)?;
-        match inner.try_pick(|env| Self::take(id, depth, env, E::clone)) {
+        match self
+            .inner
+            .try_pick(|env| Self::take(id, depth, env, E::clone))
+        {
             Ok(Taken::Event(event)) => Ok(event),
             Ok(Taken::End) | Err(TryRecvError::Closed) => {
                 // Ended: give the backlog of other scopes' events back at once.
-                self.inner = None;
+                self.inner = Subscription::closed();
                 Err(TryRecvError::Closed)
             }
             Err(TryRecvError::Empty) => Err(TryRecvError::Empty),
@@ -291,7 +287,7 @@ impl<E: Send + Sync + 'static> fmt::Debug for ScopedSubscription<E> {
         f.debug_struct("ScopedSubscription")
             .field("event", &std::any::type_name::<E>())
             .field("scope", &self.id)
-            .field("ended", &self.inner.is_none())
+            .field("ended", &self.inner.is_terminated())
             .finish()
     }
 }
