@@ -134,6 +134,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     ///
     /// # Safety
     /// `seg` was loaded from `tail_seg` under `guard`, and `seg.start <= index`.
+    #[inline]
     unsafe fn find_segment(
         &self,
         mut seg: *mut Segment<E>,
@@ -158,6 +159,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     }
 
     /// Installs a successor of `seg` if it has none, and returns the successor.
+    #[cold]
     fn install_next(&self, seg: &Segment<E>) -> *mut Segment<E> {
         // One reference: the link from `seg`.
         let new = Segment::alloc(seg.start + SEGMENT_CAP as u64, 1);

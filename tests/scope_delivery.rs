@@ -229,7 +229,7 @@ fn deep_nesting_delivers_to_every_ancestor() {
 
 #[test]
 fn delivery_is_exact_across_the_inline_and_shared_origin_forms() {
-    // Scopes up to three levels below the root carry their path inline, deeper ones share it;
+    // The root and its children carry their origin inline, deeper scopes share their path;
     // check a live sibling at every depth around that boundary.
     fn level(depth: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
         Box::pin(async move {

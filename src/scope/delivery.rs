@@ -3,9 +3,10 @@
 //!
 //! A scoped event of type `E` travels on the bus as an `Envelope<E>`, a private type, so plain
 //! `Bus` subscriptions never see scope traffic and scope subscriptions never see plain sends.
-//! The envelope adds the origin scope's [`Origin`] to the event: for scopes up to
-//! [`INLINE_DEPTH`] below their bus's root, the ancestor ids themselves (copied, no reference
-//! count, no drop work); deeper, an `Arc` of the path (one atomic increment per send).
+//! The envelope adds the origin scope's [`Origin`] to the event: for the bus's root scope and
+//! its children, at most one id (copied, no reference count, no drop work); deeper, an `Arc`
+//! of the path (one atomic increment per send). Two words: the envelope is moved on every send
+//! and fills the segment's slots, so its size is paid on every event.
 //!
 //! A subscription made in scope S takes an event from origin O if the event is a broadcast or
 //! S is O or an ancestor of O. Everything else is consumed without being cloned
@@ -22,36 +23,43 @@ use futures_core::{FusedStream, Stream};
 
 use crate::{Bus, Subscription, TryRecvError};
 
-/// Scopes at most this deep below their bus's root carry their path inline.
-pub(crate) const INLINE_DEPTH: usize = 3;
-
 /// Where an event comes from, as much as the ancestry check needs.
 ///
 /// Every scope of one bus descends from the bus's root scope, so `path[0]` is the same for all
-/// events on a bus and is left out: a subscription made in the root takes every event.
-#[derive(Clone)]
+/// events on a bus and is left out: a subscription made in the root takes every event. The
+/// common cases (the root and its children) are plain data, so that the envelope stays small
+/// (it is moved on every send and fills the slots) and cloning it is a copy; only scopes two or
+/// more levels below the root share their path through an `Arc`.
 pub(crate) enum Origin {
     /// A broadcast: every subscription takes it.
     Broadcast,
-    /// `ids[..len]` is `path[1..]`.
-    Inline { len: u8, ids: [u64; INLINE_DEPTH] },
-    /// The whole path, for deeper scopes.
-    Deep(Arc<[u64]>),
+    /// Sent in the bus's root scope: `path` is `[root]`.
+    Root,
+    /// Sent in a child of the root: `path` is `[root, this]`.
+    Child(u64),
+    /// The whole path, for deeper scopes (a thin pointer keeps `Origin` at two words).
+    Deep(Arc<Box<[u64]>>),
+}
+
+impl Clone for Origin {
+    #[inline(always)]
+    fn clone(&self) -> Self {
+        match self {
+            Origin::Root => Origin::Root,
+            Origin::Child(id) => Origin::Child(*id),
+            Origin::Broadcast => Origin::Broadcast,
+            Origin::Deep(path) => Origin::Deep(Arc::clone(path)),
+        }
+    }
 }
 
 impl Origin {
     /// The origin of events sent in the scope with this path (`path[depth] == its id`).
-    pub(crate) fn of(path: &Arc<[u64]>) -> Self {
-        let below_root = &path[1..];
-        if below_root.len() <= INLINE_DEPTH {
-            let mut ids = [0; INLINE_DEPTH];
-            ids[..below_root.len()].copy_from_slice(below_root);
-            Origin::Inline {
-                len: below_root.len() as u8,
-                ids,
-            }
-        } else {
-            Origin::Deep(Arc::clone(path))
+    pub(crate) fn of(path: &[u64]) -> Self {
+        match path {
+            [_root] => Origin::Root,
+            [_root, id] => Origin::Child(*id),
+            _ => Origin::Deep(Arc::new(path.into())),
         }
     }
 
@@ -60,9 +68,10 @@ impl Origin {
     #[inline]
     pub(crate) fn is_within(&self, depth: usize, id: u64) -> bool {
         match self {
-            Origin::Broadcast => true,
             _ if depth == 0 => true,
-            Origin::Inline { len, ids } => depth <= usize::from(*len) && ids[depth - 1] == id,
+            Origin::Broadcast => true,
+            Origin::Root => false,
+            Origin::Child(child) => depth == 1 && *child == id,
             Origin::Deep(path) => path.get(depth) == Some(&id),
         }
     }
@@ -114,8 +123,9 @@ enum Taken<T> {
 /// # });
 /// ```
 pub struct ScopedSubscription<E: Send + Sync + 'static> {
-    /// `None` once ended (or made in a closing scope).
-    inner: Option<Subscription<Envelope<E>>>,
+    /// A closed (`Subscription::closed`) one once ended, or if made in a closing scope: one
+    /// state check on the hot path instead of two.
+    inner: Subscription<Envelope<E>>,
     /// The scope it was made in.
     id: u64,
     depth: usize,
@@ -123,16 +133,12 @@ pub struct ScopedSubscription<E: Send + Sync + 'static> {
 
 impl<E: Send + Sync + 'static> ScopedSubscription<E> {
     pub(crate) fn new(inner: Subscription<Envelope<E>>, id: u64, depth: usize) -> Self {
-        ScopedSubscription {
-            inner: Some(inner),
-            id,
-            depth,
-        }
+        ScopedSubscription { inner, id, depth }
     }
 
     pub(crate) fn ended(id: u64, depth: usize) -> Self {
         ScopedSubscription {
-            inner: None,
+            inner: Subscription::closed(),
             id,
             depth,
         }
@@ -160,10 +166,7 @@ impl<E: Send + Sync + 'static> ScopedSubscription<E> {
     /// # });
     /// ```
     pub fn is_terminated(&self) -> bool {
-        match &self.inner {
-            None => true,
-            Some(inner) => inner.is_terminated(),
-        }
+        self.inner.is_terminated()
     }
 
     /// Maps an envelope to what this subscription takes from it; `None` skips it.
@@ -182,12 +185,13 @@ impl<E: Send + Sync + 'static> ScopedSubscription<E> {
         }
     }
 
+    #[inline]
     fn finish<T>(&mut self, taken: Option<Taken<T>>) -> Option<T> {
         match taken {
             Some(Taken::Event(value)) => Some(value),
             Some(Taken::End) | None => {
                 // Ended: give the backlog of other scopes' events back at once.
-                self.inner = None;
+                self.inner = Subscription::closed();
                 None
             }
         }
@@ -220,10 +224,10 @@ impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
     #[inline]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<E>> {
         let (id, depth) = (self.id, self.depth);
-        let Some(inner) = self.inner.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match inner.poll_pick(cx, |env| Self::take(id, depth, env, E::clone)) {
+        match self
+            .inner
+            .poll_pick(cx, |env| Self::take(id, depth, env, E::clone))
+        {
             Poll::Ready(taken) => Poll::Ready(self.finish(taken)),
             Poll::Pending => Poll::Pending,
         }
@@ -249,11 +253,14 @@ impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
     #[inline]
     pub fn try_recv(&mut self) -> Result<E, TryRecvError> {
         let (id, depth) = (self.id, self.depth);
-        let inner = self.inner.as_mut().ok_or(TryRecvError::Closed)?;
-        match inner.try_pick(|env| Self::take(id, depth, env, E::clone)) {
-            Ok(taken) => self.finish(Some(taken)).ok_or(TryRecvError::Closed),
-            Err(TryRecvError::Closed) => {
-                self.inner = None;
+        match self
+            .inner
+            .try_pick(|env| Self::take(id, depth, env, E::clone))
+        {
+            Ok(Taken::Event(event)) => Ok(event),
+            Ok(Taken::End) | Err(TryRecvError::Closed) => {
+                // Ended: give the backlog of other scopes' events back at once.
+                self.inner = Subscription::closed();
                 Err(TryRecvError::Closed)
             }
             Err(TryRecvError::Empty) => Err(TryRecvError::Empty),
@@ -280,7 +287,7 @@ impl<E: Send + Sync + 'static> fmt::Debug for ScopedSubscription<E> {
         f.debug_struct("ScopedSubscription")
             .field("event", &std::any::type_name::<E>())
             .field("scope", &self.id)
-            .field("ended", &self.inner.is_none())
+            .field("ended", &self.inner.is_terminated())
             .finish()
     }
 }

@@ -7,8 +7,8 @@
 //! ancestor-or-self of scope O exactly when `O.path.len() > S.depth && O.path[S.depth] == S.id`:
 //! one bounds check and one comparison, whatever the depth. Paths are built once, when a scope
 //! opens (one allocation of `depth + 1` ids). Events carry the path as an `Origin`
-//! (see `delivery`): inline, without reference counting, for scopes up to three levels below
-//! their bus's root; as a shared `Arc` deeper down.
+//! (see `delivery`): inline, without reference counting, for a bus's root scope and its
+//! children; as a shared `Arc` deeper down.
 //!
 //! Ids are unique across the process, so two scopes never compare equal by accident even if
 //! they sit at the same depth of different trees.
