@@ -47,10 +47,9 @@ async fn tasks_on_tokio_inherit_the_scope_across_threads() {
         .await
         .unwrap();
     assert_eq!(total, (0..8).sum::<u64>());
-    assert!(
-        threads.lock().unwrap().len() > 1,
-        "tasks ran on several threads"
-    );
+    // Which worker threads ran the tasks is up to tokio's scheduler; forced migration is
+    // tested in `scope_threads.rs`.
+    assert!(!threads.lock().unwrap().is_empty(), "the tasks ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
