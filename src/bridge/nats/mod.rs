@@ -276,13 +276,16 @@ impl Bridge {
     ///
     /// # Errors
     ///
-    /// If the subscription or the flush after it fails.
+    /// If the subscription or the round trip after it fails.
     pub async fn import<E>(&self, subject: &str) -> Result<(), Error>
     where
         E: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
         let subscriber = self.inner.client.subscribe(subject.to_owned()).await?;
-        self.inner.client.flush().await?;
+        // Not `flush`: that only writes the SUB to the socket. After the round trip the server
+        // has processed it, so a publish that another connection makes after this returns
+        // reaches the subscription.
+        round_trip(&self.inner.client).await?;
         let task = core::import::<E>(Arc::clone(&self.inner), subscriber);
         self.inner.spawn(task);
         Ok(())
