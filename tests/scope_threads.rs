@@ -6,20 +6,16 @@ use std::sync::{Arc, Mutex};
 use tidings::{Scope, ctx};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_scope_moving_between_worker_threads_keeps_its_context() {
-    let threads = Arc::new(Mutex::new(HashSet::new()));
+async fn scopes_on_a_multi_thread_runtime_keep_their_context_on_every_poll() {
     let mut runs = Vec::new();
     for i in 0..8u32 {
-        let threads = Arc::clone(&threads);
         runs.push(tokio::spawn(Scope::new("worker").with_state(i).run(
             async move {
                 let mut sub = ctx::subscribe::<u32>().unwrap();
                 let task = ctx::spawn({
-                    let threads = Arc::clone(&threads);
                     async move {
                         for _ in 0..50 {
                             tokio::task::yield_now().await;
-                            threads.lock().unwrap().insert(std::thread::current().id());
                             assert_eq!(*ctx::state::<u32>().unwrap(), i);
                             ctx::send(i).unwrap();
                         }
@@ -28,7 +24,6 @@ async fn a_scope_moving_between_worker_threads_keeps_its_context() {
                 .unwrap();
                 for _ in 0..50 {
                     tokio::task::yield_now().await;
-                    threads.lock().unwrap().insert(std::thread::current().id());
                     assert_eq!(*ctx::state::<u32>().unwrap(), i, "own state on every poll");
                     assert_eq!(sub.recv().await, Some(i), "only its own root's events");
                 }
@@ -43,7 +38,6 @@ async fn a_scope_moving_between_worker_threads_keeps_its_context() {
     assert!(ctx::scope_name().is_err());
     // Which threads tokio used is up to its scheduler, so nothing is asserted about it here;
     // `a_scope_future_polled_on_a_new_thread_each_time_keeps_its_context` forces migration.
-    assert!(!threads.lock().unwrap().is_empty());
 }
 
 /// Pending once (waking itself), then ready: a yield point.

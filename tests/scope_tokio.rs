@@ -9,8 +9,10 @@ use tidings::{Scope, ScopeError, ctx};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tasks_on_tokio_inherit_the_scope_across_threads() {
-    let threads = Arc::new(Mutex::new(HashSet::new()));
-    let t = Arc::clone(&threads);
+    // Tokio task ids of the spawned tasks: each must be a tokio task of its own (driven inside
+    // the scope's future instead, they would share one id, or have none at all here).
+    let ids = Arc::new(Mutex::new(HashSet::new()));
+    let t = Arc::clone(&ids);
     let total = Scope::new("app")
         .on_tokio()
         .with_state(7u32)
@@ -22,7 +24,7 @@ async fn tasks_on_tokio_inherit_the_scope_across_threads() {
                     ctx::spawn(async move {
                         for _ in 0..100 {
                             tokio::task::yield_now().await;
-                            t.lock().unwrap().insert(std::thread::current().id());
+                            t.lock().unwrap().insert(tokio::task::id());
                             assert_eq!(&*ctx::scope_name().unwrap(), "app");
                             assert_eq!(*ctx::state::<u32>().unwrap(), 7);
                         }
@@ -47,9 +49,13 @@ async fn tasks_on_tokio_inherit_the_scope_across_threads() {
         .await
         .unwrap();
     assert_eq!(total, (0..8).sum::<u64>());
-    // Which worker threads ran the tasks is up to tokio's scheduler; forced migration is
-    // tested in `scope_threads.rs`.
-    assert!(!threads.lock().unwrap().is_empty(), "the tasks ran");
+    // Spawned on the runtime: 8 tokio tasks. (Which worker threads ran them is up to tokio's
+    // scheduler; forced migration is tested in `scope_threads.rs`.)
+    assert_eq!(
+        ids.lock().unwrap().len(),
+        8,
+        "each spawned task is a tokio task of its own"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
