@@ -21,14 +21,6 @@ use crate::topic::Topic;
 /// subscription leaves at most three dead segments waiting.
 const FLUSH_RETIRED: usize = 4;
 
-/// How many empty polls in a row a task answers by yielding (waking itself, so the executor
-/// polls it again after its other ready tasks) before it parks. A subscription only just ahead
-/// of its senders then finds the next event without parking, and the sender pays no wake-up:
-/// parking costs the waking sender a scheduler call and often a futex wake of an idle worker,
-/// which dominated tail latency in request-response (W6). An idle subscription still parks
-/// after a few microseconds.
-const YIELDS_BEFORE_PARK: u8 = 8;
-
 /// A stream of the events of type `E` sent after it was made, from
 /// [`Bus::subscribe`](crate::Bus::subscribe).
 ///
@@ -70,8 +62,6 @@ struct Live<E: Send + Sync + 'static> {
     waiter: Option<Arc<WaitNode>>,
     /// The waker `recv_blocking` parks with, kept so that parking does not allocate.
     thread_waker: Option<(thread::ThreadId, Waker)>,
-    /// Empty polls in a row answered with a yield; reset by every event received.
-    yields: u8,
     /// Segments that died when this cursor left them and have not been flushed to the epoch
     /// since (see `Topic::flush_retired`).
     retired: usize,
@@ -173,25 +163,6 @@ impl<E: Send + Sync + 'static> Live<E> {
         }
     }
 
-    /// `poll_ready` for tasks: the first few times in a row it finds nothing, it yields (wakes
-    /// the task at once) instead of parking; see [`YIELDS_BEFORE_PARK`].
-    #[inline]
-    fn poll_ready_task(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        match self.peek() {
-            Ok(()) => {
-                self.yields = 0;
-                Poll::Ready(true)
-            }
-            Err(TryRecvError::Closed) => Poll::Ready(false),
-            Err(TryRecvError::Empty) if self.yields < YIELDS_BEFORE_PARK => {
-                self.yields += 1;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-            Err(TryRecvError::Empty) => self.park(cx),
-        }
-    }
-
     /// Parks: registers `cx`, joins the wait list, and looks once more (see `notify`).
     #[cold]
     fn park(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
@@ -248,7 +219,6 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                 waiter: None,
                 thread_waker: None,
                 retired: 0,
-                yields: 0,
             }),
         }
     }
@@ -274,7 +244,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     /// ```
     pub async fn recv_ref(&mut self) -> Option<&E> {
         let live = self.live.as_mut()?;
-        if !poll_fn(|cx| live.poll_ready_task(cx)).await {
+        if !poll_fn(|cx| live.poll_ready(cx)).await {
             return None;
         }
         live.advance();
@@ -414,9 +384,8 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
     }
 
     /// Polls for the next event; the building block of `recv` and the `Stream` impl. When it
-    /// returns `Pending`, the waker in `cx` is woken by the next event or by closing. The first
-    /// few `Pending`s in a row wake it at once instead (a yield: an event is often only
-    /// nanoseconds away, and a parked task costs its sender a wake-up); then it parks.
+    /// returns `Pending`, the waker in `cx` is woken once, by the next event or by closing;
+    /// until then the subscription costs its senders nothing but one load per send.
     ///
     /// ```
     /// use std::task::{Context, Poll};
@@ -432,7 +401,7 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
         let Some(live) = self.live.as_mut() else {
             return Poll::Ready(None);
         };
-        match live.poll_ready_task(cx) {
+        match live.poll_ready(cx) {
             Poll::Ready(true) => {
                 let event = live.current().clone();
                 live.advance();
