@@ -121,18 +121,22 @@ v = per_op.get(("W7_churn", "tidings"))
 targets.append(("W7: subscribe + drop < 1 us while sending", f"{v:.0f} ns" if v else "missing", bool(v and v < 1000.0)))
 
 p = {}
-for flavor, systems in [("tasks", ["tidings_tasks", "tokio_broadcast", "flume_tasks"]),
-                        ("threads", ["tidings_threads", "crossbeam_threads"])]:
+for group, flavor, systems in [
+        ("W6_round_trip", "tasks", ["tidings_tasks", "tokio_broadcast", "flume_tasks"]),
+        ("W6_round_trip", "threads", ["tidings_threads", "crossbeam_threads"]),
+        ("W6_round_trip_current_thread", "tasks, current-thread runtime",
+         ["tidings_tasks", "tokio_broadcast", "flume_tasks"])]:
     for ident in systems:
-        row = lat.get(("W6_round_trip", ident))
-        p[ident] = (int(row[0]), int(row[1])) if row and int(row[0]) > 0 else None
-    ours = p[systems[0]]
+        row = lat.get((group, ident))
+        p[(group, ident)] = (int(row[0]), int(row[1])) if row and int(row[0]) > 0 else None
+    ours = p[(group, systems[0])]
     for ident in systems:
-        v = p[ident]
+        v = p[(group, ident)]
         ratio = "-" if ident == systems[0] else (f"{v[0] / ours[0]:.2f}x (p50)" if v and ours else "")
-        shown = f"p50 {v[0]} ns, p99 {v[1]} ns" if v else "missing"
-        print(f"| W6_round_trip | {ident} | {flavor} | {shown} | | {ratio} |")
+        shown = f"p50 {v[0]} ns, p99 {v[1]} ns (p99/p50 {v[1] / v[0]:.1f}x)" if v else "missing"
+        print(f"| {group} | {ident} | {flavor} | {shown} | | {ratio} |")
 
+p = {ident: v for (group, ident), v in p.items() if group == "W6_round_trip"}
 ours = p.get("tidings_tasks")
 for peer in ["tokio_broadcast", "flume_tasks"]:
     theirs = p.get(peer)

@@ -2,7 +2,11 @@
 //!
 //! A requester sends a request and waits for the matching response; a responder answers each
 //! request. Criterion reports the mean round trip; every round trip is also timed on its own,
-//! and p50/p99 go to stderr and to `target/criterion/tidings-latency.csv`.
+//! and p50/p90/p99 go to stderr and to `target/criterion/tidings-latency.csv`.
+//!
+//! Group `W6_round_trip` runs on the 2-worker runtime of every async bench; group
+//! `W6_round_trip_current_thread` runs the task systems again on a current-thread runtime, to
+//! separate each system's own tail from the multi-thread scheduler's (see `round_trip`).
 
 mod common;
 
@@ -21,6 +25,9 @@ struct Response(Ev);
 
 /// Runs `n` round trips; returns each one's duration in nanoseconds.
 type Run = fn(&Runtime, u64) -> Vec<u64>;
+
+/// A criterion group: its name, the runtime its task systems run on, and its systems.
+type Group = (&'static str, Runtime, &'static [(&'static str, Run)]);
 
 const SYSTEMS: [(&str, Run); 5] = [
     ("tidings_tasks", tidings_tasks),
@@ -165,35 +172,57 @@ fn crossbeam_threads(_: &Runtime, n: u64) -> Vec<u64> {
 }
 
 fn round_trip(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("W6_round_trip");
-    for (name, run) in SYSTEMS {
-        let all = RefCell::new(Vec::new());
-        group.bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter_custom(|iters| {
-                let lat = run(&rt, iters);
-                let total: u64 = lat.iter().sum();
-                all.borrow_mut().extend_from_slice(&lat);
-                Duration::from_nanos(total)
-            })
-        });
-        let mut all = all.into_inner();
-        if all.is_empty() {
-            // Filtered out on the command line.
-            continue;
+    // The runtime: two workers. Then, for reference, the task systems again on a
+    // current-thread runtime: there no round trip can be handed to the other worker (tokio's
+    // multi-thread scheduler moves a woken task to the run queue and wakes the idle worker after
+    // three LIFO-slot polls in a row, which puts a few microseconds into the tail of every
+    // system alike), so its tail is the systems' own.
+    let current_thread = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let runs: [Group; 2] = [
+        ("W6_round_trip", runtime(), &SYSTEMS),
+        (
+            "W6_round_trip_current_thread",
+            current_thread,
+            &SYSTEMS[..3],
+        ),
+    ];
+    for (group_name, rt, systems) in runs {
+        let mut group = c.benchmark_group(group_name);
+        for &(name, run) in systems {
+            let all = RefCell::new(Vec::new());
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter_custom(|iters| {
+                    let lat = run(&rt, iters);
+                    let total: u64 = lat.iter().sum();
+                    all.borrow_mut().extend_from_slice(&lat);
+                    Duration::from_nanos(total)
+                })
+            });
+            let mut all = all.into_inner();
+            if all.is_empty() {
+                // Filtered out on the command line.
+                continue;
+            }
+            all.sort_unstable();
+            let (p50, p90, p99) = (
+                percentile(&all, 50.0),
+                percentile(&all, 90.0),
+                percentile(&all, 99.0),
+            );
+            eprintln!(
+                "{group_name}/{name}: p50 {p50} ns, p90 {p90} ns, p99 {p99} ns over {} round trips",
+                all.len()
+            );
+            record(
+                "tidings-latency.csv",
+                &format!("{group_name},{name},{p50},{p99},{},{p90}", all.len()),
+            );
         }
-        all.sort_unstable();
-        let (p50, p99) = (percentile(&all, 50.0), percentile(&all, 99.0));
-        eprintln!(
-            "W6_round_trip/{name}: p50 {p50} ns, p99 {p99} ns over {} round trips",
-            all.len()
-        );
-        record(
-            "tidings-latency.csv",
-            &format!("W6_round_trip,{name},{p50},{p99},{}", all.len()),
-        );
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, round_trip);
