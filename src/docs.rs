@@ -68,8 +68,8 @@
 //! | `next` install / load | AcqRel (CAS) / Acquire | each other | the new segment's fields are visible |
 //! | `refs` decrement | AcqRel | other decrements | the last owner sees all reads done, as `Arc` |
 //! | registry swap: raise `generation`; send: pin, load it | SeqCst (`fetch_max` / load) | each other, the pin's fence | a cached topic is used only while its registry is not yet retired |
-//! | send: publish, `fence(SeqCst)`, load stack head | SeqCst fence | the parker's fence | no lost wake-up (Dekker) |
-//! | park: push node, `fence(SeqCst)`, look again | SeqCst fence | the sender's fence | as above |
+//! | send: claim (SeqCst RMW), publish, load stack head (SeqCst) | SeqCst claim and load | the parker's fence | no lost wake-up: a parker that misses the claim is seen by the load |
+//! | park: push node, `fence(SeqCst)`, look at the slot, then at the claim counter | SeqCst fence and load | the sender's claim and load | as above; a claimed but unwritten index makes it look again, not sleep |
 //! | close: store `closed_at`, `fence(SeqCst)`, take stack | SeqCst fence | the parker's fence | a parked receive ends |
 //! | wait node `queued` set / clear | AcqRel swap / AcqRel swap | each other | a skipped re-push still gets the wake |
 //!

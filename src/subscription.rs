@@ -12,7 +12,7 @@ use crate::bus::Shared;
 use crate::error::TryRecvError;
 use crate::notify::WaitNode;
 use crate::segment::{SEGMENT_CAP, Segment};
-use crate::sync::{Arc, Ordering, thread};
+use crate::sync::{Arc, Ordering, retry_hint, thread};
 use crate::topic::Topic;
 
 /// A subscription that has caught up flushes the segments it retired to the epoch once there
@@ -222,7 +222,16 @@ impl<E: Send + Sync + 'static> Live<E> {
         match self.peek() {
             Ok(()) => Poll::Ready(true),
             Err(TryRecvError::Closed) => Poll::Ready(false),
-            Err(TryRecvError::Empty) => Poll::Pending,
+            Err(TryRecvError::Empty) => {
+                if self.topic.claimed_past(self.cursor.index()) {
+                    // A sender claimed our index but has not written it yet, and may not see
+                    // our node (see `notify`): look again soon rather than sleep. The node
+                    // stays queued; a later wake-up is merely spurious.
+                    retry_hint();
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
         }
     }
 

@@ -43,6 +43,22 @@ mod imp {
         }
     }
 
+    /// A `SeqCst` load of `a`, for a load whose correctness rests on the C++20 rule that an
+    /// SC load that follows an SC fence in the total order `S` sees every write made before
+    /// that fence ([atomics.order] p4). Used by senders to look at the wait list after their
+    /// SC claim, instead of issuing a fence of their own (see `notify`).
+    #[inline(always)]
+    pub(crate) fn load_seqcst<T>(a: &AtomicPtr<T>) -> *mut T {
+        a.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Said before looking again for something another thread is about to do (a sender
+    /// between its claim and its write): a spin-loop hint.
+    #[inline(always)]
+    pub(crate) fn retry_hint() {
+        std::hint::spin_loop();
+    }
+
     /// A copy-on-write `Arc` cell: arc-swap, whose `load` takes no lock.
     pub(crate) struct AtomicArc<T>(arc_swap::ArcSwap<T>);
 
@@ -79,6 +95,22 @@ mod imp {
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, fence};
     pub(crate) use loom::thread;
+
+    /// Loom models a `SeqCst` load as an `Acquire` load (tokio-rs/loom#180), which would make
+    /// the models report a lost wake-up that the C++ model rules out. Loom builds therefore
+    /// issue an SC fence before a relaxed load: a stronger form, so the models check the
+    /// protocol around this load (the claim check in `Topic::claimed_past` among it) but not
+    /// the fence-free form itself, which rests on the rule cited in the production version.
+    pub(crate) fn load_seqcst<T>(a: &AtomicPtr<T>) -> *mut T {
+        fence(std::sync::atomic::Ordering::SeqCst);
+        a.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Loom's yield: tells the model this thread waits for another's progress, so that a
+    /// retry loop is explored as such instead of failing as an unbounded spin.
+    pub(crate) fn retry_hint() {
+        loom::thread::yield_now();
+    }
 
     /// Stand-in for arc-swap: the same API over a loom `RwLock`, as arc-swap's docs suggest for
     /// cross-checking. Readers take the read lock, so loom explores every interleaving of a

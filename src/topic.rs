@@ -9,7 +9,8 @@
 //! 3. Walk forward from the loaded segment to the one holding the index, installing missing
 //!    successors by compare-and-swap (the loser frees its unpublished segment).
 //! 4. Write the slot, set its `ready` flag, move `tail_seg` forward if it lags.
-//! 5. `fence(SeqCst)`, then wake parked subscriptions only if any are parked.
+//! 5. Load the wait list's head (SeqCst, no fence: see `notify`), and wake parked
+//!    subscriptions only if any are parked.
 //!
 //! Step 3 relies on `tail_seg.start <= index`: `tail_seg` is only ever moved to a segment by a
 //! sender that has claimed an index in it, and it is loaded before the claim, so the claim is
@@ -113,6 +114,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Err((Rejected::Closed, event));
         }
+        #[cfg(all(test, not(tidings_loom)))]
+        tests::after_claim();
         // SAFETY: `tail` was the tail segment while we were pinned, so it and every successor
         // reached from it stay allocated until `guard` is dropped.
         let seg = unsafe { self.find_segment(tail, index, guard) };
@@ -122,8 +125,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // SAFETY: pinned; we claimed an index in `seg`.
             unsafe { self.advance_tail(seg, guard) };
         }
-        // SeqCst fence: the sender's half of the Dekker pattern in `notify`.
-        fence(Ordering::SeqCst);
+        // No fence: the SC claim above and the SC load in `is_empty` are the sender's half of
+        // the pattern in `notify`; a parking subscription checks `claimed_past`.
         if !self.waiters.is_empty() {
             self.waiters.wake_all();
         }
@@ -338,7 +341,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if prev & CLOSED == 0 {
             self.closed_at.store(prev, Ordering::SeqCst);
         }
-        // SeqCst fence: the closer's half of the Dekker pattern in `notify`, as in `push`. The
+        // SeqCst fence: the closer's half of the Dekker pattern with the parker's fence. The
         // `closed_at` store is SeqCst but the take of the wait list is not, so without it a
         // receiver that pushed its node and then read `closed_at` before the store can be
         // missed by the take (see the `close_vs_send_and_recv` loom model).
@@ -356,6 +359,18 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// Whether `close` has run (its `fetch_or` at least; see `closed_at`).
     pub(crate) fn is_closed(&self) -> bool {
         self.tail_index.load(Ordering::SeqCst) & CLOSED != 0
+    }
+
+    /// Whether some sender has claimed `index` (the index a parking subscription waits for).
+    /// Called after `park` and after the subscription found `index` unreadable: then `true`
+    /// means a sender is between its claim and its write, and may have looked at the wait list
+    /// before the node was pushed, so the subscription must look again instead of sleeping
+    /// (see `notify`). Claims that failed after a close count too; they make the caller look
+    /// again until `closed_at` is stored, which `close` does before it wakes everyone.
+    #[inline]
+    pub(crate) fn claimed_past(&self, index: u64) -> bool {
+        // SeqCst: ordered after the caller's fence in `park`, and with the claims (`notify`).
+        self.tail_index.load(Ordering::SeqCst) & !CLOSED > index
     }
 
     pub(crate) fn park(&self, node: &Arc<WaitNode>) {
@@ -411,5 +426,64 @@ impl<E> Drop for Topic<E> {
             let seg = unsafe { Box::from_raw(cur) };
             cur = seg.next.load(Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(all(test, not(tidings_loom)))]
+mod tests {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use crate::Bus;
+
+    thread_local! {
+        /// Run by the next `push` on this thread between its claim and its write.
+        static AFTER_CLAIM: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    pub(super) fn after_claim() {
+        if let Some(f) = AFTER_CLAIM.with(|h| h.borrow_mut().take()) {
+            f();
+        }
+    }
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A subscription that parks while a sender has claimed its index but not yet written it
+    /// must not sleep: the sender may have looked at the wait list before the node was pushed
+    /// (`notify`). It wakes itself to look again.
+    #[test]
+    fn a_poll_between_a_claim_and_its_write_wakes_itself() {
+        let bus = Bus::new();
+        let sub = Arc::new(std::sync::Mutex::new(bus.subscribe::<u32>()));
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let (s, c, w) = (sub.clone(), count.clone(), waker.clone());
+        AFTER_CLAIM.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move || {
+                let mut cx = Context::from_waker(&w);
+                assert_eq!(s.lock().unwrap().poll_recv(&mut cx), Poll::Pending);
+                assert_eq!(
+                    c.0.load(Ordering::SeqCst),
+                    1,
+                    "the claimed but unwritten index must make the poll wake itself"
+                );
+            }))
+        });
+        bus.send(7u32).unwrap();
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(sub.lock().unwrap().poll_recv(&mut cx), Poll::Ready(Some(7)));
+        // Nothing claimed now: an empty poll parks without waking itself.
+        let before = count.0.load(Ordering::SeqCst);
+        assert_eq!(sub.lock().unwrap().poll_recv(&mut cx), Poll::Pending);
+        assert_eq!(count.0.load(Ordering::SeqCst), before);
     }
 }
