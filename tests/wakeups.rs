@@ -18,7 +18,7 @@ impl Wake for CountingWaker {
 
 /// Polls an empty subscription once and checks that it parked: `Pending` without waking the
 /// task itself. Returns the number of wakes so far.
-fn poll_until_parked(
+fn poll_parks(
     sub: &mut tidings::Subscription<u8>,
     cx: &mut Context<'_>,
     counter: &CountingWaker,
@@ -43,14 +43,14 @@ fn an_empty_task_subscription_parks_at_once() {
     let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
     let waker = Waker::from(counter.clone());
     let mut cx = Context::from_waker(&waker);
-    assert_eq!(poll_until_parked(&mut sub, &mut cx, &counter), 0);
+    assert_eq!(poll_parks(&mut sub, &mut cx, &counter), 0);
     // Parked: polling again parks again, and only a send wakes it, once.
-    assert_eq!(poll_until_parked(&mut sub, &mut cx, &counter), 0);
+    assert_eq!(poll_parks(&mut sub, &mut cx, &counter), 0);
     bus.send(1u8).unwrap();
     assert_eq!(counter.0.load(Ordering::SeqCst), 1);
     assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(1)));
     // After an event, the next empty poll parks at once too.
-    assert_eq!(poll_until_parked(&mut sub, &mut cx, &counter), 1);
+    assert_eq!(poll_parks(&mut sub, &mut cx, &counter), 1);
     bus.send(2u8).unwrap();
     assert_eq!(counter.0.load(Ordering::SeqCst), 2);
 }
@@ -63,7 +63,7 @@ fn send_wakes_a_parked_subscription_and_nothing_when_none_is_parked() {
     let waker = Waker::from(counter.clone());
     let mut cx = Context::from_waker(&waker);
 
-    let parked_at = poll_until_parked(&mut sub, &mut cx, &counter);
+    let parked_at = poll_parks(&mut sub, &mut cx, &counter);
     bus.send(1u8).unwrap();
     assert_eq!(
         counter.0.load(Ordering::SeqCst),

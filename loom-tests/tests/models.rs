@@ -267,6 +267,31 @@ fn close_vs_send_and_recv() {
     });
 }
 
+/// A subscription that has just received a burst (two events in a row) looks again before it
+/// parks (`SPINS_BEFORE_PARK`, one look under loom) while a third send and a close race it. The
+/// look may find the event, the end, or nothing and park; in every case the receive must end
+/// with exactly the events that were sent. Catches a spin that consumes a slot it did not find
+/// ready, that misses the close, or that returns `Pending` without parking (a loom deadlock).
+#[test]
+fn burst_then_park() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        bus.send(Ev::new(1)).unwrap();
+        bus.send(Ev::new(2)).unwrap();
+        let (b1, b2) = (bus.clone(), bus.clone());
+        let sender = thread::spawn(move || b1.send(Ev::new(3)).is_ok());
+        let closer = thread::spawn(move || b2.close());
+        let mut got = Vec::new();
+        while let Some(ev) = loom::future::block_on(sub.recv()) {
+            got.push(*ev.0);
+        }
+        let sent = sender.join().unwrap();
+        closer.join().unwrap();
+        assert_eq!(got, if sent { vec![1, 2, 3] } else { vec![1, 2] });
+    });
+}
+
 /// A send after `close` must fail with `Closed`, whatever it finds in the registry: also when
 /// the last subscription is leaving concurrently and the topic is dead or already removed.
 #[test]
