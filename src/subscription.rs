@@ -12,8 +12,8 @@ use crate::bus::Shared;
 use crate::error::TryRecvError;
 use crate::notify::WaitNode;
 use crate::segment::{SEGMENT_CAP, Segment};
-use crate::sync::{Arc, Ordering, retry_hint, thread};
-use crate::topic::Topic;
+use crate::sync::{Arc, Ordering, epoch, retry_hint, thread};
+use crate::topic::{PosCell, Topic};
 
 /// A subscription that has caught up flushes the segments it retired to the epoch once there
 /// are this many. Each flush allocates a queue node, so flushing every one would double the
@@ -87,6 +87,12 @@ struct Live<E: Send + Sync + 'static> {
     retired: usize,
     /// Events received since the stream was last found empty by a poll (see [`BURST`]).
     streak: u32,
+    /// Backpressure topics: this subscription's position cell (owned by the topic, which
+    /// `topic` keeps alive), updated after every read. `None` for other policies.
+    position: Option<NonNull<PosCell>>,
+    /// DropOldest topics: events skipped because the topic dropped them before this
+    /// subscription read them (see `Live::cross_dropping`).
+    missed: u64,
 }
 
 /// The read position: a segment this cursor holds one reference on, and the offset of the
@@ -97,6 +103,13 @@ struct Cursor<E> {
     seg: NonNull<Segment<E>>,
     offset: usize,
 }
+
+// SAFETY: `Live` is `Send`/`Sync` through its fields except `position`, a pointer to a cell
+// of atomics owned by the topic that `Live` keeps alive; it is only used through `&mut self`
+// (stores) or for atomic stores in `Drop`.
+unsafe impl<E: Send + Sync + 'static> Send for Live<E> {}
+// SAFETY: as above; `&Live` never touches `position`.
+unsafe impl<E: Send + Sync + 'static> Sync for Live<E> {}
 
 // SAFETY: the cursor owns a counted reference to a segment, which is `Send + Sync` for
 // `E: Send + Sync` (see `Segment`); it is only moved or mutated through `&mut`.
@@ -131,6 +144,9 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// Steps into the successor segment, if it exists yet.
     #[cold]
     fn cross(&mut self) -> bool {
+        if self.topic.drops_oldest() {
+            return self.cross_dropping();
+        }
         // SAFETY: the cursor's reference keeps the segment allocated.
         let seg = unsafe { self.cursor.seg.as_ref() };
         // Acquire: pairs with the installing compare-and-swap.
@@ -144,6 +160,49 @@ impl<E: Send + Sync + 'static> Live<E> {
         // SAFETY: we owned one reference on `old` and give it up.
         self.retired += unsafe { self.topic.release(old.as_ptr()) };
         true
+    }
+
+    /// `cross` for a DropOldest topic (see `topic`'s module docs): the successor only if
+    /// `head` has not passed this segment, else a jump to `head`, counting the skipped events.
+    fn cross_dropping(&mut self) -> bool {
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        let seg = unsafe { self.cursor.seg.as_ref() };
+        let from = seg.start + SEGMENT_CAP as u64;
+        // Pinned before `head` is loaded: what `head` has not passed yet is retired only after
+        // it does, so stays allocated until the guard is dropped.
+        let guard = epoch::pin();
+        if self.topic.head_start(&guard) <= seg.start {
+            // Acquire: pairs with the installing compare-and-swap.
+            let next = seg.next.load(Ordering::Acquire);
+            if next.is_null() {
+                return false;
+            }
+            // SAFETY: `head` had not passed `seg` when loaded under this pin, so `seg`'s link to
+            // `next` was intact then and `next` can only be retired after this pin began.
+            if unsafe { (*next).try_acquire() } {
+                self.move_to(next, 0);
+                return true;
+            }
+            // `next` died since: `head` has passed it. Overtaken after all.
+        }
+        let head = self.topic.acquire_head(&guard);
+        // SAFETY: `acquire_head` took a reference for us.
+        let start = unsafe { (*head).start };
+        // `head` only passes segments whose events are all claimed, and had passed `seg`.
+        debug_assert!(start >= from);
+        self.missed += start - from;
+        self.move_to(head, 0);
+        true
+    }
+
+    /// Moves the cursor to `seg` (on which the caller took a reference for it) at `offset`,
+    /// giving up the reference on the old segment.
+    fn move_to(&mut self, seg: *mut Segment<E>, offset: usize) {
+        let seg = NonNull::new(seg).expect("segments are never null");
+        let old = std::mem::replace(&mut self.cursor.seg, seg);
+        self.cursor.offset = offset;
+        // SAFETY: we owned one reference on `old` and give it up.
+        self.retired += unsafe { self.topic.release(old.as_ptr()) };
     }
 
     fn empty_or_closed(&mut self) -> Result<(), TryRecvError> {
@@ -173,6 +232,10 @@ impl<E: Send + Sync + 'static> Live<E> {
     #[inline]
     fn advance(&mut self) {
         self.cursor.offset += 1;
+        if let Some(cell) = self.position {
+            // Backpressure: the senders may have room now.
+            self.topic.publish_position(cell, self.cursor.index());
+        }
     }
 
     /// `peek`, registering `cx` to be woken if nothing is ready.
@@ -251,7 +314,7 @@ impl<E: Send + Sync + 'static> Live<E> {
 }
 
 /// Wakes a thread parked in `recv_blocking`.
-struct ThreadWaker(thread::Thread);
+pub(crate) struct ThreadWaker(pub(crate) thread::Thread);
 
 impl Wake for ThreadWaker {
     fn wake(self: std::sync::Arc<Self>) {
@@ -265,7 +328,13 @@ impl Wake for ThreadWaker {
 
 impl<E: Send + Sync + 'static> Subscription<E> {
     pub(crate) fn new(shared: std::sync::Arc<Shared>, topic: std::sync::Arc<Topic<E>>) -> Self {
+        // Backpressure: the cell first, with a position no later than the start index, so that
+        // no sender lets this subscription fall more than the bound behind (see `topic`).
+        let position = topic.register_position();
         let (seg, index) = topic.start_cursor();
+        if let Some(cell) = position {
+            topic.publish_position(cell, index);
+        }
         let seg = NonNull::new(seg).expect("start_cursor returns a live segment");
         // SAFETY: `start_cursor` took a reference on `seg` for us.
         let start = unsafe { seg.as_ref() }.start;
@@ -281,6 +350,8 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                 thread_waker: None,
                 retired: 0,
                 streak: 0,
+                position,
+                missed: 0,
             }),
         }
     }
@@ -333,6 +404,37 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         let seg = unsafe_segment(live);
         // SAFETY: as in `recv_ref`.
         Ok(unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready"))
+    }
+
+    /// Events this subscription lost so far: sent to it, but dropped by a bounded topic with
+    /// [`Overflow::DropOldest`](crate::Overflow::DropOldest) before it read them. Always 0 for
+    /// other types. Received plus missed is every event sent to this subscription.
+    ///
+    /// A count rather than an error: tokio's broadcast reports a gap as
+    /// `RecvError::Lagged(n)`, which every `recv` loop must handle (or end on) even though the
+    /// next call just returns the next event; a `Stream` of events cannot carry it at all
+    /// without an item type of `Result`. Here the stream keeps its item type, `recv` returns
+    /// `None` only at the end, and a consumer that cares reads the count when it likes, e.g.
+    /// after each event: the gap lies right before the first event received after the count
+    /// grew.
+    ///
+    /// ```
+    /// use tidings::{Bus, Overflow};
+    ///
+    /// let bus = Bus::builder().bound::<u32>(64, Overflow::DropOldest).build();
+    /// let mut sub = bus.subscribe::<u32>();
+    /// for i in 0..1000u32 {
+    ///     bus.send(i).unwrap();
+    /// }
+    /// let mut received = 0;
+    /// while sub.try_recv().is_ok() {
+    ///     received += 1;
+    /// }
+    /// assert!(sub.missed() > 0);
+    /// assert_eq!(received + sub.missed(), 1000);
+    /// ```
+    pub fn missed(&self) -> u64 {
+        self.live.as_ref().map_or(0, |live| live.missed)
     }
 
     /// Whether the bus has been closed. Events sent before the close may still be waiting.
@@ -555,6 +657,11 @@ impl<E: Send + Sync + 'static> Drop for Subscription<E> {
             // SAFETY: the cursor owns one reference on its segment and gives it up here.
             unsafe { live.topic.release(live.cursor.seg.as_ptr()) };
             live.shared.unsubscribe(&live.topic);
+            if let Some(cell) = live.position {
+                // After the count fell: a sender woken here that finds no subscription left
+                // reports that instead of storing for nobody.
+                live.topic.release_position(cell);
+            }
         }
     }
 }

@@ -658,6 +658,7 @@ fn send_one<E: Event>(
     let result = bus.send(event).map_err(|e| match e {
         SendError::NoSubscribers(e) => SendError::NoSubscribers(e.id()),
         SendError::Closed(e) => SendError::Closed(e.id()),
+        SendError::Full(e) => SendError::Full(e.id()),
     });
     (id, result)
 }
