@@ -31,7 +31,7 @@ use std::mem::MaybeUninit;
 use std::ptr;
 
 use crate::sync::epoch::Guard;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, init_uninit};
 
 /// Slots per segment. At least 32 so that allocation is amortised below 1/32 per event; 64
 /// slots of a 24-byte event make a 2 KiB segment. Loom models use 2 so that they cross segment
@@ -75,17 +75,32 @@ unsafe impl<E: Send + Sync> Sync for Segment<E> {}
 unsafe impl<E: Send + Sync> Send for Segment<E> {}
 
 impl<E> Segment<E> {
-    /// A new segment with `refs` references, boxed and leaked: it is freed by [`destroy`].
+    /// A new segment with `refs` references, boxed and leaked: it is freed through [`release`]
+    /// (or by its topic's drop).
+    ///
+    /// Built in place on the heap: a `Segment` literal would be assembled on the stack first,
+    /// which in a debug build takes `SEGMENT_CAP` times the event's size there (8 KiB events
+    /// overflowed a 2 MiB thread). Only the small fields are written; the values stay
+    /// uninitialised until a sender writes them.
     pub(crate) fn alloc(start: u64, refs: usize) -> *mut Segment<E> {
-        let seg = Box::into_raw(Box::new(Segment {
-            start,
-            next: AtomicPtr::new(ptr::null_mut()),
-            refs: AtomicUsize::new(refs),
-            slots: std::array::from_fn(|_| Slot {
-                ready: AtomicBool::new(false),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            }),
-        }));
+        let mut boxed = Box::<Segment<E>>::new_uninit();
+        let p = boxed.as_mut_ptr();
+        // SAFETY: `p` points to an allocation of the right size and alignment for a segment;
+        // each field is written once through a raw pointer (no reference to uninitialised
+        // memory is made). `value` is `MaybeUninit`, valid uninitialised (`init_uninit`).
+        unsafe {
+            ptr::addr_of_mut!((*p).start).write(start);
+            ptr::addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*p).refs).write(AtomicUsize::new(refs));
+            let slots = ptr::addr_of_mut!((*p).slots).cast::<Slot<E>>();
+            for i in 0..SEGMENT_CAP {
+                let slot = slots.add(i);
+                ptr::addr_of_mut!((*slot).ready).write(AtomicBool::new(false));
+                init_uninit(ptr::addr_of_mut!((*slot).value));
+            }
+        }
+        // SAFETY: every field was initialised above.
+        let seg = Box::into_raw(unsafe { boxed.assume_init() });
         #[cfg(tidings_loom)]
         loom_check::allocated(seg.cast());
         seg
