@@ -29,3 +29,23 @@ fn subscribing_to_256_kib_events_fits_a_2_mib_thread() {
         drop((sub, more));
     });
 }
+
+#[test]
+fn sending_and_receiving_256_kib_events_works() {
+    on_a_thread(16, || {
+        let bus = tidings::Bus::new();
+        let mut sub = bus.subscribe::<Big>();
+        for i in 0..3u8 {
+            let mut big = Big([0; 256 << 10]);
+            big.0[0] = i;
+            big.0[(256 << 10) - 1] = i;
+            assert!(bus.send(big).is_ok());
+        }
+        for i in 0..2u8 {
+            let got = sub.try_recv_ref().expect("sent");
+            assert_eq!((got.0[0], got.0[(256 << 10) - 1]), (i, i));
+        }
+        let got = sub.try_recv().unwrap_or_else(|_| panic!("sent"));
+        assert_eq!((got.0[0], got.0[(256 << 10) - 1]), (2, 2));
+    });
+}
