@@ -139,7 +139,10 @@ pub fn subscribe<E: Send + Sync + 'static>() -> Result<ScopedSubscription<E>, Co
 ///
 /// # Errors
 ///
-/// [`ContextMissing`] outside any scope (`fut` is dropped unpolled).
+/// [`ContextMissing`] outside any scope, and in a scope that has finished (a future that took
+/// its frame, through [`updating`], and runs after the scope's `run`
+/// returned): nothing would drive the task, so none is made (Haiway raises "TaskGroup is
+/// finished"). `fut` is dropped unpolled.
 ///
 /// ```
 /// use tidings::{Scope, ctx};
@@ -168,7 +171,7 @@ where
 ///
 /// # Errors
 ///
-/// [`ContextMissing`] outside any scope.
+/// [`ContextMissing`] outside any scope or in a finished one, as [`spawn`].
 ///
 /// ```
 /// use tidings::{Scope, ScopeError, ctx};
@@ -205,7 +208,7 @@ where
     } else {
         None
     };
-    let (task, handle) = task::new_task(frame, fut);
+    let (task, handle) = task::new_task(frame, fut).ok_or(ContextMissing)?;
     #[cfg(feature = "tokio")]
     if let Some(runtime) = runtime {
         // Detached: the scope tracks completion through its live count, not tokio's handle.

@@ -138,7 +138,7 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Future for Driver<F, T> {
                 break;
             }
         }
-        if this.body.is_none() && this.node.tasks.live() == 0 {
+        if this.body.is_none() && this.node.tasks.live() == 0 && this.node.tasks.close_if_idle() {
             return Poll::Ready(this.finish());
         }
         Poll::Pending
@@ -156,9 +156,7 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Drop for Driver<F, T> {
         self.node.tasks.cancel_all();
         // Local tasks are dropped with `local`; each reports `Cancelled` to its handle.
         self.local = FuturesUnordered::new();
-        for task in self.node.tasks.take_queued() {
-            drop(task);
-        }
+        drop(self.node.tasks.close());
         if self.node.owns_bus {
             self.node.bus.close();
         }

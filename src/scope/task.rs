@@ -34,11 +34,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The tasks of one scope.
 pub(crate) struct TaskSet {
-    /// Spawned to run locally and not yet taken by the driver.
-    queue: Mutex<Vec<LocalTask>>,
-    /// Tasks spawned and not yet finished, wherever they run. Incremented before a task is
-    /// queued or spawned, decremented (Release) after its outcome is stored; the driver's
-    /// Acquire load of zero therefore sees every outcome.
+    /// Spawned to run locally and not yet taken by the driver, and whether the set is closed.
+    queue: Mutex<Queue>,
+    /// Tasks spawned and not yet finished, wherever they run. Incremented under the `queue`
+    /// lock, only while the set is open, before a task is queued or spawned; decremented
+    /// (Release) after its outcome is stored. The driver's Acquire load of zero therefore sees
+    /// every outcome, and `close_if_idle` (which re-reads it under the lock) cannot miss a
+    /// task admitted concurrently.
     live: AtomicUsize,
     /// The scope's driver, woken by spawns, task completions and failures.
     pub(crate) driver: AtomicWaker,
@@ -51,10 +53,21 @@ pub(crate) struct TaskSet {
     controls: Mutex<Vec<Weak<dyn Control>>>,
 }
 
+/// Guarded by `TaskSet::queue`.
+struct Queue {
+    tasks: Vec<LocalTask>,
+    /// The scope has finished (or its `run` future was dropped): no task can be admitted,
+    /// since nothing would drive it (issue 12 item 7; Haiway's "TaskGroup is finished").
+    closed: bool,
+}
+
 impl TaskSet {
     pub(crate) fn new() -> Self {
         TaskSet {
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue {
+                tasks: Vec::new(),
+                closed: false,
+            }),
             live: AtomicUsize::new(0),
             driver: AtomicWaker::new(),
             failure: Mutex::new(None),
@@ -68,7 +81,36 @@ impl TaskSet {
     }
 
     pub(crate) fn take_queued(&self) -> Vec<LocalTask> {
-        std::mem::take(&mut *lock(&self.queue))
+        std::mem::take(&mut lock(&self.queue).tasks)
+    }
+
+    /// Counts one more live task, unless the set is closed.
+    fn admit(&self) -> bool {
+        let queue = lock(&self.queue);
+        if queue.closed {
+            return false;
+        }
+        // Relaxed: the lock orders this against `close_if_idle`'s re-read.
+        self.live.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Closes the set if no task is live and none is queued; says whether it is closed.
+    pub(crate) fn close_if_idle(&self) -> bool {
+        let mut queue = lock(&self.queue);
+        if !queue.closed && (self.live.load(Ordering::Acquire) != 0 || !queue.tasks.is_empty()) {
+            return false;
+        }
+        queue.closed = true;
+        true
+    }
+
+    /// Closes the set whatever runs in it (the scope's `run` future was dropped); returns
+    /// the tasks queued and not yet taken, to be dropped by the caller outside the lock.
+    pub(crate) fn close(&self) -> Vec<LocalTask> {
+        let mut queue = lock(&self.queue);
+        queue.closed = true;
+        std::mem::take(&mut queue.tasks)
     }
 
     pub(crate) fn has_failed(&self) -> bool {
@@ -239,13 +281,17 @@ pub(crate) struct Task<F: Future<Output = Result<T, BoxError>>, T> {
     set: Arc<TaskSet>,
 }
 
-/// Wraps `fut` as a task of `frame`'s scope; the caller queues or spawns the task.
-pub(crate) fn new_task<F, T>(frame: Arc<Frame>, fut: F) -> (Task<F, T>, JoinHandle<T>)
+/// Wraps `fut` as a task of `frame`'s scope; the caller queues or spawns the task. `None`
+/// (and `fut` dropped) if the scope has finished.
+pub(crate) fn new_task<F, T>(frame: Arc<Frame>, fut: F) -> Option<(Task<F, T>, JoinHandle<T>)>
 where
     F: Future<Output = Result<T, BoxError>> + Send + 'static,
     T: Send + 'static,
 {
     let set = Arc::clone(&frame.node.tasks);
+    if !set.admit() {
+        return None;
+    }
     let cell = Arc::new(Cell {
         cancelled: AtomicBool::new(false),
         waker: AtomicWaker::new(),
@@ -255,7 +301,6 @@ where
             join_waker: None,
         }),
     });
-    set.live.fetch_add(1, Ordering::Relaxed);
     let control: Arc<dyn Control> = cell.clone();
     set.register(Arc::downgrade(&control));
     if set.has_failed() {
@@ -268,12 +313,12 @@ where
         cell: Arc::clone(&cell),
         set,
     };
-    (task, JoinHandle { cell })
+    Some((task, JoinHandle { cell }))
 }
 
 impl TaskSet {
     pub(crate) fn queue(&self, task: LocalTask) {
-        lock(&self.queue).push(task);
+        lock(&self.queue).tasks.push(task);
         self.driver.wake();
     }
 }
