@@ -312,6 +312,17 @@ impl Bus {
     }
 }
 
+/// `epoch::pin` for `swap_registry`. Unit tests can make it panic, as a pin that collects a
+/// value whose `Drop` panics would.
+#[inline]
+fn pin_for_swap() -> Guard {
+    #[cfg(test)]
+    if tests::PIN_PANICS.with(std::cell::Cell::get) {
+        panic!("injected: epoch::pin panicked");
+    }
+    epoch::pin()
+}
+
 impl Shared {
     #[inline]
     fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
@@ -378,6 +389,11 @@ impl Shared {
     fn swap_registry(&self, current: &std::sync::Arc<Registry>, mut next: Registry) -> bool {
         next.generation = current.generation + 1;
         let generation = next.generation;
+        // Pinned before the swap, because pinning can panic (it may collect garbage, running
+        // user `Drop`s): a panic here leaves the registry as it was, whereas one after the swap
+        // would drop the replaced registry on the spot, under a sender whose cache still points
+        // into it. Nothing after the swap can panic.
+        let guard = pin_for_swap();
         let Some(replaced) = self
             .registry
             .compare_and_swap(current, std::sync::Arc::new(next))
@@ -386,9 +402,10 @@ impl Shared {
         };
         // SeqCst: see `generation`. Swaps may finish out of order; `fetch_max` keeps it rising.
         self.generation.fetch_max(generation, Ordering::SeqCst);
-        // After raising the generation: a sender that still finds the old generation pinned
-        // before this point, so the epoch keeps the old registry (and its topics) for it.
-        let guard = epoch::pin();
+        // After raising the generation, retire (not drop) the replaced registry: a sender that
+        // still finds the old generation pinned before the raise, so the epoch keeps the old
+        // registry (and its topics) for it. Being pinned since before the swap changes nothing
+        // here: the deferral runs after every pin that existed when it was queued has ended.
         // SAFETY: the closure only drops an `Arc<Registry>`, which is `Send + 'static`, so it
         // may run on whichever thread collects, whenever it does.
         unsafe { guard.defer_unchecked(move || drop(replaced)) };
@@ -522,5 +539,54 @@ impl fmt::Debug for Shared {
         f.debug_struct("Shared")
             .field("closed", &self.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::*;
+
+    thread_local! {
+        /// Makes `pin_for_swap` panic on this thread.
+        pub(super) static PIN_PANICS: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Issue 12, item 5: the pin in `swap_registry` came after the swap, so a panic there
+    /// dropped the replaced registry (and with it the last reference to a topic) while a sender
+    /// pinned before the swap could still use that topic through its send cache.
+    #[test]
+    fn a_panicking_pin_never_frees_a_registry_a_pinned_sender_can_reach() {
+        let bus = Bus::new();
+        let sub = bus.subscribe::<u32>();
+        bus.send(1u32).unwrap(); // fills this thread's send cache
+        let topic =
+            std::sync::Arc::downgrade(&bus.shared.registry.load().get_arc::<u32>().unwrap());
+        // A sender on another thread that pinned and loaded the current generation before the
+        // registry changes may use the topic until it unpins. (Not pinned here: a pin held by a
+        // test stalls the epoch for the other unit tests.) The topic must survive the panic.
+        let generation = bus.shared.generation.load(Ordering::SeqCst);
+        PIN_PANICS.with(|p| p.set(true));
+        let dropped = catch_unwind(AssertUnwindSafe(|| drop(sub)));
+        PIN_PANICS.with(|p| p.set(false));
+        assert!(dropped.is_err(), "the injected panic came out of the drop");
+        assert!(
+            topic.upgrade().is_some(),
+            "the topic was freed on the spot, under any sender still pinned"
+        );
+        assert_eq!(
+            bus.shared.generation.load(Ordering::SeqCst),
+            generation,
+            "the registry did not change: nothing was swapped out unretired"
+        );
+
+        // The bus is still exact: nobody listens to `u32`, and a new subscription gets events.
+        assert_eq!(bus.subscriber_count::<u32>(), 0);
+        assert_eq!(bus.send(2u32), Err(SendError::NoSubscribers(2)));
+        let mut sub = bus.subscribe::<u32>();
+        bus.send(3u32).unwrap();
+        assert_eq!(sub.try_recv(), Ok(3));
     }
 }
