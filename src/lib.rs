@@ -94,6 +94,7 @@
 //! # });
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
@@ -112,6 +113,11 @@ mod sync;
 mod topic;
 
 pub use bus::Bus;
+
+// The README's code blocks, compiled and run as doctests so that it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// Hooks for the loom models in `loom-tests/`; only in builds with `--cfg tidings_loom`.
 #[cfg(tidings_loom)]

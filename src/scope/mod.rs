@@ -188,6 +188,7 @@ impl Scope {
     /// runtime (for parallelism) instead of driving them inside `run`'s future. Where no tokio
     /// runtime is current at spawn time, tasks are driven locally as usual.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn on_tokio(mut self) -> Self {
         self.tokio = Some(true);
         self
