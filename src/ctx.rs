@@ -222,16 +222,21 @@ where
     Ok(handle)
 }
 
-/// The current scope's state value of type `T`, from the nearest scope (or
-/// [`updating`]) that set one.
+/// The current scope's state value of type `T`, from the nearest scope (or [`updating`]) that
+/// set one, or `T::default()` if none did (Haiway builds `T()`). For a type without a default,
+/// use [`try_state`].
 ///
 /// # Errors
 ///
-/// [`StateError::ContextMissing`] outside any scope, [`StateError::Missing`] if no enclosing
-/// scope has a value of this type.
+/// [`StateError::ContextMissing`] outside any scope.
 ///
 /// ```
-/// use tidings::{Scope, StateError, ctx};
+/// use tidings::{Scope, ctx};
+///
+/// #[derive(Debug, Default, PartialEq)]
+/// struct Limits {
+///     max_retries: u32,
+/// }
 ///
 /// # futures::executor::block_on(async {
 /// Scope::new("app")
@@ -243,13 +248,48 @@ where
 ///             .run(async { assert_eq!(*ctx::state::<u32>().unwrap(), 2) })
 ///             .await
 ///             .unwrap();
-///         assert!(matches!(ctx::state::<u64>(), Err(StateError::Missing(_))));
+///         // Never set: its default.
+///         assert_eq!(*ctx::state::<Limits>().unwrap(), Limits::default());
+///         assert!(!ctx::contains_state::<Limits>());
 ///     })
 ///     .await
 ///     .unwrap();
 /// # });
 /// ```
-pub fn state<T: Send + Sync + 'static>() -> Result<Arc<T>, StateError> {
+pub fn state<T: Default + Send + Sync + 'static>() -> Result<Arc<T>, StateError> {
+    match try_state::<T>() {
+        Err(StateError::Missing(_)) => Ok(Arc::new(T::default())),
+        found => found,
+    }
+}
+
+/// The current scope's state value of type `T`, for any `T`: like [`state`], but a missing
+/// value is an error instead of a default.
+///
+/// # Errors
+///
+/// [`StateError::ContextMissing`] outside any scope, [`StateError::Missing`] if no enclosing
+/// scope has a value of this type.
+///
+/// ```
+/// use tidings::{Scope, StateError, ctx};
+///
+/// struct Config {
+///     url: &'static str,
+/// }
+///
+/// # futures::executor::block_on(async {
+/// Scope::new("app")
+///     .with_state(Config { url: "nats://localhost" })
+///     .run(async {
+///         assert_eq!(ctx::try_state::<Config>().unwrap().url, "nats://localhost");
+///         assert!(matches!(ctx::try_state::<u64>(), Err(StateError::Missing(_))));
+///     })
+///     .await
+///     .unwrap();
+/// # });
+/// ```
+pub fn try_state<T: Send + Sync + 'static>() -> Result<Arc<T>, StateError> {
     current::with(|frame| {
         let frame = frame.ok_or(StateError::ContextMissing)?;
         frame
@@ -259,8 +299,16 @@ pub fn state<T: Send + Sync + 'static>() -> Result<Arc<T>, StateError> {
     })
 }
 
+/// Whether the current scope has a state value of type `T` (set by it, an enclosing scope or
+/// [`updating`]; a default that [`state`] would build does not count). `false` outside any
+/// scope.
+pub fn contains_state<T: Send + Sync + 'static>() -> bool {
+    current::with(|frame| frame.is_some_and(|f| f.state.contains::<T>()))
+}
+
 /// Runs `fut` in the current scope with the state value of type `T` replaced by `value`
-/// (Haiway's `ctx.updating`). Tasks spawned inside see the new value too. The scope is
+/// (Haiway's `ctx.updating`); [`Updating::with_state`] replaces more values at once. Tasks
+/// spawned inside see the new values too. The scope is
 /// taken where the future is first polled; outside any scope it yields `Err(ContextMissing)`.
 ///
 /// ```

@@ -164,7 +164,7 @@ impl Scope {
     /// ```
     /// use tidings::{Scope, ctx};
     ///
-    /// #[derive(Debug, PartialEq)]
+    /// #[derive(Debug, Default, PartialEq)]
     /// struct Config {
     ///     retries: u32,
     /// }
