@@ -104,6 +104,7 @@
 //! # });
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
@@ -123,6 +124,11 @@ mod topic;
 
 pub use bus::Bus;
 
+// The README's code blocks, compiled and run as doctests so that it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Hooks for the loom models in `loom-tests/`; only in builds with `--cfg tidings_loom`.
 #[cfg(tidings_loom)]
 #[doc(hidden)]
@@ -138,10 +144,13 @@ pub mod __loom {
     }
 }
 pub use error::{SendError, TryRecvError};
+pub use scope::cancel::{Cancelled, Canceller};
 pub use scope::delivery::ScopedSubscription;
+pub use scope::identity::{ParseTraceIdError, ScopeId, TraceId};
 pub use scope::observe::Level;
+pub use scope::snapshot::{InContext, Snapshot};
 pub use scope::state::{StateError, Updating};
 pub use scope::task::{JoinError, JoinHandle};
-pub use scope::{ContextMissing, Scope, ScopeError};
+pub use scope::{ContextMissing, Failures, Scope, ScopeError};
 pub use stats::{Stats, TopicStats};
 pub use subscription::Subscription;
