@@ -134,10 +134,13 @@ pub mod __loom {
     }
 }
 pub use error::{RecvTimeoutError, SendError, TryRecvError};
+pub use scope::cancel::{Cancelled, Canceller};
 pub use scope::delivery::ScopedSubscription;
+pub use scope::identity::{ParseTraceIdError, ScopeId, TraceId};
 pub use scope::observe::Level;
+pub use scope::snapshot::{InContext, Snapshot};
 pub use scope::state::{StateError, Updating};
 pub use scope::task::{JoinError, JoinHandle};
-pub use scope::{ContextMissing, Scope, ScopeError};
+pub use scope::{ContextMissing, Failures, Scope, ScopeError};
 pub use stats::{Stats, TopicStats};
 pub use subscription::Subscription;

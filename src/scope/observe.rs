@@ -8,7 +8,8 @@ use super::ScopeError;
 #[cfg(feature = "tracing")]
 pub(crate) fn scope_span(name: &str) -> tracing::Span {
     // The parent is the span current where the scope opens: the enclosing scope's, which its
-    // driver or task has entered around this poll.
+    // driver or task has entered around this poll. The span carries only the name (its
+    // formatted form is `scope{name="app"}`); the ids come with the `scope entered` event.
     tracing::info_span!("scope", name)
 }
 

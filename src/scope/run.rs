@@ -34,6 +34,8 @@ pub(crate) struct Driver<F: Future<Output = Result<T, BoxError>>, T> {
     output: Option<T>,
     local: FuturesUnordered<LocalTask>,
     done: bool,
+    /// Whether the scope's cancellation has been acted on.
+    cancel_seen: bool,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
 }
@@ -49,6 +51,7 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
             output: None,
             local: FuturesUnordered::new(),
             done: false,
+            cancel_seen: false,
         }
     }
 
@@ -91,6 +94,22 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
         self.node.begin_close();
     }
 
+    /// After a failure or a cancellation: drops the body, begins closing, cancels every task.
+    fn teardown_if_failed(&mut self) {
+        if !self.cancel_seen && self.node.cancel.is_set() {
+            // Cancelled (`ctx::cancel`, a `Canceller`): torn down as a failure would be.
+            self.cancel_seen = true;
+            self.node.tasks.fail(ScopeError::Cancelled {
+                scope: Arc::clone(&self.node.name),
+            });
+        }
+        if self.node.tasks.has_failed() {
+            self.drop_body();
+            self.node.begin_close();
+            self.node.tasks.cancel_all();
+        }
+    }
+
     /// Polls local tasks until none is ready; says whether new tasks were spawned meanwhile.
     fn poll_tasks(&mut self, cx: &mut Context<'_>) -> bool {
         let queued = self.node.tasks.take_queued();
@@ -127,13 +146,11 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Future for Driver<F, T> {
         #[cfg(feature = "tracing")]
         let _span = this.span.clone().entered();
         this.node.tasks.driver.register(cx.waker());
+        this.node.cancel.driver.register(cx.waker());
         loop {
+            this.teardown_if_failed();
             this.poll_body(cx);
-            if this.node.tasks.has_failed() {
-                this.drop_body();
-                this.node.begin_close();
-                this.node.tasks.cancel_all();
-            }
+            this.teardown_if_failed();
             if !this.poll_tasks(cx) {
                 break;
             }
