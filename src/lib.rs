@@ -137,7 +137,7 @@ pub use error::{SendError, TryRecvError};
 pub use scope::cancel::{Cancelled, Canceller};
 pub use scope::delivery::ScopedSubscription;
 pub use scope::identity::{ParseTraceIdError, ScopeId, TraceId};
-pub use scope::observe::Level;
+pub use scope::observe::{AttributeValue, EventRecord, Level, MetricKind, MetricRecord};
 pub use scope::snapshot::{InContext, Snapshot};
 pub use scope::state::{StateError, Updating};
 pub use scope::task::{JoinError, JoinHandle};
