@@ -1,7 +1,9 @@
 //! The ambient API, as Haiway's `ctx`: free functions that act on the current
 //! [`Scope`](crate::Scope), found without a handle.
 //!
-//! Outside any scope every function returns [`ContextMissing`] (nothing is silently dropped):
+//! Outside any scope every function returns [`ContextMissing`] (nothing is silently dropped),
+//! except the observability ones ([`record`], [`event`], [`metric`], [`log_error`]), which work
+//! anywhere, as Haiway's fall back to the root logger:
 //!
 //! ```
 //! use tidings::{ContextMissing, ctx};
@@ -36,7 +38,7 @@ use crate::scope::cancel::Cancelled;
 use crate::scope::current;
 use crate::scope::delivery::{Envelope, Origin, ScopedSubscription};
 use crate::scope::identity::{ScopeId, TraceId};
-use crate::scope::observe::{self, Level};
+use crate::scope::observe::{self, EventRecord, Level, MetricKind, MetricRecord};
 use crate::scope::snapshot::{InContext, Snapshot};
 use crate::scope::state::{self, StateError, Updating};
 use crate::scope::task::{self, JoinHandle};
@@ -349,17 +351,19 @@ pub fn scope_name() -> Result<Arc<str>, ContextMissing> {
     current::with(|frame| Ok(Arc::clone(&frame.ok_or(ContextMissing)?.node.name)))
 }
 
-/// Records a log entry in the current scope (Haiway's `ctx.record`/`ctx.log_*`): with the
-/// `tracing` feature, a `tracing` event of target `tidings::record` inside the scope's span;
-/// without it, nothing.
+/// Records a log entry (Haiway's `ctx.log_*`/`ctx.record_*`): with the `tracing` feature, a
+/// `tracing` event of target `tidings::record` inside the current scope's span, or on its own
+/// outside any scope (Haiway falls back to the root logger); without the feature, nothing.
 ///
 /// # Errors
 ///
-/// [`ContextMissing`] outside any scope.
+/// None: the `Result` is kept for compatibility (it was `ContextMissing` outside a scope
+/// before records worked there).
 ///
 /// ```
 /// use tidings::{Level, Scope, ctx};
 ///
+/// ctx::record(Level::Info, format_args!("starting")).unwrap(); // no scope needed
 /// # futures::executor::block_on(async {
 /// Scope::new("app")
 ///     .run(async {
@@ -370,29 +374,84 @@ pub fn scope_name() -> Result<Arc<str>, ContextMissing> {
 /// # });
 /// ```
 pub fn record(level: Level, message: std::fmt::Arguments<'_>) -> Result<(), ContextMissing> {
-    current::with(|frame| frame.map(|_| ()).ok_or(ContextMissing))?;
     observe::record(level, message);
     Ok(())
 }
 
-/// Records a metric sample in the current scope: with the `tracing` feature, a `tracing` event
-/// of target `tidings::metric` with fields `metric`, `value` and `unit`; without it, nothing.
+/// Logs an error with its error value (Haiway's `ctx.log_error(..., exception=e)`): a
+/// `tracing` error event of target `tidings::record` whose `error` field is the error itself
+/// (`tracing` records it as an error, with its `source` chain; `tracing-opentelemetry` turns it
+/// into an exception). Works outside a scope too.
+///
+/// ```
+/// use tidings::ctx;
+///
+/// let err = "x".parse::<u32>().unwrap_err();
+/// ctx::log_error("could not read the port", &err);
+/// ```
+pub fn log_error(message: impl std::fmt::Display, error: &(dyn std::error::Error + 'static)) {
+    observe::log_error(&message, error);
+}
+
+/// A named event to record, with attributes (Haiway's
+/// `ctx.record_info(event=..., attributes={...})`); see [`EventRecord`]. Works outside a scope.
+///
+/// ```
+/// use tidings::ctx;
+///
+/// ctx::event("event_received")
+///     .attribute("event_type", "UserLoggedIn")
+///     .attribute("attempt", 2)
+///     .record();
+/// ```
+pub fn event(name: &str) -> EventRecord<'_> {
+    EventRecord {
+        name,
+        level: Level::Info,
+        attributes: Vec::new(),
+    }
+}
+
+/// A metric sample of a kind (counter, gauge, histogram), to give a unit and attributes and
+/// [`record`](MetricRecord::record) (Haiway's `ctx.record_info(metric=..., value=..., unit=...,
+/// kind=...)`). Works outside a scope.
+///
+/// With the `tracing` feature it is a `tracing` event of target `tidings::metric` with the
+/// fields `metric` (name), `value` (`f64`), `unit`, `kind` (`"counter"`, `"gauge"` or
+/// `"histogram"`) and `attributes` (`{key=value, ...}`); `examples/observability.rs` shows a
+/// `tracing` layer that turns them into metrics for an exporter.
+///
+/// ```
+/// use tidings::{MetricKind, ctx};
+///
+/// ctx::metric("event_processing_time", 0.25, MetricKind::Histogram)
+///     .unit("seconds")
+///     .attribute("event_type", "UserLoggedIn")
+///     .record();
+/// ctx::metric("events_processed", 1.0, MetricKind::Counter).record();
+/// ```
+pub fn metric(name: &str, value: f64, kind: MetricKind) -> MetricRecord<'_> {
+    MetricRecord {
+        name,
+        value,
+        kind,
+        unit: "",
+        attributes: Vec::new(),
+    }
+}
+
+/// Records a gauge sample with a unit: [`metric`] of kind [`MetricKind::Gauge`], no
+/// attributes.
 ///
 /// # Errors
 ///
-/// [`ContextMissing`] outside any scope.
+/// None: the `Result` is kept for compatibility, as for [`record`].
 ///
 /// ```
-/// # futures::executor::block_on(async {
-/// tidings::Scope::new("app")
-///     .run(async { tidings::ctx::record_metric("event_processing_time", 0.25, "seconds").unwrap() })
-///     .await
-///     .unwrap();
-/// # });
+/// tidings::ctx::record_metric("queue_depth", 12.0, "events").unwrap();
 /// ```
 pub fn record_metric(name: &str, value: f64, unit: &str) -> Result<(), ContextMissing> {
-    current::with(|frame| frame.map(|_| ()).ok_or(ContextMissing))?;
-    observe::metric(name, value, unit);
+    metric(name, value, MetricKind::Gauge).unit(unit).record();
     Ok(())
 }
 

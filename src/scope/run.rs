@@ -36,13 +36,17 @@ pub(crate) struct Driver<F: Future<Output = Result<T, BoxError>>, T> {
     done: bool,
     /// Whether the scope's cancellation has been acted on.
     cancel_seen: bool,
+    /// When the scope opened, for the duration of the `scope exited` event.
+    started: std::time::Instant,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
 }
 
 impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
     pub(crate) fn new(frame: Arc<Frame>, body: F) -> Self {
+        super::observe::scope_entered(&frame.node);
         Driver {
+            started: std::time::Instant::now(),
             node: Arc::clone(&frame.node),
             #[cfg(feature = "tracing")]
             span: frame.node.span.clone(),
@@ -124,13 +128,20 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
         if self.node.owns_bus {
             self.node.bus.close();
         }
-        match self.node.tasks.take_failure() {
+        let result = match self.node.tasks.take_failure() {
             Some(failure) => Err(failure),
             None => Ok(self
                 .output
                 .take()
                 .expect("the body finished without failure")),
-        }
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.is_cancelled() => "cancelled",
+            Err(_) => "failed",
+        };
+        super::observe::scope_exited(&self.node, self.started.elapsed(), outcome);
+        result
     }
 }
 
@@ -177,5 +188,6 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Drop for Driver<F, T> {
         if self.node.owns_bus {
             self.node.bus.close();
         }
+        super::observe::scope_exited(&self.node, self.started.elapsed(), "dropped");
     }
 }
