@@ -122,7 +122,7 @@ mod subscription;
 mod sync;
 mod topic;
 
-pub use bus::Bus;
+pub use bus::{Bus, WeakBus};
 
 // The README's code blocks, compiled and run as doctests so that it cannot drift from the API.
 #[cfg(doctest)]
@@ -143,7 +143,7 @@ pub mod __loom {
         }
     }
 }
-pub use error::{SendError, TryRecvError};
+pub use error::{RecvTimeoutError, SendError, TryRecvError};
 pub use scope::cancel::{Cancelled, Canceller};
 pub use scope::delivery::ScopedSubscription;
 pub use scope::identity::{ParseTraceIdError, ScopeId, TraceId};
