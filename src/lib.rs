@@ -144,6 +144,7 @@ pub mod __loom {
     }
 }
 pub use error::{RecvTimeoutError, SendError, TryRecvError};
+pub use scope::background::ShutdownBackground;
 pub use scope::cancel::{Cancelled, Canceller};
 pub use scope::delivery::ScopedSubscription;
 pub use scope::identity::{ParseTraceIdError, ScopeId, TraceId};

@@ -13,6 +13,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+pub(crate) mod background;
 pub(crate) mod cancel;
 pub(crate) mod current;
 pub(crate) mod delivery;
