@@ -663,3 +663,60 @@ pub fn snapshot() -> Result<Snapshot, ContextMissing> {
 pub fn stream<S: futures_core::Stream>(stream: S) -> Result<InContext<S>, ContextMissing> {
     Ok(snapshot()?.stream(stream))
 }
+
+/// Spawns `fut` as a background task (Haiway's `ctx.spawn_background`): tied to no scope (it
+/// may outlive the one it was spawned in, and no scope waits for it), run with no context
+/// (`ctx::*` calls inside see no scope; enter one, or pass what it needs), its panic logged
+/// through `tracing` (feature `tracing`) and given to its handle, never failing a scope. With
+/// the `tokio` feature inside a tokio runtime it is a tokio task; otherwise it runs on a thread
+/// of its own. [`shutdown_background`] cancels all of them together.
+///
+/// ```
+/// use tidings::{Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// let handle = Scope::new("app")
+///     .run(async { ctx::spawn_background(async { ctx::scope_name().is_err() }) })
+///     .await
+///     .unwrap();
+/// // The scope is over; the background task is not tied to it, and saw no scope.
+/// assert!(handle.await.unwrap());
+/// # });
+/// ```
+pub fn spawn_background<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    crate::scope::background::spawn(async move { Ok(fut.await) })
+}
+
+/// Like [`spawn_background`], for a task that can fail: an `Err` is logged (a `task failed`
+/// error event with `scope = "background"`) and given to the handle as
+/// [`JoinError::Failed`](crate::JoinError::Failed); it fails no scope.
+pub fn try_spawn_background<F, T, E>(fut: F) -> JoinHandle<T>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    crate::scope::background::spawn(async move { fut.await.map_err(Into::into) })
+}
+
+/// Cancels every background task running now and waits until all of them are gone (Haiway's
+/// `ctx.shutdown_background_tasks()`): for a graceful shutdown, or between tests. Each is
+/// dropped at its next poll; their handles yield [`JoinError::Cancelled`](crate::JoinError).
+/// Tasks spawned after this call are not affected.
+///
+/// ```
+/// use tidings::ctx;
+///
+/// # futures::executor::block_on(async {
+/// let forever = ctx::spawn_background(std::future::pending::<()>());
+/// ctx::shutdown_background().await;
+/// assert!(forever.await.unwrap_err().is_cancelled());
+/// # });
+/// ```
+pub fn shutdown_background() -> crate::ShutdownBackground {
+    crate::scope::background::shutdown()
+}

@@ -144,13 +144,15 @@ pub mod __loom {
     }
 }
 pub use error::{RecvTimeoutError, SendError, TryRecvError};
+pub use scope::background::ShutdownBackground;
 pub use scope::cancel::{Cancelled, Canceller};
 pub use scope::delivery::ScopedSubscription;
 pub use scope::identity::{ParseTraceIdError, ScopeId, TraceId};
 pub use scope::observe::{AttributeValue, EventRecord, Level, MetricKind, MetricRecord};
+pub use scope::resource::Resource;
 pub use scope::snapshot::{InContext, Snapshot};
 pub use scope::state::{StateError, Updating};
 pub use scope::task::{JoinError, JoinHandle};
-pub use scope::{ContextMissing, Failures, Scope, ScopeError};
+pub use scope::{BoxError, ContextMissing, Failures, Scope, ScopeError};
 pub use stats::{Stats, TopicStats};
 pub use subscription::Subscription;
