@@ -509,6 +509,91 @@ impl Shared {
     }
 }
 
+/// A handle to a bus that does not keep it open, from [`Bus::downgrade`]; like
+/// `std::sync::Weak`, or tokio's `WeakSender`.
+///
+/// [`upgrade`](WeakBus::upgrade) gives a [`Bus`] while the bus is open, and `None` once it has
+/// closed ([`Bus::close`], or its last `Bus` handle dropped). Useful for something that lives
+/// beside a bus (a cache, a background task) and must not be what keeps it open.
+///
+/// ```
+/// let bus = tidings::Bus::new();
+/// let weak = bus.downgrade();
+/// assert!(weak.upgrade().is_some());
+/// drop(bus); // the last `Bus`: the weak handle did not keep it open
+/// assert!(weak.upgrade().is_none());
+/// ```
+#[derive(Clone)]
+pub struct WeakBus {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Bus {
+    /// A [`WeakBus`]: a handle that does not keep the bus open.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let weak = bus.downgrade();
+    /// let again = weak.upgrade().unwrap();
+    /// assert_eq!(again.id(), bus.id());
+    /// bus.close();
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn downgrade(&self) -> WeakBus {
+        WeakBus {
+            shared: std::sync::Arc::downgrade(&self.shared),
+        }
+    }
+}
+
+impl WeakBus {
+    /// A [`Bus`] handle, if the bus is still open; `None` once it has closed.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let weak = bus.downgrade();
+    /// let strong = weak.upgrade().unwrap();
+    /// drop(bus);
+    /// // `strong` is a handle like any other: the bus stays open while it lives.
+    /// assert!(weak.upgrade().is_some());
+    /// drop(strong);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn upgrade(&self) -> Option<Bus> {
+        let shared = self.shared.upgrade()?;
+        // Count a handle only while another is alive: from zero the bus has closed (or is
+        // closing), and a handle must not revive it.
+        let mut n = shared.handles.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                return None;
+            }
+            // Relaxed: like `Arc::clone`, a new handle made while another exists.
+            match shared.handles.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => n = actual,
+            }
+        }
+        let bus = Bus { shared };
+        // Closed by `close` while handles remained: no handle for a closed bus either.
+        if bus.is_closed() {
+            return None; // dropping `bus` gives the count back
+        }
+        Some(bus)
+    }
+}
+
+impl fmt::Debug for WeakBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakBus").finish_non_exhaustive()
+    }
+}
+
 impl Clone for Bus {
     fn clone(&self) -> Self {
         // Relaxed: a new handle made from an existing one, as in `Arc::clone`.

@@ -1,7 +1,9 @@
 //! The ambient API, as Haiway's `ctx`: free functions that act on the current
 //! [`Scope`](crate::Scope), found without a handle.
 //!
-//! Outside any scope every function returns [`ContextMissing`] (nothing is silently dropped):
+//! Outside any scope every function returns [`ContextMissing`] (nothing is silently dropped),
+//! except the observability ones ([`record`], [`event`], [`metric`], [`log_error`]), which work
+//! anywhere, as Haiway's fall back to the root logger:
 //!
 //! ```
 //! use tidings::{ContextMissing, ctx};
@@ -36,7 +38,7 @@ use crate::scope::cancel::Cancelled;
 use crate::scope::current;
 use crate::scope::delivery::{Envelope, Origin, ScopedSubscription};
 use crate::scope::identity::{ScopeId, TraceId};
-use crate::scope::observe::{self, Level};
+use crate::scope::observe::{self, EventRecord, Level, MetricKind, MetricRecord};
 use crate::scope::snapshot::{InContext, Snapshot};
 use crate::scope::state::{self, StateError, Updating};
 use crate::scope::task::{self, JoinHandle};
@@ -66,6 +68,37 @@ use crate::{ContextMissing, ScopeError};
 /// ```
 #[inline]
 pub fn send<E: Send + Sync + 'static>(event: E) -> Result<(), ContextMissing> {
+    try_send(event).map(drop)
+}
+
+/// [`send`], saying whether a subscription could receive the event: `false` if no subscription
+/// of type `E` is alive on the current scope's bus (or the bus has closed), so the event was
+/// dropped. `true` does not promise that a subscription of *this* scope or an ancestor takes
+/// it: one in a sibling scope counts too. With the `tracing` feature, both `send` and
+/// `try_send` report an event that reached nobody as a `debug` event (target `tidings`), which
+/// catches, say, an `i32` sent where subscribers wait for `u32`.
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope (the event is dropped).
+///
+/// ```
+/// use tidings::{Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// Scope::new("app")
+///     .run(async {
+///         let _sub = ctx::subscribe::<u32>().unwrap();
+///         assert_eq!(ctx::try_send(1u32), Ok(true));
+///         assert_eq!(ctx::try_send(1i32), Ok(false)); // nobody waits for `i32`
+///     })
+///     .await
+///     .unwrap();
+/// # });
+/// assert!(ctx::try_send(1u32).is_err()); // outside any scope
+/// ```
+#[inline]
+pub fn try_send<E: Send + Sync + 'static>(event: E) -> Result<bool, ContextMissing> {
     let rejected = current::with(|frame| {
         let node = &frame.ok_or(ContextMissing)?.node;
         let envelope = Envelope::Event {
@@ -74,9 +107,27 @@ pub fn send<E: Send + Sync + 'static>(event: E) -> Result<(), ContextMissing> {
         };
         Ok(node.bus.send(envelope).err())
     })?;
+    let Some(rejected) = rejected else {
+        return Ok(true);
+    };
+    reached_nobody(std::any::type_name::<E>(), rejected.is_closed());
     // Dropped outside the borrow of the frame: `E`'s destructor may use `ctx` itself.
     drop(rejected);
-    Ok(())
+    Ok(false)
+}
+
+/// A scoped send found no subscription of its type: a `debug` event with the `tracing` feature.
+#[cold]
+fn reached_nobody(event_type: &'static str, closed: bool) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "tidings",
+        event_type,
+        closed,
+        "a scoped send reached no subscription; the event was dropped"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (event_type, closed);
 }
 
 /// Sends `event` to every subscription of its type on the current bus, in any scope (but not
@@ -349,17 +400,19 @@ pub fn scope_name() -> Result<Arc<str>, ContextMissing> {
     current::with(|frame| Ok(Arc::clone(&frame.ok_or(ContextMissing)?.node.name)))
 }
 
-/// Records a log entry in the current scope (Haiway's `ctx.record`/`ctx.log_*`): with the
-/// `tracing` feature, a `tracing` event of target `tidings::record` inside the scope's span;
-/// without it, nothing.
+/// Records a log entry (Haiway's `ctx.log_*`/`ctx.record_*`): with the `tracing` feature, a
+/// `tracing` event of target `tidings::record` inside the current scope's span, or on its own
+/// outside any scope (Haiway falls back to the root logger); without the feature, nothing.
 ///
 /// # Errors
 ///
-/// [`ContextMissing`] outside any scope.
+/// None: the `Result` is kept for compatibility (it was `ContextMissing` outside a scope
+/// before records worked there).
 ///
 /// ```
 /// use tidings::{Level, Scope, ctx};
 ///
+/// ctx::record(Level::Info, format_args!("starting")).unwrap(); // no scope needed
 /// # futures::executor::block_on(async {
 /// Scope::new("app")
 ///     .run(async {
@@ -370,29 +423,84 @@ pub fn scope_name() -> Result<Arc<str>, ContextMissing> {
 /// # });
 /// ```
 pub fn record(level: Level, message: std::fmt::Arguments<'_>) -> Result<(), ContextMissing> {
-    current::with(|frame| frame.map(|_| ()).ok_or(ContextMissing))?;
     observe::record(level, message);
     Ok(())
 }
 
-/// Records a metric sample in the current scope: with the `tracing` feature, a `tracing` event
-/// of target `tidings::metric` with fields `metric`, `value` and `unit`; without it, nothing.
+/// Logs an error with its error value (Haiway's `ctx.log_error(..., exception=e)`): a
+/// `tracing` error event of target `tidings::record` whose `error` field is the error itself
+/// (`tracing` records it as an error, with its `source` chain; `tracing-opentelemetry` turns it
+/// into an exception). Works outside a scope too.
+///
+/// ```
+/// use tidings::ctx;
+///
+/// let err = "x".parse::<u32>().unwrap_err();
+/// ctx::log_error("could not read the port", &err);
+/// ```
+pub fn log_error(message: impl std::fmt::Display, error: &(dyn std::error::Error + 'static)) {
+    observe::log_error(&message, error);
+}
+
+/// A named event to record, with attributes (Haiway's
+/// `ctx.record_info(event=..., attributes={...})`); see [`EventRecord`]. Works outside a scope.
+///
+/// ```
+/// use tidings::ctx;
+///
+/// ctx::event("event_received")
+///     .attribute("event_type", "UserLoggedIn")
+///     .attribute("attempt", 2)
+///     .record();
+/// ```
+pub fn event(name: &str) -> EventRecord<'_> {
+    EventRecord {
+        name,
+        level: Level::Info,
+        attributes: Vec::new(),
+    }
+}
+
+/// A metric sample of a kind (counter, gauge, histogram), to give a unit and attributes and
+/// [`record`](MetricRecord::record) (Haiway's `ctx.record_info(metric=..., value=..., unit=...,
+/// kind=...)`). Works outside a scope.
+///
+/// With the `tracing` feature it is a `tracing` event of target `tidings::metric` with the
+/// fields `metric` (name), `value` (`f64`), `unit`, `kind` (`"counter"`, `"gauge"` or
+/// `"histogram"`) and `attributes` (`{key=value, ...}`); `examples/observability.rs` shows a
+/// `tracing` layer that turns them into metrics for an exporter.
+///
+/// ```
+/// use tidings::{MetricKind, ctx};
+///
+/// ctx::metric("event_processing_time", 0.25, MetricKind::Histogram)
+///     .unit("seconds")
+///     .attribute("event_type", "UserLoggedIn")
+///     .record();
+/// ctx::metric("events_processed", 1.0, MetricKind::Counter).record();
+/// ```
+pub fn metric(name: &str, value: f64, kind: MetricKind) -> MetricRecord<'_> {
+    MetricRecord {
+        name,
+        value,
+        kind,
+        unit: "",
+        attributes: Vec::new(),
+    }
+}
+
+/// Records a gauge sample with a unit: [`metric`] of kind [`MetricKind::Gauge`], no
+/// attributes.
 ///
 /// # Errors
 ///
-/// [`ContextMissing`] outside any scope.
+/// None: the `Result` is kept for compatibility, as for [`record`].
 ///
 /// ```
-/// # futures::executor::block_on(async {
-/// tidings::Scope::new("app")
-///     .run(async { tidings::ctx::record_metric("event_processing_time", 0.25, "seconds").unwrap() })
-///     .await
-///     .unwrap();
-/// # });
+/// tidings::ctx::record_metric("queue_depth", 12.0, "events").unwrap();
 /// ```
 pub fn record_metric(name: &str, value: f64, unit: &str) -> Result<(), ContextMissing> {
-    current::with(|frame| frame.map(|_| ()).ok_or(ContextMissing))?;
-    observe::metric(name, value, unit);
+    metric(name, value, MetricKind::Gauge).unit(unit).record();
     Ok(())
 }
 
@@ -554,4 +662,61 @@ pub fn snapshot() -> Result<Snapshot, ContextMissing> {
 /// ```
 pub fn stream<S: futures_core::Stream>(stream: S) -> Result<InContext<S>, ContextMissing> {
     Ok(snapshot()?.stream(stream))
+}
+
+/// Spawns `fut` as a background task (Haiway's `ctx.spawn_background`): tied to no scope (it
+/// may outlive the one it was spawned in, and no scope waits for it), run with no context
+/// (`ctx::*` calls inside see no scope; enter one, or pass what it needs), its panic logged
+/// through `tracing` (feature `tracing`) and given to its handle, never failing a scope. With
+/// the `tokio` feature inside a tokio runtime it is a tokio task; otherwise it runs on a thread
+/// of its own. [`shutdown_background`] cancels all of them together.
+///
+/// ```
+/// use tidings::{Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// let handle = Scope::new("app")
+///     .run(async { ctx::spawn_background(async { ctx::scope_name().is_err() }) })
+///     .await
+///     .unwrap();
+/// // The scope is over; the background task is not tied to it, and saw no scope.
+/// assert!(handle.await.unwrap());
+/// # });
+/// ```
+pub fn spawn_background<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    crate::scope::background::spawn(async move { Ok(fut.await) })
+}
+
+/// Like [`spawn_background`], for a task that can fail: an `Err` is logged (a `task failed`
+/// error event with `scope = "background"`) and given to the handle as
+/// [`JoinError::Failed`](crate::JoinError::Failed); it fails no scope.
+pub fn try_spawn_background<F, T, E>(fut: F) -> JoinHandle<T>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    crate::scope::background::spawn(async move { fut.await.map_err(Into::into) })
+}
+
+/// Cancels every background task running now and waits until all of them are gone (Haiway's
+/// `ctx.shutdown_background_tasks()`): for a graceful shutdown, or between tests. Each is
+/// dropped at its next poll; their handles yield [`JoinError::Cancelled`](crate::JoinError).
+/// Tasks spawned after this call are not affected.
+///
+/// ```
+/// use tidings::ctx;
+///
+/// # futures::executor::block_on(async {
+/// let forever = ctx::spawn_background(std::future::pending::<()>());
+/// ctx::shutdown_background().await;
+/// assert!(forever.await.unwrap_err().is_cancelled());
+/// # });
+/// ```
+pub fn shutdown_background() -> crate::ShutdownBackground {
+    crate::scope::background::shutdown()
 }

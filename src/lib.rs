@@ -125,7 +125,7 @@ mod subscription;
 mod sync;
 mod topic;
 
-pub use bus::Bus;
+pub use bus::{Bus, WeakBus};
 
 // The README's code blocks, compiled and run as doctests so that it cannot drift from the API.
 #[cfg(doctest)]
@@ -147,14 +147,16 @@ pub mod __loom {
         }
     }
 }
-pub use error::{SendError, TryRecvError};
+pub use error::{RecvTimeoutError, SendError, TryRecvError};
+pub use scope::background::ShutdownBackground;
 pub use scope::cancel::{Cancelled, Canceller};
 pub use scope::delivery::ScopedSubscription;
 pub use scope::identity::{ParseTraceIdError, ScopeId, TraceId};
-pub use scope::observe::Level;
+pub use scope::observe::{AttributeValue, EventRecord, Level, MetricKind, MetricRecord};
+pub use scope::resource::Resource;
 pub use scope::snapshot::{InContext, Snapshot};
 pub use scope::state::{StateError, Updating};
 pub use scope::task::{JoinError, JoinHandle};
-pub use scope::{ContextMissing, Failures, Scope, ScopeError};
+pub use scope::{BoxError, ContextMissing, Failures, Scope, ScopeError};
 pub use stats::{Stats, TopicStats};
 pub use subscription::Subscription;
