@@ -68,6 +68,37 @@ use crate::{ContextMissing, ScopeError};
 /// ```
 #[inline]
 pub fn send<E: Send + Sync + 'static>(event: E) -> Result<(), ContextMissing> {
+    try_send(event).map(drop)
+}
+
+/// [`send`], saying whether a subscription could receive the event: `false` if no subscription
+/// of type `E` is alive on the current scope's bus (or the bus has closed), so the event was
+/// dropped. `true` does not promise that a subscription of *this* scope or an ancestor takes
+/// it: one in a sibling scope counts too. With the `tracing` feature, both `send` and
+/// `try_send` report an event that reached nobody as a `debug` event (target `tidings`), which
+/// catches, say, an `i32` sent where subscribers wait for `u32`.
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope (the event is dropped).
+///
+/// ```
+/// use tidings::{Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// Scope::new("app")
+///     .run(async {
+///         let _sub = ctx::subscribe::<u32>().unwrap();
+///         assert_eq!(ctx::try_send(1u32), Ok(true));
+///         assert_eq!(ctx::try_send(1i32), Ok(false)); // nobody waits for `i32`
+///     })
+///     .await
+///     .unwrap();
+/// # });
+/// assert!(ctx::try_send(1u32).is_err()); // outside any scope
+/// ```
+#[inline]
+pub fn try_send<E: Send + Sync + 'static>(event: E) -> Result<bool, ContextMissing> {
     let rejected = current::with(|frame| {
         let node = &frame.ok_or(ContextMissing)?.node;
         let envelope = Envelope::Event {
@@ -76,9 +107,27 @@ pub fn send<E: Send + Sync + 'static>(event: E) -> Result<(), ContextMissing> {
         };
         Ok(node.bus.send(envelope).err())
     })?;
+    let Some(rejected) = rejected else {
+        return Ok(true);
+    };
+    reached_nobody(std::any::type_name::<E>(), rejected.is_closed());
     // Dropped outside the borrow of the frame: `E`'s destructor may use `ctx` itself.
     drop(rejected);
-    Ok(())
+    Ok(false)
+}
+
+/// A scoped send found no subscription of its type: a `debug` event with the `tracing` feature.
+#[cold]
+fn reached_nobody(event_type: &'static str, closed: bool) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "tidings",
+        event_type,
+        closed,
+        "a scoped send reached no subscription; the event was dropped"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (event_type, closed);
 }
 
 /// Sends `event` to every subscription of its type on the current bus, in any scope (but not

@@ -237,10 +237,10 @@ impl<E: Send + Sync + 'static> Live<E> {
         }
     }
 
-    /// `peek`, blocking the thread until an event is ready, the stream ends, or `deadline`.
-    /// Spins and yields briefly first, as `recv_blocking` does.
+    /// `peek`, blocking the thread until an event is ready, the stream ends, or `deadline` (if
+    /// any). Spins and yields briefly first, as `recv_blocking` does.
     #[cfg(not(tidings_loom))]
-    fn wait_until(&mut self, deadline: std::time::Instant) -> Result<(), RecvTimeoutError> {
+    fn wait_until(&mut self, deadline: Option<std::time::Instant>) -> Result<(), RecvTimeoutError> {
         let backoff = crossbeam_utils::Backoff::new();
         loop {
             match self.peek() {
@@ -249,7 +249,7 @@ impl<E: Send + Sync + 'static> Live<E> {
                 Err(TryRecvError::Empty) => {}
             }
             let now = std::time::Instant::now();
-            if now >= deadline {
+            if deadline.is_some_and(|deadline| now >= deadline) {
                 return Err(RecvTimeoutError::Timeout);
             }
             if !backoff.is_completed() {
@@ -264,7 +264,10 @@ impl<E: Send + Sync + 'static> Live<E> {
                 Poll::Ready(false) => return Err(RecvTimeoutError::Closed),
                 // A wake-up left registered after a timeout only unparks this thread
                 // spuriously later, which every park tolerates.
-                Poll::Pending => std::thread::park_timeout(deadline - now),
+                Poll::Pending => match deadline {
+                    Some(deadline) => std::thread::park_timeout(deadline - now),
+                    None => std::thread::park(),
+                },
             }
         }
     }
@@ -459,6 +462,60 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     }
 }
 
+/// The scope layer's blocking and counting reads (see `scope::delivery`).
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// `try_pick`, blocking the thread until an event is picked, the stream ends, or `deadline`
+    /// (if any).
+    #[cfg(not(tidings_loom))]
+    pub(crate) fn pick_until<T>(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+        mut pick: impl FnMut(&E) -> Option<T>,
+    ) -> Result<T, RecvTimeoutError> {
+        loop {
+            match self.try_pick(&mut pick) {
+                Ok(value) => return Ok(value),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            let live = self.live.as_mut().ok_or(RecvTimeoutError::Closed)?;
+            live.wait_until(deadline)?;
+        }
+    }
+
+    /// Counts the events ready at and after the cursor for which `count` says `Some(true)`,
+    /// stopping at the first it says `None` for, or at the first slot not yet written. Reads
+    /// without consuming; O(events ready).
+    pub(crate) fn count_ready(&self, mut count: impl FnMut(&E) -> Option<bool>) -> usize {
+        let Some(live) = &self.live else {
+            return 0;
+        };
+        let (mut seg, mut offset) = (live.cursor.seg, live.cursor.offset);
+        let mut n = 0;
+        loop {
+            // SAFETY: the cursor holds a reference on its segment, and every segment after it
+            // is held by the link from its predecessor (see `segment`), so the chain from the
+            // cursor on stays allocated while `self` is borrowed.
+            let s = unsafe { seg.as_ref() };
+            if offset == SEGMENT_CAP {
+                // Acquire: pairs with the installing compare-and-swap.
+                match NonNull::new(s.next.load(Ordering::Acquire)) {
+                    Some(next) => (seg, offset) = (next, 0),
+                    None => return n,
+                }
+                continue;
+            }
+            // SAFETY: as above.
+            match unsafe { s.get(offset) }.map(&mut count) {
+                Some(Some(true)) => n += 1,
+                Some(Some(false)) => {}
+                Some(None) | None => return n,
+            }
+            offset += 1;
+        }
+    }
+}
+
 /// The cursor's segment, with a lifetime tied to the borrow of `live`.
 fn unsafe_segment<E: Send + Sync + 'static>(live: &Live<E>) -> &Segment<E> {
     // SAFETY: the cursor's reference keeps the segment allocated while `live` is borrowed.
@@ -634,7 +691,7 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
     /// ```
     pub fn recv_deadline(&mut self, deadline: std::time::Instant) -> Result<E, RecvTimeoutError> {
         let live = self.live.as_mut().ok_or(RecvTimeoutError::Closed)?;
-        live.wait_until(deadline)?;
+        live.wait_until(Some(deadline))?;
         let event = live.current().clone();
         live.advance();
         Ok(event)
