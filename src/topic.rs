@@ -73,6 +73,7 @@ use crossbeam_utils::CachePadded;
 use crate::bound::{Bound, Overflow};
 use crate::notify::{WaitList, WaitNode};
 use crate::segment::{self, SEGMENT_CAP, Segment};
+use crate::stats::UserPanics;
 use crate::sync::epoch::{self, Guard};
 use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence, retry_hint};
 
@@ -153,11 +154,15 @@ pub(crate) struct Topic<E> {
     dropped: AtomicU64,
     /// Parked subscriptions. Padded: parking subscriptions write it, every send reads it.
     waiters: CachePadded<WaitList>,
+    /// The bus's count of contained user panics: wakers woken here, values dropped when this
+    /// topic's segments are freed (the deferred destructions take a clone with them).
+    user_panics: std::sync::Arc<UserPanics>,
 }
 
 impl<E: Send + Sync + 'static> Topic<E> {
-    /// A topic with one subscriber already counted, bounded by `bound` if given.
-    pub(crate) fn new(bound: Option<Bound>) -> Self {
+    /// A topic with one subscriber already counted, bounded by `bound` if given, counting
+    /// contained panics in `user_panics`.
+    pub(crate) fn new(bound: Option<Bound>, user_panics: std::sync::Arc<UserPanics>) -> Self {
         let (policy, capacity) = match bound {
             None => (UNBOUNDED, u64::MAX),
             Some(Bound {
@@ -190,6 +195,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             live_segments: AtomicUsize::new(1),
             dropped: AtomicU64::new(0),
             waiters: CachePadded::new(WaitList::new()),
+            user_panics,
         }
     }
 
@@ -232,7 +238,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // No fence: the SC claim above and the SC load in `is_empty` are the sender's half of
         // the pattern in `notify`; a parking subscription checks `claimed_past`.
         if !self.waiters.is_empty() {
-            self.waiters.wake_all();
+            self.waiters.wake_all(&self.user_panics);
         }
         Ok(())
     }
@@ -275,7 +281,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         }
         // As in `push`.
         if !self.waiters.is_empty() {
-            self.waiters.wake_all();
+            self.waiters.wake_all(&self.user_panics);
         }
         Ok(())
     }
@@ -404,7 +410,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // SeqCst: ordered before the SeqCst load of the senders' list (module docs).
         cell.pos.store(index, Ordering::SeqCst);
         if !self.senders.is_empty() {
-            self.senders.wake_all();
+            self.senders.wake_all(&self.user_panics);
         }
     }
 
@@ -415,7 +421,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let cell = unsafe { cell.as_ref() };
         // SeqCst: as in `publish_position`.
         cell.pos.store(FREE, Ordering::SeqCst);
-        self.senders.wake_all();
+        self.senders.wake_all(&self.user_panics);
     }
 
     /// Parks a sender that found the topic full. The caller must then try its send once more
@@ -463,7 +469,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 // so that `hs`'s death does not drop it.
                 hs.cut();
                 // SAFETY: we own the head reference on `h`, taken over from `head`; pinned.
-                let dead = unsafe { segment::release(h, guard) };
+                let dead = unsafe { segment::release(h, guard, &self.user_panics) };
                 // Relaxed: statistics only.
                 self.live_segments.fetch_sub(dead, Ordering::Relaxed);
             }
@@ -489,6 +495,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // `head` moved on and the segment died meanwhile: look again.
             retry_hint();
         }
+    }
+
+    /// DropOldest: the oldest retained segment, valid while the caller's pin `_guard` lasts
+    /// (no reference taken).
+    pub(crate) fn head_ptr(&self, _guard: &Guard) -> *mut Segment<E> {
+        // Acquire: as in `trim`.
+        self.head.load(Ordering::Acquire)
     }
 
     /// DropOldest: the start of the oldest retained segment. The caller is pinned by `_guard`.
@@ -572,7 +585,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 // Someone moved it as far or further: give back the reference we took. It may
                 // be the last one (every subscription has moved past `seg` meanwhile).
                 // SAFETY: we own that reference; pinned.
-                let dead = unsafe { segment::release(seg, guard) };
+                let dead = unsafe { segment::release(seg, guard, &self.user_panics) };
                 // Relaxed: statistics only.
                 self.live_segments.fetch_sub(dead, Ordering::Relaxed);
                 return;
@@ -585,7 +598,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 Ok(_) => {
                     // The old tail's reference is ours now to drop.
                     // SAFETY: we just took it over from `tail_seg`; pinned.
-                    let dead = unsafe { segment::release(cur, guard) };
+                    let dead = unsafe { segment::release(cur, guard, &self.user_panics) };
                     // Relaxed: statistics only.
                     self.live_segments.fetch_sub(dead, Ordering::Relaxed);
                     return;
@@ -673,7 +686,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     pub(crate) unsafe fn release(&self, seg: *mut Segment<E>) -> usize {
         let guard = epoch::pin();
         // SAFETY: the caller's contract; pinned.
-        let dead = unsafe { segment::release(seg, &guard) };
+        let dead = unsafe { segment::release(seg, &guard, &self.user_panics) };
         if dead > 0 {
             // Relaxed: statistics only.
             self.live_segments.fetch_sub(dead, Ordering::Relaxed);
@@ -712,8 +725,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // receiver that pushed its node and then read `closed_at` before the store can be
         // missed by the take (see the `close_vs_send_and_recv` loom model).
         fence(Ordering::SeqCst);
-        self.waiters.wake_all();
-        self.senders.wake_all();
+        self.waiters.wake_all(&self.user_panics);
+        self.senders.wake_all(&self.user_panics);
     }
 
     /// Whether a cursor at `index` has read everything it ever will.
@@ -746,6 +759,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
         fence(Ordering::SeqCst);
     }
 
+    /// A subscription that has parked is leaving: its node must not outlive it on the wait
+    /// list for long, nor keep its waker (see `notify`).
+    pub(crate) fn unpark(&self, node: Arc<WaitNode>) {
+        self.waiters
+            .forget(node, gone_limit(self.subscriber_count()), &self.user_panics);
+    }
+
     // The statistics getters below load with Relaxed: each is a snapshot of one counter and
     // orders nothing.
     pub(crate) fn subscriber_count(&self) -> usize {
@@ -769,6 +789,18 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     pub(crate) fn retained_segments(&self) -> usize {
         self.live_segments.load(Ordering::Relaxed)
+    }
+}
+
+/// How many gone wait nodes a topic with `subscribers` subscriptions may keep queued before a
+/// leaving subscription takes the wait list itself (`WaitList::forget`): at least the number of
+/// subscriptions, so a take wakes at most one live node per gone one. Loom models use 0, so
+/// that every leave takes the list.
+fn gone_limit(subscribers: usize) -> usize {
+    if cfg!(tidings_loom) {
+        0
+    } else {
+        subscribers.max(32)
     }
 }
 
@@ -797,8 +829,11 @@ impl<E> Drop for Topic<E> {
         };
         while !cur.is_null() {
             // SAFETY: exclusive access, argued above; each segment is freed exactly once.
-            let seg = unsafe { Box::from_raw(cur) };
+            let mut seg = unsafe { Box::from_raw(cur) };
             cur = seg.next.load(Ordering::Relaxed);
+            // This drop may run inside any caller's pin (the registry that held the topic is
+            // freed through the epoch): a panicking `E::drop` is contained.
+            seg.drop_values(&self.user_panics);
         }
         // Relaxed: as above.
         let mut cell = self.positions.load(Ordering::Relaxed);
