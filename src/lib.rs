@@ -97,6 +97,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod batch;
 pub mod bridge;
 mod bus;
 pub mod ctx;
@@ -111,6 +112,7 @@ mod subscription;
 mod sync;
 mod topic;
 
+pub use batch::Batch;
 pub use bus::Bus;
 
 /// Hooks for the loom models in `loom-tests/`; only in builds with `--cfg tidings_loom`.
