@@ -583,17 +583,7 @@ async fn two_os_processes_exchange_events() {
         text: String,
     }
     let server = server!();
-    let example = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples/nats_bridge");
-    assert!(
-        example.exists(),
-        "{} missing: run `cargo test --features nats` (it builds the examples)",
-        example.display()
-    );
+    let example = nats_server::example_binary("nats_bridge");
     let mut child = tokio::process::Command::new(&example)
         .args([server.url(), "peer".into()])
         .stdin(std::process::Stdio::piped())

@@ -254,3 +254,30 @@ fn a_nested_scope_failure_does_not_fail_the_parent() {
     }))
     .unwrap();
 }
+
+/// Issue 12 item 7: a future that captured a scope's frame (here through `ctx::updating`) and
+/// runs after that scope's `run` returned must not get a handle to a task nothing will drive.
+#[test]
+fn spawning_into_a_finished_scope_is_an_error() {
+    let gate = Arc::new(AtomicBool::new(false));
+    let g = Arc::clone(&gate);
+    let mut late = block_on(Scope::new("app").run(async move {
+        let mut late = Box::pin(ctx::updating(1u8, async move {
+            while !g.load(Ordering::SeqCst) {
+                yield_now().await;
+            }
+            ctx::spawn(async { 5 })
+        }));
+        // Polled once here: the future has taken this scope's frame.
+        assert!(futures::poll!(late.as_mut()).is_pending());
+        Some(late) // (not the future itself: the body does not await it)
+    }))
+    .unwrap()
+    .unwrap();
+    gate.store(true, Ordering::SeqCst);
+    let spawned = block_on(late.as_mut()).expect("the frame was taken inside the scope");
+    assert!(
+        spawned.is_err(),
+        "spawn into a finished scope returned a handle"
+    );
+}

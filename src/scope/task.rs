@@ -34,33 +34,72 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The tasks of one scope.
 pub(crate) struct TaskSet {
-    /// Spawned to run locally and not yet taken by the driver.
-    queue: Mutex<Vec<LocalTask>>,
-    /// Tasks spawned and not yet finished, wherever they run. Incremented before a task is
-    /// queued or spawned, decremented (Release) after its outcome is stored; the driver's
-    /// Acquire load of zero therefore sees every outcome.
+    /// Spawned to run locally and not yet taken by the driver, and whether the set is closed.
+    queue: Mutex<Queue>,
+    /// Tasks spawned and not yet finished, wherever they run. Incremented under the `queue`
+    /// lock, only while the set is open, before a task is queued or spawned; decremented
+    /// (Release) after its outcome is stored. The driver's Acquire load of zero therefore sees
+    /// every outcome, and `close_if_idle` (which re-reads it under the lock) cannot miss a
+    /// task admitted concurrently.
     live: AtomicUsize,
     /// The scope's driver, woken by spawns, task completions and failures.
     pub(crate) driver: AtomicWaker,
-    /// The first failure; set once.
-    failure: Mutex<Option<ScopeError>>,
-    /// Whether `failure` is set; read without the lock on every driver poll. Relaxed suffices:
-    /// the driver takes the lock before acting on it.
+    /// Every failure, in order (the scope's cancellation counts once).
+    failure: Mutex<Vec<ScopeError>>,
+    /// Whether `failure` is non-empty; read without the lock on every driver poll. Relaxed
+    /// suffices: the driver takes the lock before acting on it.
     failed: AtomicBool,
     /// Every task not known to be finished, to cancel them all on failure.
     controls: Mutex<Vec<Weak<dyn Control>>>,
+    /// `Some` for the background set (`ctx::spawn_background`): its failures are only logged,
+    /// and any number of `ctx::shutdown_background` futures wait here for `live` to reach 0.
+    idle_waiters: Option<Mutex<Vec<Waker>>>,
+}
+
+/// Guarded by `TaskSet::queue`.
+struct Queue {
+    tasks: Vec<LocalTask>,
+    /// The scope has finished (or its `run` future was dropped): no task can be admitted,
+    /// since nothing would drive it (issue 12 item 7; Haiway's "TaskGroup is finished").
+    closed: bool,
 }
 
 impl TaskSet {
     pub(crate) fn new() -> Self {
         TaskSet {
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue {
+                tasks: Vec::new(),
+                closed: false,
+            }),
             live: AtomicUsize::new(0),
             driver: AtomicWaker::new(),
-            failure: Mutex::new(None),
+            failure: Mutex::new(Vec::new()),
             failed: AtomicBool::new(false),
             controls: Mutex::new(Vec::new()),
+            idle_waiters: None,
         }
+    }
+
+    /// The set of background tasks: never closed, failures logged only.
+    pub(crate) fn background() -> Self {
+        TaskSet {
+            idle_waiters: Some(Mutex::new(Vec::new())),
+            ..TaskSet::new()
+        }
+    }
+
+    /// Ready once no task of the set is live; registers `waker` otherwise (background set).
+    pub(crate) fn poll_idle(&self, waker: &Waker) -> Poll<()> {
+        let waiters = self.idle_waiters.as_ref().expect("only the background set");
+        let mut waiters = lock(waiters);
+        // Checked under the lock `done` takes after its decrement: no wake-up is lost.
+        if self.live.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(());
+        }
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+        Poll::Pending
     }
 
     pub(crate) fn live(&self) -> usize {
@@ -68,7 +107,36 @@ impl TaskSet {
     }
 
     pub(crate) fn take_queued(&self) -> Vec<LocalTask> {
-        std::mem::take(&mut *lock(&self.queue))
+        std::mem::take(&mut lock(&self.queue).tasks)
+    }
+
+    /// Counts one more live task, unless the set is closed.
+    fn admit(&self) -> bool {
+        let queue = lock(&self.queue);
+        if queue.closed {
+            return false;
+        }
+        // Relaxed: the lock orders this against `close_if_idle`'s re-read.
+        self.live.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Closes the set if no task is live and none is queued; says whether it is closed.
+    pub(crate) fn close_if_idle(&self) -> bool {
+        let mut queue = lock(&self.queue);
+        if !queue.closed && (self.live.load(Ordering::Acquire) != 0 || !queue.tasks.is_empty()) {
+            return false;
+        }
+        queue.closed = true;
+        true
+    }
+
+    /// Closes the set whatever runs in it (the scope's `run` future was dropped); returns
+    /// the tasks queued and not yet taken, to be dropped by the caller outside the lock.
+    pub(crate) fn close(&self) -> Vec<LocalTask> {
+        let mut queue = lock(&self.queue);
+        queue.closed = true;
+        std::mem::take(&mut queue.tasks)
     }
 
     pub(crate) fn has_failed(&self) -> bool {
@@ -76,17 +144,33 @@ impl TaskSet {
     }
 
     pub(crate) fn take_failure(&self) -> Option<ScopeError> {
-        lock(&self.failure).take()
+        ScopeError::from_failures(std::mem::take(&mut *lock(&self.failure)))
     }
 
-    /// Records `error` as the scope's failure unless one is recorded already.
+    /// Records `error` among the scope's failures. An error that is a scope's cancellation
+    /// (`ctx::check_cancellation()?` in a `try_spawn` task) counts as the cancellation, once.
     pub(crate) fn fail(&self, error: ScopeError) {
-        let mut failure = lock(&self.failure);
-        if failure.is_none() && !self.failed.load(Ordering::Relaxed) {
-            *failure = Some(error);
+        if self.idle_waiters.is_some() {
+            return; // a background task: logged by the task, nobody to fail
+        }
+        let cancelled = match &error {
+            ScopeError::Failed { error: inner, .. } => inner
+                .downcast_ref::<ScopeError>()
+                .filter(|e| matches!(e, ScopeError::Cancelled { .. }))
+                .cloned(),
+            _ => None,
+        };
+        let error = cancelled.unwrap_or(error);
+        let mut failures = lock(&self.failure);
+        let repeated = matches!(error, ScopeError::Cancelled { .. })
+            && failures
+                .iter()
+                .any(|f| matches!(f, ScopeError::Cancelled { .. }));
+        if !repeated {
+            failures.push(error);
         }
         self.failed.store(true, Ordering::Relaxed);
-        drop(failure);
+        drop(failures);
         self.driver.wake();
     }
 
@@ -109,8 +193,15 @@ impl TaskSet {
 
     fn done(&self) {
         // Release: publishes the outcome stored before it (see `live`).
-        self.live.fetch_sub(1, Ordering::Release);
+        let was = self.live.fetch_sub(1, Ordering::Release);
         self.driver.wake();
+        if let Some(waiters) = &self.idle_waiters {
+            if was == 1 {
+                for waker in std::mem::take(&mut *lock(waiters)) {
+                    waker.wake();
+                }
+            }
+        }
     }
 }
 
@@ -239,13 +330,30 @@ pub(crate) struct Task<F: Future<Output = Result<T, BoxError>>, T> {
     set: Arc<TaskSet>,
 }
 
-/// Wraps `fut` as a task of `frame`'s scope; the caller queues or spawns the task.
-pub(crate) fn new_task<F, T>(frame: Arc<Frame>, fut: F) -> (Task<F, T>, JoinHandle<T>)
+/// Wraps `fut` as a task of `frame`'s scope; the caller queues or spawns the task. `None`
+/// (and `fut` dropped) if the scope has finished.
+pub(crate) fn new_task<F, T>(frame: Arc<Frame>, fut: F) -> Option<(Task<F, T>, JoinHandle<T>)>
 where
     F: Future<Output = Result<T, BoxError>> + Send + 'static,
     T: Send + 'static,
 {
     let set = Arc::clone(&frame.node.tasks);
+    new_task_in(set, Some(frame), fut)
+}
+
+/// Wraps `fut` as a task of `set`, run in `frame` (or in no context).
+pub(crate) fn new_task_in<F, T>(
+    set: Arc<TaskSet>,
+    frame: Option<Arc<Frame>>,
+    fut: F,
+) -> Option<(Task<F, T>, JoinHandle<T>)>
+where
+    F: Future<Output = Result<T, BoxError>> + Send + 'static,
+    T: Send + 'static,
+{
+    if !set.admit() {
+        return None;
+    }
     let cell = Arc::new(Cell {
         cancelled: AtomicBool::new(false),
         waker: AtomicWaker::new(),
@@ -255,7 +363,6 @@ where
             join_waker: None,
         }),
     });
-    set.live.fetch_add(1, Ordering::Relaxed);
     let control: Arc<dyn Control> = cell.clone();
     set.register(Arc::downgrade(&control));
     if set.has_failed() {
@@ -264,16 +371,16 @@ where
     }
     let task = Task {
         fut: Some(Box::pin(fut)),
-        frame: Some(frame),
+        frame,
         cell: Arc::clone(&cell),
         set,
     };
-    (task, JoinHandle { cell })
+    Some((task, JoinHandle { cell }))
 }
 
 impl TaskSet {
     pub(crate) fn queue(&self, task: LocalTask) {
-        lock(&self.queue).push(task);
+        lock(&self.queue).tasks.push(task);
         self.driver.wake();
     }
 }
@@ -299,7 +406,7 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Task<F, T> {
     fn scope_name(&self) -> Arc<str> {
         match &self.frame {
             Some(frame) => Arc::clone(&frame.node.name),
-            None => Arc::from("?"),
+            None => Arc::from("background"),
         }
     }
 }

@@ -133,3 +133,51 @@ impl Drop for NatsServer {
         self.kill();
     }
 }
+
+/// Builds example `name` with the features this test binary was built with, in the same
+/// target directory and profile, and returns its path, so a test that starts an example as a
+/// second process works from a plain `cargo test --test nats_bridge` on a fresh checkout.
+/// Builds each example once per test binary; cargo does nothing when it is up to date.
+#[allow(dead_code)] // not every test binary that includes this module starts an example
+pub fn example_binary(name: &str) -> PathBuf {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get_or_insert_with(HashMap::new).get(name) {
+        return path.clone();
+    }
+    // target/<profile>/deps/<this test binary>
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let target_dir = profile_dir.parent().expect("target");
+    let mut features = vec!["nats"];
+    if cfg!(feature = "tracing") {
+        features.push("tracing");
+    }
+    if cfg!(feature = "tokio") {
+        features.push("tokio");
+    }
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "--quiet", "--example", name, "--features"])
+        .arg(features.join(","))
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().expect("run cargo to build the example");
+    assert!(status.success(), "cargo build --example {name}: {status}");
+    let path = profile_dir.join("examples").join(name);
+    assert!(path.is_file(), "{} missing after the build", path.display());
+    built
+        .as_mut()
+        .unwrap()
+        .insert(name.to_owned(), path.clone());
+    path
+}
