@@ -18,7 +18,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::error::SendError;
 use crate::send_cache;
-use crate::stats::{Stats, TopicStats};
+use crate::stats::{Stats, TopicStats, UserPanics};
 use crate::subscription::Subscription;
 use crate::sync::epoch::{self, Guard};
 use crate::sync::{AtomicArc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -74,6 +74,9 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// Live `Bus` handles; the last one to go closes the bus.
     handles: AtomicUsize,
+    /// User panics contained on this bus's behalf ([`Stats::user_panics`]); shared with its
+    /// topics and their deferred segment destructions, which may outlive the bus.
+    user_panics: std::sync::Arc<UserPanics>,
 }
 
 /// The topics of one bus, keyed by event type.
@@ -175,6 +178,7 @@ impl Bus {
                 buckets: std::array::from_fn(|_| AtomicUsize::new(0)),
                 closed: AtomicBool::new(false),
                 handles: AtomicUsize::new(1),
+                user_panics: std::sync::Arc::new(UserPanics::new()),
             }),
         }
     }
@@ -307,9 +311,21 @@ impl Bus {
         topics.sort_by(|a, b| a.type_name.cmp(b.type_name));
         Stats {
             closed: self.is_closed(),
+            user_panics: self.shared.user_panics.get(),
             topics,
         }
     }
+}
+
+/// `epoch::pin` for `swap_registry`. Unit tests can make it panic, as a pin that collects a
+/// value whose `Drop` panics would.
+#[inline]
+fn pin_for_swap() -> Guard {
+    #[cfg(test)]
+    if tests::PIN_PANICS.with(std::cell::Cell::get) {
+        panic!("injected: epoch::pin panicked");
+    }
+    epoch::pin()
 }
 
 impl Shared {
@@ -378,6 +394,11 @@ impl Shared {
     fn swap_registry(&self, current: &std::sync::Arc<Registry>, mut next: Registry) -> bool {
         next.generation = current.generation + 1;
         let generation = next.generation;
+        // Pinned before the swap, because pinning can panic (it may collect garbage, running
+        // user `Drop`s): a panic here leaves the registry as it was, whereas one after the swap
+        // would drop the replaced registry on the spot, under a sender whose cache still points
+        // into it. Nothing after the swap can panic.
+        let guard = pin_for_swap();
         let Some(replaced) = self
             .registry
             .compare_and_swap(current, std::sync::Arc::new(next))
@@ -386,9 +407,10 @@ impl Shared {
         };
         // SeqCst: see `generation`. Swaps may finish out of order; `fetch_max` keeps it rising.
         self.generation.fetch_max(generation, Ordering::SeqCst);
-        // After raising the generation: a sender that still finds the old generation pinned
-        // before this point, so the epoch keeps the old registry (and its topics) for it.
-        let guard = epoch::pin();
+        // After raising the generation, retire (not drop) the replaced registry: a sender that
+        // still finds the old generation pinned before the raise, so the epoch keeps the old
+        // registry (and its topics) for it. Being pinned since before the swap changes nothing
+        // here: the deferral runs after every pin that existed when it was queued has ended.
         // SAFETY: the closure only drops an `Arc<Registry>`, which is `Send + 'static`, so it
         // may run on whichever thread collects, whenever it does.
         unsafe { guard.defer_unchecked(move || drop(replaced)) };
@@ -410,6 +432,11 @@ impl Shared {
         if this.closed.load(Ordering::SeqCst) {
             return Subscription::closed();
         }
+        // Pinned before anything is counted, and for the whole call: only an outermost pin
+        // collects the epoch's garbage, which may run someone else's panicking deferred
+        // function. Here it can unwind only before the count below, so a panic never leaves a
+        // subscription counted that nobody holds.
+        let _pin = epoch::pin();
         let b = bucket::<E>();
         let topic = loop {
             let current = this.registry.load();
@@ -423,7 +450,8 @@ impl Shared {
             // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips
             // the registry while the topic is registered.
             this.buckets[b].fetch_add(1, Ordering::SeqCst);
-            let topic = std::sync::Arc::new(Topic::<E>::new());
+            let topic =
+                std::sync::Arc::new(Topic::<E>::new(std::sync::Arc::clone(&this.user_panics)));
             let mut next = Registry::clone(&current);
             next.topics.insert(
                 TypeId::of::<E>(),
@@ -481,6 +509,91 @@ impl Shared {
     }
 }
 
+/// A handle to a bus that does not keep it open, from [`Bus::downgrade`]; like
+/// `std::sync::Weak`, or tokio's `WeakSender`.
+///
+/// [`upgrade`](WeakBus::upgrade) gives a [`Bus`] while the bus is open, and `None` once it has
+/// closed ([`Bus::close`], or its last `Bus` handle dropped). Useful for something that lives
+/// beside a bus (a cache, a background task) and must not be what keeps it open.
+///
+/// ```
+/// let bus = tidings::Bus::new();
+/// let weak = bus.downgrade();
+/// assert!(weak.upgrade().is_some());
+/// drop(bus); // the last `Bus`: the weak handle did not keep it open
+/// assert!(weak.upgrade().is_none());
+/// ```
+#[derive(Clone)]
+pub struct WeakBus {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Bus {
+    /// A [`WeakBus`]: a handle that does not keep the bus open.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let weak = bus.downgrade();
+    /// let again = weak.upgrade().unwrap();
+    /// assert_eq!(again.id(), bus.id());
+    /// bus.close();
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn downgrade(&self) -> WeakBus {
+        WeakBus {
+            shared: std::sync::Arc::downgrade(&self.shared),
+        }
+    }
+}
+
+impl WeakBus {
+    /// A [`Bus`] handle, if the bus is still open; `None` once it has closed.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let weak = bus.downgrade();
+    /// let strong = weak.upgrade().unwrap();
+    /// drop(bus);
+    /// // `strong` is a handle like any other: the bus stays open while it lives.
+    /// assert!(weak.upgrade().is_some());
+    /// drop(strong);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn upgrade(&self) -> Option<Bus> {
+        let shared = self.shared.upgrade()?;
+        // Count a handle only while another is alive: from zero the bus has closed (or is
+        // closing), and a handle must not revive it.
+        let mut n = shared.handles.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                return None;
+            }
+            // Relaxed: like `Arc::clone`, a new handle made while another exists.
+            match shared.handles.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => n = actual,
+            }
+        }
+        let bus = Bus { shared };
+        // Closed by `close` while handles remained: no handle for a closed bus either.
+        if bus.is_closed() {
+            return None; // dropping `bus` gives the count back
+        }
+        Some(bus)
+    }
+}
+
+impl fmt::Debug for WeakBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakBus").finish_non_exhaustive()
+    }
+}
+
 impl Clone for Bus {
     fn clone(&self) -> Self {
         // Relaxed: a new handle made from an existing one, as in `Arc::clone`.
@@ -522,5 +635,54 @@ impl fmt::Debug for Shared {
         f.debug_struct("Shared")
             .field("closed", &self.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::*;
+
+    thread_local! {
+        /// Makes `pin_for_swap` panic on this thread.
+        pub(super) static PIN_PANICS: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Issue 12, item 5: the pin in `swap_registry` came after the swap, so a panic there
+    /// dropped the replaced registry (and with it the last reference to a topic) while a sender
+    /// pinned before the swap could still use that topic through its send cache.
+    #[test]
+    fn a_panicking_pin_never_frees_a_registry_a_pinned_sender_can_reach() {
+        let bus = Bus::new();
+        let sub = bus.subscribe::<u32>();
+        bus.send(1u32).unwrap(); // fills this thread's send cache
+        let topic =
+            std::sync::Arc::downgrade(&bus.shared.registry.load().get_arc::<u32>().unwrap());
+        // A sender on another thread that pinned and loaded the current generation before the
+        // registry changes may use the topic until it unpins. (Not pinned here: a pin held by a
+        // test stalls the epoch for the other unit tests.) The topic must survive the panic.
+        let generation = bus.shared.generation.load(Ordering::SeqCst);
+        PIN_PANICS.with(|p| p.set(true));
+        let dropped = catch_unwind(AssertUnwindSafe(|| drop(sub)));
+        PIN_PANICS.with(|p| p.set(false));
+        assert!(dropped.is_err(), "the injected panic came out of the drop");
+        assert!(
+            topic.upgrade().is_some(),
+            "the topic was freed on the spot, under any sender still pinned"
+        );
+        assert_eq!(
+            bus.shared.generation.load(Ordering::SeqCst),
+            generation,
+            "the registry did not change: nothing was swapped out unretired"
+        );
+
+        // The bus is still exact: nobody listens to `u32`, and a new subscription gets events.
+        assert_eq!(bus.subscriber_count::<u32>(), 0);
+        assert_eq!(bus.send(2u32), Err(SendError::NoSubscribers(2)));
+        let mut sub = bus.subscribe::<u32>();
+        bus.send(3u32).unwrap();
+        assert_eq!(sub.try_recv(), Ok(3));
     }
 }

@@ -6,10 +6,10 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Wake, Waker};
 
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 
 use crate::bus::Shared;
-use crate::error::TryRecvError;
+use crate::error::{RecvTimeoutError, TryRecvError};
 use crate::notify::WaitNode;
 use crate::segment::{SEGMENT_CAP, Segment};
 use crate::sync::{Arc, Ordering, retry_hint, thread};
@@ -237,6 +237,41 @@ impl<E: Send + Sync + 'static> Live<E> {
         }
     }
 
+    /// `peek`, blocking the thread until an event is ready, the stream ends, or `deadline` (if
+    /// any). Spins and yields briefly first, as `recv_blocking` does.
+    #[cfg(not(tidings_loom))]
+    fn wait_until(&mut self, deadline: Option<std::time::Instant>) -> Result<(), RecvTimeoutError> {
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            match self.peek() {
+                Ok(()) => return Ok(()),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = std::time::Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            self.streak = 0;
+            let waker = self.thread_waker();
+            let mut cx = Context::from_waker(&waker);
+            match self.poll_ready(&mut cx) {
+                Poll::Ready(true) => return Ok(()),
+                Poll::Ready(false) => return Err(RecvTimeoutError::Closed),
+                // A wake-up left registered after a timeout only unparks this thread
+                // spuriously later, which every park tolerates.
+                Poll::Pending => match deadline {
+                    Some(deadline) => std::thread::park_timeout(deadline - now),
+                    None => std::thread::park(),
+                },
+            }
+        }
+    }
+
     fn thread_waker(&mut self) -> Waker {
         let id = thread::current().id();
         match &self.thread_waker {
@@ -269,14 +304,22 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         let seg = NonNull::new(seg).expect("start_cursor returns a live segment");
         // SAFETY: `start_cursor` took a reference on `seg` for us.
         let start = unsafe { seg.as_ref() }.start;
+        let offset = (index - start) as usize;
+        Self::at(shared, topic, Cursor { seg, offset })
+    }
+
+    /// A subscription reading from `cursor`, whose segment reference it takes over, and already
+    /// counted among the topic's subscribers.
+    fn at(
+        shared: std::sync::Arc<Shared>,
+        topic: std::sync::Arc<Topic<E>>,
+        cursor: Cursor<E>,
+    ) -> Self {
         Subscription {
             live: Some(Live {
                 shared,
                 topic,
-                cursor: Cursor {
-                    seg,
-                    offset: (index - start) as usize,
-                },
+                cursor,
                 waiter: None,
                 thread_waker: None,
                 retired: 0,
@@ -419,6 +462,60 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     }
 }
 
+/// The scope layer's blocking and counting reads (see `scope::delivery`).
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// `try_pick`, blocking the thread until an event is picked, the stream ends, or `deadline`
+    /// (if any).
+    #[cfg(not(tidings_loom))]
+    pub(crate) fn pick_until<T>(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+        mut pick: impl FnMut(&E) -> Option<T>,
+    ) -> Result<T, RecvTimeoutError> {
+        loop {
+            match self.try_pick(&mut pick) {
+                Ok(value) => return Ok(value),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            let live = self.live.as_mut().ok_or(RecvTimeoutError::Closed)?;
+            live.wait_until(deadline)?;
+        }
+    }
+
+    /// Counts the events ready at and after the cursor for which `count` says `Some(true)`,
+    /// stopping at the first it says `None` for, or at the first slot not yet written. Reads
+    /// without consuming; O(events ready).
+    pub(crate) fn count_ready(&self, mut count: impl FnMut(&E) -> Option<bool>) -> usize {
+        let Some(live) = &self.live else {
+            return 0;
+        };
+        let (mut seg, mut offset) = (live.cursor.seg, live.cursor.offset);
+        let mut n = 0;
+        loop {
+            // SAFETY: the cursor holds a reference on its segment, and every segment after it
+            // is held by the link from its predecessor (see `segment`), so the chain from the
+            // cursor on stays allocated while `self` is borrowed.
+            let s = unsafe { seg.as_ref() };
+            if offset == SEGMENT_CAP {
+                // Acquire: pairs with the installing compare-and-swap.
+                match NonNull::new(s.next.load(Ordering::Acquire)) {
+                    Some(next) => (seg, offset) = (next, 0),
+                    None => return n,
+                }
+                continue;
+            }
+            // SAFETY: as above.
+            match unsafe { s.get(offset) }.map(&mut count) {
+                Some(Some(true)) => n += 1,
+                Some(Some(false)) => {}
+                Some(None) | None => return n,
+            }
+            offset += 1;
+        }
+    }
+}
+
 /// The cursor's segment, with a lifetime tied to the borrow of `live`.
 fn unsafe_segment<E: Send + Sync + 'static>(live: &Live<E>) -> &Segment<E> {
     // SAFETY: the cursor's reference keeps the segment allocated while `live` is borrowed.
@@ -541,6 +638,145 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
     }
 }
 
+/// Blocking receives with a time limit, as in crossbeam and flume.
+#[cfg(not(tidings_loom))]
+impl<E: Clone + Send + Sync + 'static> Subscription<E> {
+    /// Receives the next event, blocking the thread for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if no event came in time, [`RecvTimeoutError::Closed`] once
+    /// the bus is closed and every event sent before the close has been received.
+    ///
+    /// Do not call it from an async task: it blocks the executor's thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tidings::RecvTimeoutError;
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u32>();
+    /// assert_eq!(sub.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+    /// let sender = bus.clone();
+    /// let t = std::thread::spawn(move || sender.send(7u32).unwrap());
+    /// assert_eq!(sub.recv_timeout(Duration::from_secs(10)), Ok(7));
+    /// t.join().unwrap();
+    /// ```
+    pub fn recv_timeout(&mut self, timeout: std::time::Duration) -> Result<E, RecvTimeoutError> {
+        match std::time::Instant::now().checked_add(timeout) {
+            Some(deadline) => self.recv_deadline(deadline),
+            // Beyond what an `Instant` can hold: no deadline at all.
+            None => self.recv_blocking().ok_or(RecvTimeoutError::Closed),
+        }
+    }
+
+    /// Receives the next event, blocking the thread until `deadline` at the latest. A deadline
+    /// in the past still takes an event that is ready now.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tidings::RecvTimeoutError;
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u32>();
+    /// bus.send(1u32).unwrap();
+    /// assert_eq!(sub.recv_deadline(Instant::now()), Ok(1));
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// assert_eq!(sub.recv_deadline(deadline), Err(RecvTimeoutError::Timeout));
+    /// assert!(Instant::now() >= deadline);
+    /// ```
+    pub fn recv_deadline(&mut self, deadline: std::time::Instant) -> Result<E, RecvTimeoutError> {
+        let live = self.live.as_mut().ok_or(RecvTimeoutError::Closed)?;
+        live.wait_until(Some(deadline))?;
+        let event = live.current().clone();
+        live.advance();
+        Ok(event)
+    }
+}
+
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// How many events wait for this subscription: sent (or being sent) to it and not yet
+    /// received. A snapshot; other threads may send meanwhile.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// assert!(sub.is_empty());
+    /// bus.send(1u8).unwrap();
+    /// bus.send(2u8).unwrap();
+    /// assert_eq!(sub.len(), 2);
+    /// sub.try_recv().unwrap();
+    /// assert_eq!(sub.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        match &self.live {
+            None => 0,
+            Some(live) => {
+                let backlog = live.topic.sent().saturating_sub(live.cursor.index());
+                usize::try_from(backlog).unwrap_or(usize::MAX)
+            }
+        }
+    }
+
+    /// Whether no event waits for this subscription (`len() == 0`).
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let sub = bus.subscribe::<u8>();
+    /// assert!(sub.is_empty());
+    /// bus.send(1u8).unwrap();
+    /// assert!(!sub.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A second subscription at this one's position: it receives every event this one has not
+    /// received yet, and everything sent later, independently of this one. (tokio's
+    /// `resubscribe` starts at the tail instead; for that, call
+    /// [`Bus::subscribe`](crate::Bus::subscribe) again.)
+    ///
+    /// A subscription that has ended gives one that has ended too.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut first = bus.subscribe::<u8>();
+    /// bus.send(1u8).unwrap();
+    /// bus.send(2u8).unwrap();
+    /// assert_eq!(first.try_recv(), Ok(1));
+    /// let mut second = first.resubscribe();
+    /// assert_eq!(second.try_recv(), Ok(2));
+    /// assert_eq!(first.try_recv(), Ok(2));
+    /// assert_eq!(bus.subscriber_count::<u8>(), 2);
+    /// ```
+    pub fn resubscribe(&self) -> Subscription<E> {
+        let Some(live) = &self.live else {
+            return Subscription::closed();
+        };
+        // We are counted, so the count is not zero and the topic cannot be dead.
+        if !live.topic.try_add_subscriber() {
+            return Subscription::closed();
+        }
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        let seg = unsafe { live.cursor.seg.as_ref() };
+        // The new cursor's own reference; ours keeps the count above zero meanwhile.
+        seg.acquire();
+        let cursor = Cursor {
+            seg: live.cursor.seg,
+            offset: live.cursor.offset,
+        };
+        Subscription::at(
+            std::sync::Arc::clone(&live.shared),
+            std::sync::Arc::clone(&live.topic),
+            cursor,
+        )
+    }
+}
+
 impl<E: Clone + Send + Sync + 'static> Stream for Subscription<E> {
     type Item = E;
 
@@ -549,12 +785,33 @@ impl<E: Clone + Send + Sync + 'static> Stream for Subscription<E> {
     }
 }
 
+/// Ends after the bus closed and every event sent before has been received, as flume's and
+/// async-broadcast's receivers do.
+impl<E: Clone + Send + Sync + 'static> FusedStream for Subscription<E> {
+    fn is_terminated(&self) -> bool {
+        Subscription::is_terminated(self)
+    }
+}
+
 impl<E: Send + Sync + 'static> Drop for Subscription<E> {
     fn drop(&mut self) {
-        if let Some(live) = self.live.take() {
+        if let Some(mut live) = self.live.take() {
+            let waiter = live.waiter.take();
+            // Unsubscribes even if the release unwinds (a pin may run someone else's panicking
+            // deferred function): a subscription that is gone must not stay counted.
+            struct Unsubscribe<'a, E: Send + Sync + 'static>(&'a Live<E>);
+            impl<E: Send + Sync + 'static> Drop for Unsubscribe<'_, E> {
+                fn drop(&mut self) {
+                    self.0.shared.unsubscribe(&self.0.topic);
+                }
+            }
+            let unsubscribe = Unsubscribe(&live);
             // SAFETY: the cursor owns one reference on its segment and gives it up here.
             unsafe { live.topic.release(live.cursor.seg.as_ptr()) };
-            live.shared.unsubscribe(&live.topic);
+            drop(unsubscribe);
+            if let Some(node) = waiter {
+                live.topic.unpark(node);
+            }
         }
     }
 }
