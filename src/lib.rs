@@ -111,6 +111,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod batch;
 mod bound;
 pub mod bridge;
 mod bus;
@@ -126,6 +127,7 @@ mod subscription;
 mod sync;
 mod topic;
 
+pub use batch::Batch;
 pub use bound::{BusBuilder, Overflow};
 pub use bus::{Bus, WeakBus};
 

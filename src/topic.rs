@@ -5,7 +5,9 @@
 //!
 //! 1. Pin the epoch and load `tail_seg` (Acquire).
 //! 2. Claim a global index with `tail_index.fetch_add(1)`. The index *is* the event's place in
-//!    the type's one total order; a claim that sees the `CLOSED` bit fails instead.
+//!    the type's one total order; a claim that sees the `CLOSED` bit fails instead. A batch
+//!    (`push_all`) claims its whole run with one `fetch_add(n)`, so it is contiguous in the order
+//!    and all or nothing against `close`, and then writes the run, crossing segments as needed.
 //! 3. Walk forward from the loaded segment to the one holding the index, installing missing
 //!    successors by compare-and-swap (the loser frees its unpublished segment).
 //! 4. Write the slot, set its `ready` flag, move `tail_seg` forward if it lags.
@@ -249,7 +251,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // Acquire: as in `push`. Loaded before the claim, so `tail.start <= index`.
         let tail = self.tail_seg.load(Ordering::Acquire);
         let claim = if self.policy == BACKPRESSURE {
-            self.claim_gated()
+            self.claim_gated(1)
         } else {
             let index = self.tail_index.fetch_add(1, Ordering::SeqCst);
             if index & CLOSED != 0 {
@@ -286,10 +288,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         Ok(())
     }
 
-    /// Backpressure: claims the next index if that leaves every live subscription at most
+    /// Backpressure: claims the next `n` indices if that leaves every live subscription at most
     /// `capacity` events behind, by compare-and-swap so that the check and the claim are one
-    /// step. Scans the positions only when the cached `gate` says the topic may be full.
-    fn claim_gated(&self) -> Result<u64, Rejected> {
+    /// step; returns the first. Scans the positions only when the cached `gate` says the topic
+    /// may be full. A run longer than the capacity never fits.
+    fn claim_gated(&self, n: u64) -> Result<u64, Rejected> {
         // SeqCst: the claim is the send's linearisation point, as `fetch_add` in `push`.
         let mut raw = self.tail_index.load(Ordering::SeqCst);
         loop {
@@ -298,8 +301,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
             }
             // Relaxed: `gate` is only ever a lower bound of the live positions, whichever value
             // this reads; a stale one only sends us to the scan below.
-            if raw
-                >= self
+            if raw + n
+                > self
                     .gate
                     .load(Ordering::Relaxed)
                     .saturating_add(self.capacity)
@@ -309,13 +312,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 let min = self.min_position().min(raw);
                 // Relaxed: as above; `fetch_max` keeps it rising.
                 self.gate.fetch_max(min, Ordering::Relaxed);
-                if raw >= min.saturating_add(self.capacity) {
+                if raw + n > min.saturating_add(self.capacity) {
                     return Err(Rejected::Full);
                 }
             }
             match self.tail_index.compare_exchange_weak(
                 raw,
-                raw + 1,
+                raw + n,
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
@@ -512,6 +515,86 @@ impl<E: Send + Sync + 'static> Topic<E> {
         unsafe { (*h).start }
     }
 
+    /// Publishes `events` as one run of consecutive indices, claimed with one `fetch_add`:
+    /// the run is contiguous in the type's order (no other send lands inside it) and, against
+    /// `close`, all or nothing (the claim either precedes the `CLOSED` bit and every event is
+    /// written, or sees it and none is). The events are already collected, so no user code runs
+    /// between the claim and the last write: a claimed slot is always written.
+    ///
+    /// Returns how many were sent, or gives every event back.
+    pub(crate) fn push_all(
+        &self,
+        events: Vec<E>,
+        guard: &Guard,
+    ) -> Result<usize, (Rejected, Vec<E>)> {
+        // SeqCst: as in `push`.
+        let subs = self.subscribers.load(Ordering::SeqCst);
+        if subs == 0 || subs == DEAD {
+            // Relaxed: statistics only.
+            self.dropped
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            return Err((Rejected::NoSubscribers, events));
+        }
+        let n = events.len();
+        // Acquire: as in `push`.
+        let tail = self.tail_seg.load(Ordering::Acquire);
+        let first = if self.policy == BACKPRESSURE {
+            // The whole run or nothing: Full unless all of it fits.
+            match self.claim_gated(n as u64) {
+                Ok(first) => first,
+                Err(why) => {
+                    if let Rejected::Closed = why {
+                        // Relaxed: statistics only.
+                        self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    return Err((why, events));
+                }
+            }
+        } else {
+            // SeqCst: as in `push`; one read-modify-write claims the whole run. `n` is the
+            // length of a `Vec`, far below 2^63, so the low bits cannot carry into `CLOSED`.
+            let first = self.tail_index.fetch_add(n as u64, Ordering::SeqCst);
+            if first & CLOSED != 0 {
+                // Relaxed: statistics only.
+                self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                return Err((Rejected::Closed, events));
+            }
+            first
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        #[cfg(all(test, not(tidings_loom)))]
+        tests::after_claim();
+        // SAFETY: as in `push`: `tail` was the tail segment while we were pinned.
+        let mut seg = unsafe { self.find_segment(tail, first, guard) };
+        // SAFETY: pinned; `find_segment` returned the segment holding `first`.
+        let mut offset = (first - unsafe { (*seg).start }) as usize;
+        for event in events {
+            if offset == SEGMENT_CAP {
+                // SAFETY: pinned; `seg` was reached from `tail`, and the next index of the run
+                // is its successor's first.
+                seg = unsafe { self.find_segment(seg, (*seg).start + SEGMENT_CAP as u64, guard) };
+                offset = 0;
+            }
+            // SAFETY: this thread alone claimed every index of the run; pinned as above.
+            unsafe { (*seg).write(offset, event) };
+            offset += 1;
+        }
+        if seg != tail {
+            // SAFETY: pinned; we claimed an index in `seg` (the run's last).
+            unsafe { self.advance_tail(seg, guard) };
+        }
+        if self.policy == DROP_OLDEST {
+            self.trim(first + n as u64 - 1, guard);
+        }
+        // As in `push`: the SC claim and the SC load of the wait list.
+        if !self.waiters.is_empty() {
+            self.waiters.wake_all(&self.user_panics);
+        }
+        Ok(n)
+    }
+
     /// The segment holding `index`, walking from `seg` and installing successors as needed.
     ///
     /// # Safety
@@ -652,7 +735,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // Failed claims after a close still bump the low bits; start at the end instead,
             // so a late subscription does not walk (and install) segments for them.
             let index = match self.closed_at.load(Ordering::SeqCst) {
-                OPEN => raw & !CLOSED,
+                // Closed, and the closer is between its `fetch_or` and its store of
+                // `closed_at`: wait for the store, as failed runs of `push_all` may already
+                // have raised the low bits arbitrarily far past the end.
+                OPEN if raw & CLOSED != 0 => {
+                    retry_hint();
+                    continue;
+                }
+                OPEN => raw,
                 at => at,
             };
             let mut seg = tail;

@@ -600,3 +600,66 @@ fn recv_ref_survives_being_overtaken() {
     assert!(sub.missed() > 0);
     assert_eq!(after_gap, (63 + sub.missed()).to_string());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batches on bounded topics
+
+/// `send_all` on a Backpressure type: the whole run fits or it is `Full` with every event back;
+/// a run longer than the capacity never fits.
+#[test]
+fn send_all_is_whole_or_full_under_backpressure() {
+    let bus = Bus::builder().bound::<u32>(4, Overflow::Backpressure).build();
+    let mut sub = bus.subscribe::<u32>();
+    assert_eq!(bus.send_all([1u32, 2, 3]), Ok(3));
+    assert_eq!(bus.send_all([4u32, 5]), Err(SendError::Full(vec![4, 5])));
+    assert_eq!(bus.send_all([4u32]), Ok(1));
+    assert_eq!(sub.try_recv(), Ok(1));
+    assert_eq!(bus.send_all([5u32]), Ok(1));
+    assert_eq!(drain(&mut sub), [2, 3, 4, 5]);
+    assert_eq!(
+        bus.send_all([1u32, 2, 3, 4, 5]),
+        Err(SendError::Full(vec![1, 2, 3, 4, 5]))
+    );
+    assert_eq!(bus.send_all([1u32, 2, 3, 4]), Ok(4));
+}
+
+/// Batch reads make room like single reads: a sender blocked on a full topic is woken by
+/// `try_recv_many` and `try_recv_many_ref`.
+#[test]
+fn batch_reads_make_room_under_backpressure() {
+    let bus = Bus::builder().bound::<u32>(3, Overflow::Backpressure).build();
+    let mut sub = bus.subscribe::<u32>();
+    bus.send_all([1u32, 2, 3]).unwrap();
+    let (waker, count) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = Box::pin(bus.send_async(4u32));
+    assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+    let mut buf = Vec::new();
+    assert_eq!(sub.try_recv_many(&mut buf, 2), Ok(2));
+    assert!(count.0.load(Ordering::SeqCst) >= 1);
+    assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    assert!(bus.send(5u32).is_ok());
+    assert!(bus.send(6u32).unwrap_err().is_full());
+    assert_eq!(sub.try_recv_many_ref(10).unwrap().len(), 3);
+    bus.send_all([6u32, 7, 8]).unwrap();
+}
+
+/// `send_all` on a DropOldest type trims like single sends; a batch reader that lags resumes
+/// with received + missed = sent.
+#[test]
+fn send_all_and_recv_many_under_drop_oldest() {
+    let bus = Bus::builder().bound::<u64>(100, Overflow::DropOldest).build();
+    let mut sub = bus.subscribe::<u64>();
+    let mut sent = 0u64;
+    for _ in 0..1000 {
+        bus.send_all(sent..sent + 37).unwrap();
+        sent += 37;
+    }
+    let segments = bus.stats().topic::<u64>().unwrap().retained_segments;
+    assert!(segments <= 99usize.div_ceil(64) + 1 + 1, "{segments}");
+    let mut buf = Vec::new();
+    while sub.try_recv_many(&mut buf, 50).is_ok() {}
+    assert_eq!(buf.len() as u64 + sub.missed(), sent);
+    assert!(buf.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(sub.len(), 0);
+}
