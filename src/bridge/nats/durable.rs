@@ -285,7 +285,8 @@ async fn handle<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
         Counters::bump(&inner.counters.looped);
         AckKind::Ack
     } else {
-        match deliver::<E>(inner, &message.subject, &message.payload, buf) {
+        let headers = message.headers.as_ref();
+        match deliver::<E>(inner, &message.subject, headers, &message.payload, buf) {
             Delivered::Yes => AckKind::Ack,
             // Never redeliver what can never decode.
             Delivered::Skipped => AckKind::Term,
