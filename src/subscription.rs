@@ -196,10 +196,11 @@ impl<E: Send + Sync + 'static> Live<E> {
 
     /// The next event if it is ready in the cursor's segment now, consumed; `None` if the
     /// cursor is at the segment's end or the slot is not written yet (the caller then takes the
-    /// slow path, which crosses, checks for the end and parks). The shared fast path of
-    /// `poll_recv` and `Stream::poll_next`.
+    /// slow path, which crosses, checks for the end and parks). The fast path of `poll_recv`
+    /// and so of `Stream::poll_next`: one step of the batch readers' loop (`batch`), the
+    /// cursor's segment read in place without the crossing and end checks of `peek`.
     #[inline]
-    pub(crate) fn take_ready(&mut self) -> Option<E>
+    fn take_ready(&mut self) -> Option<E>
     where
         E: Clone,
     {
