@@ -12,6 +12,7 @@ use crate::bus::Shared;
 use crate::error::{RecvTimeoutError, TryRecvError};
 use crate::notify::WaitNode;
 use crate::segment::{SEGMENT_CAP, Segment};
+use crate::stats::SubscriptionStats;
 use crate::sync::{Arc, Ordering, retry_hint, thread};
 use crate::topic::Topic;
 
@@ -87,6 +88,8 @@ struct Live<E: Send + Sync + 'static> {
     retired: usize,
     /// Events received since the stream was last found empty by a poll (see [`BURST`]).
     streak: u32,
+    /// The cursor's index when this subscription was made (for `stats`).
+    first: u64,
 }
 
 /// The read position: a segment this cursor holds one reference on, and the offset of the
@@ -319,6 +322,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
             live: Some(Live {
                 shared,
                 topic,
+                first: cursor.index(),
                 cursor,
                 waiter: None,
                 thread_waker: None,
@@ -719,6 +723,37 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                 let backlog = live.topic.sent().saturating_sub(live.cursor.index());
                 usize::try_from(backlog).unwrap_or(usize::MAX)
             }
+        }
+    }
+
+    /// This subscription's counters, a snapshot: backlog (as [`len`](Self::len)) and events
+    /// received. Per-type counters are in [`Bus::stats`](crate::Bus::stats).
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// for i in 0..3u8 {
+    ///     bus.send(i).unwrap();
+    /// }
+    /// sub.try_recv().unwrap();
+    /// let stats = sub.stats();
+    /// assert_eq!((stats.backlog, stats.received, stats.closed), (2, 1, false));
+    /// ```
+    pub fn stats(&self) -> SubscriptionStats {
+        let type_name = std::any::type_name::<E>();
+        match &self.live {
+            None => SubscriptionStats {
+                type_name,
+                backlog: 0,
+                received: 0,
+                closed: true,
+            },
+            Some(live) => SubscriptionStats {
+                type_name,
+                backlog: self.len() as u64,
+                received: live.cursor.index() - live.first,
+                closed: live.topic.is_closed(),
+            },
         }
     }
 
