@@ -9,7 +9,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use futures_core::{FusedStream, Stream};
 
 use crate::bus::Shared;
-use crate::error::{RecvTimeoutError, TryRecvError};
+#[cfg(not(tidings_loom))]
+use crate::error::RecvTimeoutError;
+use crate::error::TryRecvError;
 use crate::notify::WaitNode;
 use crate::segment::{SEGMENT_CAP, Segment};
 use crate::stats::SubscriptionStats;

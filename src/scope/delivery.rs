@@ -21,7 +21,9 @@ use std::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
-use crate::{Bus, RecvTimeoutError, Subscription, TryRecvError};
+#[cfg(not(tidings_loom))]
+use crate::RecvTimeoutError;
+use crate::{Bus, Subscription, TryRecvError};
 
 /// Where an event comes from, as much as the ancestry check needs.
 ///
