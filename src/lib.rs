@@ -43,6 +43,9 @@
 //!
 //! - A send of a type with no live subscription stores nothing and allocates nothing.
 //! - Events live in segments of 64 slots, so there is no allocation per event.
+//! - A subscription dropped while waiting (a request that timed out) releases its waker at
+//!   once; its wait node is freed by the next send or close, or by a later such drop, so
+//!   memory stays flat however many such drops come without a send.
 //! - An event is freed with its segment, once every subscription that must read it has moved
 //!   past it. There is no capacity and no lag limit: a slow subscription keeps what it has not
 //!   read, and never slows senders or other subscriptions. Dropping it gives its backlog back.
@@ -134,6 +137,7 @@ struct ReadmeDoctests;
 #[cfg(tidings_loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::notify::loom_check::live_wait_nodes;
     pub use crate::segment::loom_check::live_segments;
 
     /// Frees what crossbeam-epoch still holds back: pins and flushes until every deferred

@@ -832,7 +832,8 @@ impl<E: Clone + Send + Sync + 'static> FusedStream for Subscription<E> {
 
 impl<E: Send + Sync + 'static> Drop for Subscription<E> {
     fn drop(&mut self) {
-        if let Some(live) = self.live.take() {
+        if let Some(mut live) = self.live.take() {
+            let waiter = live.waiter.take();
             // Unsubscribes even if the release unwinds (a pin may run someone else's panicking
             // deferred function): a subscription that is gone must not stay counted.
             struct Unsubscribe<'a, E: Send + Sync + 'static>(&'a Live<E>);
@@ -845,6 +846,9 @@ impl<E: Send + Sync + 'static> Drop for Subscription<E> {
             // SAFETY: the cursor owns one reference on its segment and gives it up here.
             unsafe { live.topic.release(live.cursor.seg.as_ptr()) };
             drop(unsubscribe);
+            if let Some(node) = waiter {
+                live.topic.unpark(node);
+            }
         }
     }
 }

@@ -393,6 +393,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
         fence(Ordering::SeqCst);
     }
 
+    /// A subscription that has parked is leaving: its node must not outlive it on the wait
+    /// list for long, nor keep its waker (see `notify`).
+    pub(crate) fn unpark(&self, node: Arc<WaitNode>) {
+        self.waiters
+            .forget(node, gone_limit(self.subscriber_count()), &self.user_panics);
+    }
+
     // The statistics getters below load with Relaxed: each is a snapshot of one counter and
     // orders nothing.
     pub(crate) fn subscriber_count(&self) -> usize {
@@ -416,6 +423,18 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     pub(crate) fn retained_segments(&self) -> usize {
         self.live_segments.load(Ordering::Relaxed)
+    }
+}
+
+/// How many gone wait nodes a topic with `subscribers` subscriptions may keep queued before a
+/// leaving subscription takes the wait list itself (`WaitList::forget`): at least the number of
+/// subscriptions, so a take wakes at most one live node per gone one. Loom models use 0, so
+/// that every leave takes the list.
+fn gone_limit(subscribers: usize) -> usize {
+    if cfg!(tidings_loom) {
+        0
+    } else {
+        subscribers.max(32)
     }
 }
 

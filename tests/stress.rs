@@ -67,6 +67,13 @@ fn read_all_blocking(mut sub: Subscription<Msg>) -> [u64; SENDERS + 1] {
     counts
 }
 
+/// Joins every thread, failing if one panicked.
+fn join_all(threads: Vec<thread::JoinHandle<()>>) {
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
 #[test]
 fn stress_senders_churn_and_close() {
     let n = per_sender();
@@ -135,13 +142,9 @@ fn stress_senders_churn_and_close() {
             }
         })
     };
-    for s in senders {
-        s.join().unwrap();
-    }
+    join_all(senders);
     stop.store(true, Ordering::Relaxed);
-    for c in churners {
-        c.join().unwrap();
-    }
+    join_all(churners);
     bus.close();
     let raced = racer.join().unwrap();
     for counts in [blocking.join().unwrap(), parked.join().unwrap()] {
@@ -149,4 +152,281 @@ fn stress_senders_churn_and_close() {
         assert_eq!(counts[SENDERS], raced, "the racing sender's accepted sends");
     }
     assert_eq!(bus.stats().topics.len(), 0, "every subscription is gone");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile user code: `Clone` and `Drop` that panic, wakers that panic (issue 12).
+
+mod hostile {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Once};
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::thread;
+
+    use tidings::{Bus, TryRecvError};
+
+    const CLONE_PANIC: &str = "hostile clone";
+    const DROP_PANIC: &str = "hostile drop";
+    const WAKE_PANIC: &str = "hostile wake";
+
+    /// Keeps the expected panics of this test off stderr; any other panic still prints.
+    fn quiet_hook() {
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
+                if !matches!(message, Some(CLONE_PANIC | DROP_PANIC | WAKE_PANIC)) {
+                    previous(info);
+                }
+            }));
+        });
+    }
+
+    /// Counts of one run, shared with every value and waker.
+    #[derive(Default)]
+    struct Tally {
+        originals: AtomicU64,
+        originals_dropped: AtomicU64,
+        drop_panics: AtomicU64,
+        wake_panics: AtomicU64,
+    }
+
+    /// An event whose clone panics if `bad_clone`, and whose original's drop panics if
+    /// `bad_drop` (clones never panic on drop: they are the reader's own values).
+    struct Ev {
+        sender: usize,
+        seq: u64,
+        payload: String,
+        bad_clone: bool,
+        bad_drop: bool,
+        original: bool,
+        tally: Arc<Tally>,
+    }
+
+    impl Clone for Ev {
+        fn clone(&self) -> Self {
+            if self.bad_clone {
+                panic!("{CLONE_PANIC}");
+            }
+            Ev {
+                payload: self.payload.clone(),
+                original: false,
+                tally: self.tally.clone(),
+                ..*self
+            }
+        }
+    }
+
+    impl Drop for Ev {
+        fn drop(&mut self) {
+            if !self.original {
+                return;
+            }
+            self.tally.originals_dropped.fetch_add(1, Ordering::SeqCst);
+            if self.bad_drop {
+                self.tally.drop_panics.fetch_add(1, Ordering::SeqCst);
+                panic!("{DROP_PANIC}");
+            }
+        }
+    }
+
+    thread_local! {
+        /// Set while this thread polls its own subscription: a wake from inside is the poll
+        /// waking itself (a sender between its claim and its write), which is the owner's own
+        /// call and not contained by the bus.
+        static POLLING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// `sub.poll_recv(cx)`, catching a hostile clone (or the owner's own waker).
+    fn poll(
+        sub: &mut tidings::Subscription<Ev>,
+        cx: &mut Context<'_>,
+    ) -> std::thread::Result<Poll<Option<(usize, u64)>>> {
+        POLLING.with(|p| p.set(true));
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            sub.poll_recv(cx).map(|e| e.map(|e| (e.sender, e.seq)))
+        }));
+        POLLING.with(|p| p.set(false));
+        polled
+    }
+
+    /// Unparks its thread, then panics on every `n`th wake.
+    struct Waking {
+        thread: thread::Thread,
+        n: u64,
+        wakes: AtomicU64,
+        tally: Arc<Tally>,
+    }
+
+    impl Wake for Waking {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.thread.unpark();
+            if self.wakes.fetch_add(1, Ordering::SeqCst) % self.n == self.n - 1 {
+                if !POLLING.with(std::cell::Cell::get) {
+                    self.tally.wake_panics.fetch_add(1, Ordering::SeqCst);
+                }
+                panic!("{WAKE_PANIC}");
+            }
+        }
+    }
+
+    /// Reads one event by clone, falling back to a read by reference when the clone panics
+    /// (which must not have consumed it).
+    fn read(sub: &mut tidings::Subscription<Ev>) -> Result<(usize, u64), TryRecvError> {
+        match catch_unwind(AssertUnwindSafe(|| {
+            sub.try_recv().map(|e| (e.sender, e.seq))
+        })) {
+            Ok(r) => r,
+            Err(_) => sub.try_recv_ref().map(|e| {
+                assert!(e.bad_clone, "only a hostile clone panics");
+                (e.sender, e.seq)
+            }),
+        }
+    }
+
+    #[test]
+    fn stress_with_panicking_clone_drop_and_wakers() {
+        quiet_hook();
+        const SENDERS: usize = 3;
+        let n = super::per_sender();
+        let tally = Arc::new(Tally::default());
+        let bus = Bus::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        // Parked readers, polled by hand with wakers that panic every third wake: they must
+        // still see every event in order, and every panic must be counted.
+        let readers: Vec<_> = (0..2)
+            .map(|r| {
+                let mut sub = bus.subscribe::<Ev>();
+                let tally = tally.clone();
+                thread::spawn(move || {
+                    let waker = Waker::from(Arc::new(Waking {
+                        thread: thread::current(),
+                        n: 3 + r,
+                        wakes: AtomicU64::new(0),
+                        tally,
+                    }));
+                    let mut cx = Context::from_waker(&waker);
+                    let mut last = [None; SENDERS];
+                    let mut got = 0u64;
+                    loop {
+                        match read(&mut sub) {
+                            Ok((s, seq)) => {
+                                assert!(last[s].is_none_or(|p| seq > p), "out of order");
+                                last[s] = Some(seq);
+                                got += 1;
+                            }
+                            Err(TryRecvError::Closed) => return got,
+                            Err(TryRecvError::Empty) => {
+                                // Park: `poll_recv` registers the waker; a hostile clone here
+                                // is caught and the event read next time round.
+                                match poll(&mut sub, &mut cx) {
+                                    Ok(Poll::Pending) => thread::park(),
+                                    Ok(Poll::Ready(Some((s, seq)))) => {
+                                        assert!(last[s].is_none_or(|p| seq > p));
+                                        last[s] = Some(seq);
+                                        got += 1;
+                                    }
+                                    Ok(Poll::Ready(None)) => return got,
+                                    Err(_) => {}
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Churners: subscribe, park with a waker that always panics, drop (sometimes after
+        // reading a little): the parked node must go with it, and a send must never panic.
+        let churners: Vec<_> = (0..2)
+            .map(|_| {
+                let (bus, stop, tally) = (bus.clone(), stop.clone(), tally.clone());
+                thread::spawn(move || {
+                    let waker = Waker::from(Arc::new(Waking {
+                        thread: thread::current(),
+                        n: 1,
+                        wakes: AtomicU64::new(0),
+                        tally,
+                    }));
+                    let mut cx = Context::from_waker(&waker);
+                    let mut round = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut sub = bus.subscribe::<Ev>();
+                        for _ in 0..round % 8 {
+                            let _ = read(&mut sub);
+                        }
+                        let _ = poll(&mut sub, &mut cx);
+                        drop(sub);
+                        round += 1;
+                    }
+                })
+            })
+            .collect();
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|s| {
+                let (bus, tally) = (bus.clone(), tally.clone());
+                thread::spawn(move || {
+                    for seq in 0..n {
+                        tally.originals.fetch_add(1, Ordering::SeqCst);
+                        let ev = Ev {
+                            sender: s,
+                            seq,
+                            payload: format!("{s}:{seq}"),
+                            bad_clone: seq % 7 == 1,
+                            bad_drop: seq % 5 == 2,
+                            original: true,
+                            tally: tally.clone(),
+                        };
+                        let sent = catch_unwind(AssertUnwindSafe(|| bus.send(ev).is_ok()));
+                        assert!(matches!(sent, Ok(true)), "send panicked or failed");
+                    }
+                })
+            })
+            .collect();
+        super::join_all(senders);
+        stop.store(true, Ordering::Relaxed);
+        super::join_all(churners);
+        bus.close();
+        for r in readers {
+            assert_eq!(
+                r.join().unwrap(),
+                SENDERS as u64 * n,
+                "a reader lost events"
+            );
+        }
+        assert_eq!(bus.stats().topics.len(), 0, "every subscription is gone");
+        // Every original is dropped once, by the bus (every send succeeded).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tally.originals_dropped.load(Ordering::SeqCst)
+            < tally.originals.load(Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+        {
+            for _ in 0..64 {
+                crossbeam_epoch::pin().flush();
+            }
+            thread::yield_now();
+        }
+        assert_eq!(
+            tally.originals_dropped.load(Ordering::SeqCst),
+            tally.originals.load(Ordering::SeqCst),
+            "an event value leaked"
+        );
+        let expected =
+            tally.drop_panics.load(Ordering::SeqCst) + tally.wake_panics.load(Ordering::SeqCst);
+        assert!(tally.drop_panics.load(Ordering::SeqCst) > 0);
+        assert_eq!(
+            bus.stats().user_panics,
+            expected,
+            "contained panics miscounted"
+        );
+    }
 }

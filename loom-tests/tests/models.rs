@@ -342,3 +342,91 @@ fn tail_advance_race_keeps_segment_count() {
         );
     });
 }
+
+/// Counts its wake-ups; a std `Arc`, so a model can check who still holds it.
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (std::sync::Arc<Count>, std::task::Waker) {
+    let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+    (count.clone(), std::task::Waker::from(count))
+}
+
+fn wakes(count: &Count) -> usize {
+    count.0.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Polls `sub` once with `waker`.
+fn poll_once(sub: &mut Subscription<Ev>, waker: &std::task::Waker) -> std::task::Poll<Option<Ev>> {
+    sub.poll_recv(&mut std::task::Context::from_waker(waker))
+}
+
+/// A parked subscription is dropped while a sender publishes and another subscription waits.
+/// The leaving one takes the wait list (the loom limit on gone nodes is 0) racing the sender's
+/// take. Catches a leave that takes the list without waking the live nodes on it (the waiting
+/// subscription then sleeps through the send: a loom deadlock), a node woken after its owner
+/// left, a waker kept after the drop, and a gone-node count that drifts (checked when the
+/// topic's wait list is freed at the end).
+#[test]
+fn leave_while_parked_vs_send() {
+    model(|| {
+        let bus = Bus::new();
+        let mut keep = bus.subscribe::<Ev>();
+        let mut gone = bus.subscribe::<Ev>();
+        let (count, waker) = counting_waker();
+        assert!(poll_once(&mut gone, &waker).is_pending());
+        drop(waker);
+        let dropper = thread::spawn(move || drop(gone));
+        let b = bus.clone();
+        let sender = thread::spawn(move || b.send(Ev::new(1)).unwrap());
+        assert_eq!(loom::future::block_on(keep.recv()), Some(Ev::new(1)));
+        dropper.join().unwrap();
+        sender.join().unwrap();
+        assert_eq!(std::sync::Arc::strong_count(&count), 1, "the waker was kept");
+        assert!(
+            tidings::__loom::live_wait_nodes() <= 1,
+            "the gone subscription's node is still allocated"
+        );
+    });
+}
+
+/// A parked subscription is dropped while no send comes and another subscription parks again.
+/// Catches a node left on the list until the next send (the leak of the request-with-timeout
+/// pattern), and a live node that the leave took off the list and did not wake, so that the
+/// next send finds an empty list and wakes nobody.
+#[test]
+fn leave_while_parked_without_a_send() {
+    model(|| {
+        let bus = Bus::new();
+        let mut keep = bus.subscribe::<Ev>();
+        let mut gone = bus.subscribe::<Ev>();
+        let (keep_count, keep_waker) = counting_waker();
+        let (gone_count, gone_waker) = counting_waker();
+        assert!(poll_once(&mut keep, &keep_waker).is_pending());
+        assert!(poll_once(&mut gone, &gone_waker).is_pending());
+        drop(gone_waker);
+        let dropper = thread::spawn(move || drop(gone));
+        // Polled again while the other leaves (an executor's spurious or real re-poll).
+        assert!(poll_once(&mut keep, &keep_waker).is_pending());
+        dropper.join().unwrap();
+        assert_eq!(std::sync::Arc::strong_count(&gone_count), 1, "the waker was kept");
+        assert_eq!(
+            tidings::__loom::live_wait_nodes(),
+            1,
+            "the gone subscription's node outlived it without a send"
+        );
+        // Woken (maybe spuriously by the leave): an executor polls again, and it parks again.
+        if wakes(&keep_count) > 0 {
+            assert!(poll_once(&mut keep, &keep_waker).is_pending());
+        }
+        let before = wakes(&keep_count);
+        bus.send(Ev::new(2)).unwrap();
+        assert!(wakes(&keep_count) > before, "the send did not wake the parked subscription");
+        assert_eq!(poll_once(&mut keep, &keep_waker), std::task::Poll::Ready(Some(Ev::new(2))));
+    });
+}
