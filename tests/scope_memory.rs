@@ -99,12 +99,21 @@ fn root_sends_with_only_a_child_subscription_are_stored_until_it_reads_past_or_e
     // The stated cost (README, Scopes): one segment of 64 events per allocation, nothing per
     // event, and about 32 bytes per event kept while the subscription lags.
     let segments = SENDS.div_ceil(64) as usize;
-    assert!(allocs <= segments + 16, "{allocs} allocations for {segments} segments");
+    assert!(
+        allocs <= segments + 16,
+        "{allocs} allocations for {segments} segments"
+    );
     assert!(
         retained as f64 / SENDS as f64 <= 34.0,
         "{retained} bytes for {SENDS} events: the README's figure is out of date"
     );
     // And it comes back: reading past them (the subscription skips them) frees them.
-    assert!(after_read < 64 * 1024, "{after_read} bytes still held after reading past");
-    assert!(after_end < 64 * 1024, "{after_end} bytes still held after the end");
+    assert!(
+        after_read < 64 * 1024,
+        "{after_read} bytes still held after reading past"
+    );
+    assert!(
+        after_end < 64 * 1024,
+        "{after_end} bytes still held after the end"
+    );
 }
