@@ -223,6 +223,43 @@ impl Bus {
         self.shared.send(event)
     }
 
+    /// Publishes every event of `events`, in order, as one run: one claim of consecutive
+    /// places in `E`'s order, so no other send lands between them, and every subscription
+    /// receives the run whole and in order.
+    ///
+    /// All or nothing: returns `Ok(n)`, the number of events sent (0 for an empty batch), or
+    /// gives every event back, unstored and in order, in the same [`SendError`] as
+    /// [`send`](Bus::send) would (`NoSubscribers` or `Closed`). Against [`close`](Bus::close)
+    /// the run is one send: it lands entirely before the close or not at all.
+    ///
+    /// `events` is collected into a `Vec` first (a `Vec` passed in keeps its allocation), so
+    /// that an iterator that panics does so before anything is claimed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tidings::{Bus, SendError};
+    ///
+    /// let bus = Bus::new();
+    /// assert_eq!(bus.send_all([1u32, 2]), Err(SendError::NoSubscribers(vec![1, 2])));
+    /// let mut sub = bus.subscribe::<u32>();
+    /// assert_eq!(bus.send_all(1..=3u32), Ok(3));
+    /// let mut buf = Vec::new();
+    /// assert_eq!(sub.try_recv_many(&mut buf, 10), Ok(3));
+    /// assert_eq!(buf, [1, 2, 3]);
+    /// bus.close();
+    /// let back = bus.send_all(vec![4u32, 5]).unwrap_err();
+    /// assert!(back.is_closed());
+    /// assert_eq!(back.into_inner(), [4, 5]);
+    /// ```
+    pub fn send_all<E, I>(&self, events: I) -> Result<usize, SendError<Vec<E>>>
+    where
+        E: Send + Sync + 'static,
+        I: IntoIterator<Item = E>,
+    {
+        self.shared.send_all(events.into_iter().collect())
+    }
+
     /// Subscribes to events of exactly type `E`.
     ///
     /// The subscription receives every event whose send starts after this call returns, and
@@ -397,6 +434,36 @@ impl Shared {
             // then the answer is `Closed`, as it would be had the topic been gone already.
             Rejected::NoSubscribers => self.unrouted(event),
             Rejected::Closed => SendError::Closed(event),
+        })
+    }
+
+    /// `send`'s path for a run (`Topic::push_all`).
+    fn send_all<E: Send + Sync + 'static>(
+        &self,
+        events: Vec<E>,
+    ) -> Result<usize, SendError<Vec<E>>> {
+        // SeqCst: as in `send`.
+        if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
+            return Err(self.unrouted(events));
+        }
+        // Pinned first, as in `send_to_topic`.
+        let guard = epoch::pin();
+        // SeqCst: as in `send_to_topic`.
+        let generation = self.generation.load(Ordering::SeqCst);
+        let pushed = match send_cache::lookup::<E>(self.id, bucket::<E>(), generation) {
+            // SAFETY: as in `send_to_topic`.
+            Some(topic) => unsafe { &*topic.cast::<Topic<E>>() }.push_all(events, &guard),
+            None => {
+                let registry = self.registry.load();
+                match registry.get::<E>() {
+                    None => return Err(self.unrouted(events)),
+                    Some(topic) => topic.push_all(events, &guard),
+                }
+            }
+        };
+        pushed.map_err(|(why, events)| match why {
+            Rejected::NoSubscribers => self.unrouted(events),
+            Rejected::Closed => SendError::Closed(events),
         })
     }
 

@@ -111,6 +111,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod batch;
 pub mod bridge;
 mod bus;
 pub mod ctx;
@@ -126,6 +127,7 @@ mod subscription;
 mod sync;
 mod topic;
 
+pub use batch::Batch;
 pub use bus::{Bus, WeakBus};
 
 // The README's code blocks, compiled and run as doctests so that it cannot drift from the API.

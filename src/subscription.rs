@@ -76,7 +76,7 @@ pub struct Subscription<E: Send + Sync + 'static> {
     live: Option<Live<E>>,
 }
 
-struct Live<E: Send + Sync + 'static> {
+pub(crate) struct Live<E: Send + Sync + 'static> {
     shared: std::sync::Arc<Shared>,
     topic: std::sync::Arc<Topic<E>>,
     cursor: Cursor<E>,
@@ -89,7 +89,7 @@ struct Live<E: Send + Sync + 'static> {
     /// since (see `Topic::flush_retired`).
     retired: usize,
     /// Events received since the stream was last found empty by a poll (see [`BURST`]).
-    streak: u32,
+    pub(crate) streak: u32,
     /// The cursor's index when this subscription was made (for `stats`).
     first: u64,
 }
@@ -120,7 +120,7 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// Moves to the next segment if the cursor is at the end of one, then says whether an event
     /// is ready at the cursor.
     #[inline]
-    fn peek(&mut self) -> Result<(), TryRecvError> {
+    pub(crate) fn peek(&mut self) -> Result<(), TryRecvError> {
         if self.cursor.offset == SEGMENT_CAP && !self.cross() {
             return self.empty_or_closed();
         }
@@ -135,7 +135,7 @@ impl<E: Send + Sync + 'static> Live<E> {
 
     /// Steps into the successor segment, if it exists yet.
     #[cold]
-    fn cross(&mut self) -> bool {
+    pub(crate) fn cross(&mut self) -> bool {
         // SAFETY: the cursor's reference keeps the segment allocated.
         let seg = unsafe { self.cursor.seg.as_ref() };
         // Acquire: pairs with the installing compare-and-swap.
@@ -180,9 +180,50 @@ impl<E: Send + Sync + 'static> Live<E> {
         self.cursor.offset += 1;
     }
 
+    /// The segment the cursor holds a reference on.
+    #[inline]
+    pub(crate) fn segment_ptr(&self) -> NonNull<Segment<E>> {
+        self.cursor.seg
+    }
+
+    /// The cursor's offset in its segment; `SEGMENT_CAP` means "at the successor's start".
+    #[inline]
+    pub(crate) fn cursor_offset(&self) -> usize {
+        self.cursor.offset
+    }
+
+    /// Moves the cursor within its segment, past slots the caller found ready.
+    #[inline]
+    pub(crate) fn set_cursor_offset(&mut self, offset: usize) {
+        debug_assert!(offset >= self.cursor.offset && offset <= SEGMENT_CAP);
+        self.cursor.offset = offset;
+    }
+
+    /// The next event if it is ready in the cursor's segment now, consumed; `None` if the
+    /// cursor is at the segment's end or the slot is not written yet (the caller then takes the
+    /// slow path, which crosses, checks for the end and parks). The fast path of `poll_recv`
+    /// and so of `Stream::poll_next`: one step of the batch readers' loop (`batch`), the
+    /// cursor's segment read in place without the crossing and end checks of `peek`.
+    #[inline]
+    fn take_ready(&mut self) -> Option<E>
+    where
+        E: Clone,
+    {
+        if self.cursor.offset == SEGMENT_CAP {
+            return None;
+        }
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        let seg = unsafe { self.cursor.seg.as_ref() };
+        // SAFETY: as above.
+        let event = unsafe { seg.get(self.cursor.offset) }?.clone();
+        self.cursor.offset += 1;
+        self.streak = self.streak.saturating_add(1);
+        Some(event)
+    }
+
     /// `peek`, registering `cx` to be woken if nothing is ready.
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         match self.peek() {
             Ok(()) => {
                 self.streak = self.streak.saturating_add(1);
@@ -243,24 +284,38 @@ impl<E: Send + Sync + 'static> Live<E> {
     }
 
     /// `peek`, blocking the thread until an event is ready, the stream ends, or `deadline` (if
-    /// any). Spins and yields briefly first, as `recv_blocking` does.
-    #[cfg(not(tidings_loom))]
-    fn wait_until(&mut self, deadline: Option<std::time::Instant>) -> Result<(), RecvTimeoutError> {
+    /// any): the wait of every thread receiver.
+    ///
+    /// Like crossbeam-channel's receivers: before parking it looks again under a
+    /// [`Backoff`](crossbeam_utils::Backoff), 7 rounds of doubling spin-loop hints (127 hints
+    /// in all) and then 4 `yield_now`s, and parks once the backoff is completed. A sender that
+    /// has not published for that long (microseconds) is evidently idle; one that is still
+    /// publishing is caught without costing it a wake-up syscall. Bounded: 12 looks
+    /// (`BLOCKING_LOOKS`) before each park, the first one included; after a wake-up the
+    /// backoff starts again.
+    pub(crate) fn wait_until(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), RecvTimeoutError> {
         let backoff = crossbeam_utils::Backoff::new();
         loop {
+            #[cfg(test)]
+            tests::blocking_hook(tests::Blocking::Look);
             match self.peek() {
                 Ok(()) => return Ok(()),
                 Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
                 Err(TryRecvError::Empty) => {}
             }
-            let now = std::time::Instant::now();
-            if deadline.is_some_and(|deadline| now >= deadline) {
+            // The clock is read only when there is a deadline.
+            let now = deadline.map(|deadline| (deadline, std::time::Instant::now()));
+            if now.is_some_and(|(deadline, now)| now >= deadline) {
                 return Err(RecvTimeoutError::Timeout);
             }
             if !backoff.is_completed() {
                 backoff.snooze();
                 continue;
             }
+            // The backoff above has looked again many times already: no burst spin on top.
             self.streak = 0;
             let waker = self.thread_waker();
             let mut cx = Context::from_waker(&waker);
@@ -269,12 +324,25 @@ impl<E: Send + Sync + 'static> Live<E> {
                 Poll::Ready(false) => return Err(RecvTimeoutError::Closed),
                 // A wake-up left registered after a timeout only unparks this thread
                 // spuriously later, which every park tolerates.
-                Poll::Pending => match deadline {
-                    Some(deadline) => std::thread::park_timeout(deadline - now),
-                    None => std::thread::park(),
-                },
+                Poll::Pending => {
+                    #[cfg(test)]
+                    tests::blocking_hook(tests::Blocking::Park);
+                    match now {
+                        // Loom builds have no time limits (`recv_deadline` is left out).
+                        #[cfg(not(tidings_loom))]
+                        Some((deadline, now)) => std::thread::park_timeout(deadline - now),
+                        _ => thread::park(),
+                    }
+                    backoff.reset();
+                }
             }
         }
+    }
+
+    /// `wait_until` without a deadline: `true` once an event is ready, `false` at the end.
+    #[inline]
+    pub(crate) fn wait_blocking(&mut self) -> bool {
+        self.wait_until(None).is_ok()
     }
 
     fn thread_waker(&mut self) -> Waker {
@@ -336,6 +404,12 @@ impl<E: Send + Sync + 'static> Subscription<E> {
 
     pub(crate) fn closed() -> Self {
         Subscription { live: None }
+    }
+
+    /// The cursor and its state; `None` for a subscription made closed.
+    #[inline]
+    pub(crate) fn live_mut(&mut self) -> Option<&mut Live<E>> {
+        self.live.as_mut()
     }
 
     /// Receives the next event by reference, without cloning it; `E` need not be `Clone`.
@@ -567,6 +641,9 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
         let Some(live) = self.live.as_mut() else {
             return Poll::Ready(None);
         };
+        if let Some(event) = live.take_ready() {
+            return Poll::Ready(Some(event));
+        }
         match live.poll_ready(cx) {
             Poll::Ready(true) => {
                 let event = live.current().clone();
@@ -614,35 +691,21 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
     /// ```
     pub fn recv_blocking(&mut self) -> Option<E> {
         let live = self.live.as_mut()?;
-        // Like crossbeam-channel: a short, bounded spin, then a few yields, then park. Parking
-        // costs the sender a wake-up syscall, so a reader that is only just ahead of its sender
-        // should not park at once; a reader with nothing to do parks within microseconds.
-        let backoff = crossbeam_utils::Backoff::new();
-        loop {
-            match live.peek() {
-                Ok(()) => break,
-                Err(TryRecvError::Closed) => return None,
-                Err(TryRecvError::Empty) => {}
-            }
-            if !backoff.is_completed() {
-                backoff.snooze();
-                continue;
-            }
-            // The backoff above has looked again many times already: no burst spin on top.
-            live.streak = 0;
-            let waker = live.thread_waker();
-            let mut cx = Context::from_waker(&waker);
-            match live.poll_ready(&mut cx) {
-                Poll::Ready(true) => break,
-                Poll::Ready(false) => return None,
-                Poll::Pending => thread::park(),
-            }
+        if !live.wait_blocking() {
+            return None;
         }
         let event = live.current().clone();
         live.advance();
         Some(event)
     }
 }
+
+/// Looks a thread receiver takes in its backoff loop before it parks: the one that finds the
+/// stream empty and one after each [`Backoff::snooze`](crossbeam_utils::Backoff::snooze) until
+/// the backoff is completed (crossbeam-utils 0.8: spin limit 6, yield limit 10, so 11 snoozes).
+/// `poll_ready` then looks twice more around joining the wait list. A test checks the count.
+#[cfg(test)]
+const BLOCKING_LOOKS: u32 = 12;
 
 /// Blocking receives with a time limit, as in crossbeam and flume.
 #[cfg(not(tidings_loom))]
@@ -869,14 +932,111 @@ impl<E: Send + Sync + 'static> fmt::Debug for Subscription<E> {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
     use std::task::{Context, Poll, Waker};
 
+    use super::BLOCKING_LOOKS;
     use crate::{Bus, TryRecvError};
 
     thread_local! {
         /// How many times a subscription on this thread looked again before parking.
         pub(super) static SPINS: Cell<u32> = const { Cell::new(0) };
+        /// Called by `wait_blocking` on this thread at each look and before each park.
+        static BLOCKING: RefCell<Option<BlockingHook>> = RefCell::new(None);
+    }
+
+    type BlockingHook = Box<dyn FnMut(Blocking)>;
+
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(super) enum Blocking {
+        Look,
+        Park,
+    }
+
+    pub(super) fn blocking_hook(what: Blocking) {
+        // Taken out while it runs, so that it may itself send (which does not re-enter).
+        let hook = BLOCKING.with(|h| h.borrow_mut().take());
+        if let Some(mut f) = hook {
+            f(what);
+            BLOCKING.with(|h| *h.borrow_mut() = Some(f));
+        }
+    }
+
+    fn on_blocking(f: impl FnMut(Blocking) + 'static) {
+        BLOCKING.with(|h| *h.borrow_mut() = Some(Box::new(f)));
+    }
+
+    /// A thread receiver with nothing coming looks again a bounded number of times (the
+    /// backoff), then parks, and the next send wakes it; `recv_many_blocking` waits the same
+    /// way.
+    #[test]
+    fn a_thread_receiver_backs_off_a_bounded_number_of_looks_then_parks_and_is_woken() {
+        for batch in [false, true] {
+            let bus = Bus::new();
+            let mut sub = bus.subscribe::<u32>();
+            let parked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = parked.clone();
+            let receiver = std::thread::spawn(move || {
+                let events = Rc::new(RefCell::new(Vec::new()));
+                let log = events.clone();
+                on_blocking(move |what| {
+                    log.borrow_mut().push(what);
+                    if what == Blocking::Park {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+                let got = if batch {
+                    let mut buf = Vec::new();
+                    assert_eq!(sub.recv_many_blocking(&mut buf, 8), 1);
+                    buf[0]
+                } else {
+                    sub.recv_blocking().unwrap()
+                };
+                let events = events.borrow().clone();
+                (got, events)
+            });
+            while !parked.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            bus.send(5u32).unwrap();
+            let (got, events) = receiver.join().unwrap();
+            assert_eq!(got, 5);
+            let first_park = events.iter().position(|&e| e == Blocking::Park).unwrap();
+            assert_eq!(
+                first_park as u32, BLOCKING_LOOKS,
+                "the backoff must look again exactly {BLOCKING_LOOKS} times before parking"
+            );
+            // Woken by the send (or spuriously, then parked again): it ended with a look that
+            // found the event, and every park came after a full backoff.
+            assert_eq!(events.last(), Some(&Blocking::Look));
+            let parks = events.iter().filter(|&&e| e == Blocking::Park).count();
+            assert!(events.len() <= parks * (BLOCKING_LOOKS as usize + 1) + 1);
+        }
+    }
+
+    /// A sender that publishes while the receiver backs off is caught without a park.
+    #[test]
+    fn a_thread_receiver_catches_an_event_sent_during_its_backoff_without_parking() {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<u32>();
+        let sender = bus.clone();
+        let mut looks = 0;
+        let parks = Rc::new(Cell::new(0));
+        let p = parks.clone();
+        on_blocking(move |what| match what {
+            Blocking::Look => {
+                looks += 1;
+                // Mid-backoff, as a sender on another core would.
+                if looks == 5 {
+                    sender.send(8u32).unwrap();
+                }
+            }
+            Blocking::Park => p.set(p.get() + 1),
+        });
+        assert_eq!(sub.recv_blocking(), Some(8));
+        assert_eq!(parks.get(), 0);
+        BLOCKING.with(|h| h.borrow_mut().take());
     }
 
     fn spins() -> u32 {

@@ -5,7 +5,9 @@
 //!
 //! 1. Pin the epoch and load `tail_seg` (Acquire).
 //! 2. Claim a global index with `tail_index.fetch_add(1)`. The index *is* the event's place in
-//!    the type's one total order; a claim that sees the `CLOSED` bit fails instead.
+//!    the type's one total order; a claim that sees the `CLOSED` bit fails instead. A batch
+//!    (`push_all`) claims its whole run with one `fetch_add(n)`, so it is contiguous in the order
+//!    and all or nothing against `close`, and then writes the run, crossing segments as needed.
 //! 3. Walk forward from the loaded segment to the one holding the index, installing missing
 //!    successors by compare-and-swap (the loser frees its unpublished segment).
 //! 4. Write the slot, set its `ready` flag, move `tail_seg` forward if it lags.
@@ -38,7 +40,7 @@ use crate::notify::{WaitList, WaitNode};
 use crate::segment::{self, SEGMENT_CAP, Segment};
 use crate::stats::UserPanics;
 use crate::sync::epoch::{self, Guard};
-use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence, retry_hint};
 
 /// Bit of `tail_index` set by `close`.
 pub(crate) const CLOSED: u64 = 1 << 63;
@@ -141,6 +143,68 @@ impl<E: Send + Sync + 'static> Topic<E> {
             self.waiters.wake_all(&self.user_panics);
         }
         Ok(())
+    }
+
+    /// Publishes `events` as one run of consecutive indices, claimed with one `fetch_add`:
+    /// the run is contiguous in the type's order (no other send lands inside it) and, against
+    /// `close`, all or nothing (the claim either precedes the `CLOSED` bit and every event is
+    /// written, or sees it and none is). The events are already collected, so no user code runs
+    /// between the claim and the last write: a claimed slot is always written.
+    ///
+    /// Returns how many were sent, or gives every event back.
+    pub(crate) fn push_all(
+        &self,
+        events: Vec<E>,
+        guard: &Guard,
+    ) -> Result<usize, (Rejected, Vec<E>)> {
+        // SeqCst: as in `push`.
+        let subs = self.subscribers.load(Ordering::SeqCst);
+        if subs == 0 || subs == DEAD {
+            // Relaxed: statistics only.
+            self.dropped
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            return Err((Rejected::NoSubscribers, events));
+        }
+        let n = events.len();
+        // Acquire: as in `push`.
+        let tail = self.tail_seg.load(Ordering::Acquire);
+        // SeqCst: as in `push`; one read-modify-write claims the whole run. `n` is the length
+        // of a `Vec`, far below 2^63, so the low bits cannot carry into `CLOSED`.
+        let first = self.tail_index.fetch_add(n as u64, Ordering::SeqCst);
+        if first & CLOSED != 0 {
+            // Relaxed: statistics only.
+            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            return Err((Rejected::Closed, events));
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        #[cfg(all(test, not(tidings_loom)))]
+        tests::after_claim();
+        // SAFETY: as in `push`: `tail` was the tail segment while we were pinned.
+        let mut seg = unsafe { self.find_segment(tail, first, guard) };
+        // SAFETY: pinned; `find_segment` returned the segment holding `first`.
+        let mut offset = (first - unsafe { (*seg).start }) as usize;
+        for event in events {
+            if offset == SEGMENT_CAP {
+                // SAFETY: pinned; `seg` was reached from `tail`, and the next index of the run
+                // is its successor's first.
+                seg = unsafe { self.find_segment(seg, (*seg).start + SEGMENT_CAP as u64, guard) };
+                offset = 0;
+            }
+            // SAFETY: this thread alone claimed every index of the run; pinned as above.
+            unsafe { (*seg).write(offset, event) };
+            offset += 1;
+        }
+        if seg != tail {
+            // SAFETY: pinned; we claimed an index in `seg` (the run's last).
+            unsafe { self.advance_tail(seg, guard) };
+        }
+        // As in `push`: the SC claim and the SC load of the wait list.
+        if !self.waiters.is_empty() {
+            self.waiters.wake_all(&self.user_panics);
+        }
+        Ok(n)
     }
 
     /// The segment holding `index`, walking from `seg` and installing successors as needed.
@@ -287,7 +351,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // Failed claims after a close still bump the low bits; start at the end instead,
             // so a late subscription does not walk (and install) segments for them.
             let index = match self.closed_at.load(Ordering::SeqCst) {
-                OPEN => raw & !CLOSED,
+                // Closed, and the closer is between its `fetch_or` and its store of
+                // `closed_at`: wait for the store, as failed runs of `push_all` may already
+                // have raised the low bits arbitrarily far past the end.
+                OPEN if raw & CLOSED != 0 => {
+                    retry_hint();
+                    continue;
+                }
+                OPEN => raw,
                 at => at,
             };
             let mut seg = tail;

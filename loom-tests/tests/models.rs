@@ -343,6 +343,62 @@ fn tail_advance_race_keeps_segment_count() {
     });
 }
 
+/// A run of two events (`send_all`) claimed from the last slot of one segment into the next
+/// (segments hold 2 slots under loom) races a close, while a subscription waits in
+/// `recv_many`. The run must land whole or not at all, and the waiting receive must end.
+/// Catches a run claimed in pieces (part before the close and part after: half a run
+/// delivered), a run written into the wrong segment or before its successor is installed, and
+/// a `recv_many` parked on the run and never woken (a loom deadlock).
+#[test]
+fn send_all_across_a_segment_vs_close() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        // Index 0; the run claims 1 (segment 0's last slot) and 2 (segment 1's first).
+        bus.send(Ev::new(1)).unwrap();
+        let (b1, b2) = (bus.clone(), bus.clone());
+        let sender = thread::spawn(move || b1.send_all([Ev::new(2), Ev::new(3)]).is_ok());
+        let closer = thread::spawn(move || b2.close());
+        let mut buf = Vec::new();
+        while loom::future::block_on(sub.recv_many(&mut buf, 4)) > 0 {}
+        let sent = sender.join().unwrap();
+        closer.join().unwrap();
+        let got: Vec<u32> = buf.iter().map(|e| *e.0).collect();
+        assert_eq!(got, if sent { vec![1, 2, 3] } else { vec![1] });
+    });
+}
+
+/// A run crossing a segment boundary races a new subscription. The subscription gets the whole
+/// run or none of it, and the whole run if `subscribe` returned before `send_all` started.
+/// Catches a late subscription whose cursor starts inside the run (half a run, or an event
+/// read before it is written), and a run claimed in pieces that a subscription can fall
+/// between.
+#[test]
+fn send_all_across_a_segment_vs_subscribe() {
+    model(|| {
+        let bus = Bus::new();
+        let mut early = bus.subscribe::<Ev>();
+        bus.send(Ev::new(1)).unwrap();
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let (b, flag) = (bus.clone(), subscribed.clone());
+        let sender = thread::spawn(move || {
+            let after = flag.load(Ordering::SeqCst);
+            b.send_all([Ev::new(2), Ev::new(3)]).unwrap();
+            after
+        });
+        let mut late = bus.subscribe::<Ev>();
+        subscribed.store(true, Ordering::SeqCst);
+        let mut got = drain(&mut late);
+        let after = sender.join().unwrap();
+        got.extend(drain(&mut late));
+        assert_eq!(drain(&mut early), [1, 2, 3]);
+        assert!(got.is_empty() || got == [2, 3], "part of a run: {got:?}");
+        if after {
+            assert_eq!(got, [2, 3], "a run that started after subscribe returned was lost");
+        }
+    });
+}
+
 /// Counts its wake-ups; a std `Arc`, so a model can check who still holds it.
 struct Count(std::sync::atomic::AtomicUsize);
 
