@@ -542,6 +542,82 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     }
 }
 
+/// What the scope layer's by-reference reads do with the event at the cursor.
+pub(crate) enum Pick {
+    /// Consume it without returning it.
+    Skip,
+    /// Return it.
+    Take,
+    /// Consume it and end the subscription.
+    End,
+}
+
+/// The scope layer's by-reference reads (see `scope::delivery`): find the next event to take,
+/// then take it, so that no borrow of the event outlives a decision to end.
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// Consumes events until the one at the cursor is one `pick` takes, which stays there for
+    /// [`take_ready`](Self::take_ready): `Ok`. `Err(Closed)` once the stream ends, or after an
+    /// event `pick` says ends it (then this subscription is closed and its backlog freed).
+    pub(crate) fn try_pick_ready(
+        &mut self,
+        mut pick: impl FnMut(&E) -> Pick,
+    ) -> Result<(), TryRecvError> {
+        let live = self.live.as_mut().ok_or(TryRecvError::Closed)?;
+        loop {
+            live.peek()?;
+            match pick(live.current()) {
+                Pick::Take => return Ok(()),
+                Pick::Skip => live.advance(),
+                Pick::End => {
+                    *self = Subscription::closed();
+                    return Err(TryRecvError::Closed);
+                }
+            }
+        }
+    }
+
+    /// `try_pick_ready`, waiting: `Ready(true)` with an event to take at the cursor,
+    /// `Ready(false)` once ended.
+    pub(crate) fn poll_pick_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut pick: impl FnMut(&E) -> Pick,
+    ) -> Poll<bool> {
+        let Some(live) = self.live.as_mut() else {
+            return Poll::Ready(false);
+        };
+        loop {
+            match live.poll_ready(cx) {
+                Poll::Ready(true) => match pick(live.current()) {
+                    Pick::Take => return Poll::Ready(true),
+                    Pick::Skip => live.advance(),
+                    Pick::End => {
+                        *self = Subscription::closed();
+                        return Poll::Ready(false);
+                    }
+                },
+                Poll::Ready(false) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Consumes the event at the cursor, which `try_pick_ready` or `poll_pick_ready` found
+    /// ready, and returns it by reference, valid until the next call on this subscription.
+    ///
+    /// # Panics
+    ///
+    /// If no event was found ready (a bug in the caller).
+    pub(crate) fn take_ready(&mut self) -> &E {
+        let live = self.live.as_mut().expect("a ready event at the cursor");
+        live.advance();
+        let seg = unsafe_segment(live);
+        // SAFETY: as in `recv_ref`: the slot at `offset - 1` was found ready, and the segment
+        // stays held while the returned borrow of `self` lives.
+        unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready")
+    }
+}
+
 /// The scope layer's blocking and counting reads (see `scope::delivery`).
 impl<E: Send + Sync + 'static> Subscription<E> {
     /// `try_pick`, blocking the thread until an event is picked, the stream ends, or `deadline`
