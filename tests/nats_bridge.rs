@@ -1281,4 +1281,121 @@ async fn a_trace_id_crosses_the_bridge_both_ways() {
         continued.contains(&format!("tidings_nats_import{{trace_id={theirs}}}")),
         "{continued}"
     );
+
+// ---- a three-node cluster (issue 16.7) ----
+
+/// Three nodes, streams on three replicas; both bridges start on node 0 (the URL list in
+/// order), which is killed mid-stream. Core traffic must resume on another node, and every
+/// durable event must reach the handler at least once. Prints the measured failover time:
+/// from the kill to the first core event sent after it that arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_losing_the_node_a_bridge_uses_fails_over() {
+    const COUNT: u64 = 1_000;
+    let Some(mut cluster) = nats_server::NatsCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    let options = || {
+        BridgeOptions::new(urls.clone())
+            .connect_options(
+                ConnectOptions::new()
+                    .retain_servers_order()
+                    .reconnect_delay_callback(|_| Duration::from_millis(100)),
+            )
+            .jetstream(
+                JetStreamOptions::default()
+                    .replicas(3)
+                    .ack_wait(Duration::from_secs(5)),
+            )
+            .retry_backoff(Duration::from_millis(50), Duration::from_millis(500))
+    };
+    let (a, b) = (Bus::new(), Bus::new());
+    let bridge_a = Bridge::connect(options(), &a).await.unwrap();
+    let bridge_b = Bridge::connect(options(), &b).await.unwrap();
+    // JetStream needs the cluster to elect its meta leader first.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while let Err(e) = bridge_a
+        .export_durable::<Note>("CLUSTER", "cluster.durable")
+        .await
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "JetStream cluster not ready: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let js = async_nats::jetstream::new(bridge_a.client().clone());
+    let info = js
+        .get_stream("CLUSTER")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.config.num_replicas, 3);
+    let mut durable = b.subscribe::<Delivery<Note>>();
+    bridge_b
+        .import_durable::<Note>("CLUSTER", "cluster.durable", "b")
+        .await
+        .unwrap();
+    // Core traffic on another type.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Ping(u64);
+    let mut pings = b.subscribe::<Ping>();
+    bridge_b.import::<Ping>("cluster.core").await.unwrap();
+    bridge_a.export::<Ping>("cluster.core").unwrap();
+    a.send(Ping(0)).unwrap();
+    recv(&mut pings).await;
+    let node = cluster
+        .node_with_port(bridge_a.client().server_info().port)
+        .expect("connected to a node of the cluster");
+    assert_eq!(node, 0, "retain_servers_order: the first URL");
+
+    let mut handled: BTreeMap<u64, u32> = BTreeMap::new();
+    let pump = |on: &mut Subscription<Delivery<Note>>, handled: &mut BTreeMap<u64, u32>| {
+        while let Ok(d) = on.try_recv() {
+            *handled.entry(d.seq).or_default() += 1;
+        }
+    };
+    for seq in 0..COUNT / 3 {
+        a.send(note(seq)).unwrap();
+    }
+    pump(&mut durable, &mut handled);
+    cluster.nodes[node].kill();
+    let killed = std::time::Instant::now();
+    for seq in COUNT / 3..COUNT {
+        a.send(note(seq)).unwrap();
+    }
+    // Core: probe until a ping sent after the kill arrives.
+    let mut probe = 1;
+    let failover = loop {
+        a.send(Ping(probe)).unwrap();
+        probe += 1;
+        if let Ok(Some(Ping(n))) =
+            tokio::time::timeout(Duration::from_millis(10), pings.recv()).await
+            && n >= 1
+        {
+            break killed.elapsed();
+        }
+        pump(&mut durable, &mut handled);
+        assert!(killed.elapsed() < PATIENCE, "core traffic did not resume");
+    };
+    eprintln!("core failover after killing node {node}: {failover:?}");
+    // Durable: every event handled at least once.
+    while handled.len() < COUNT as usize {
+        let d = recv(&mut durable).await;
+        *handled.entry(d.seq).or_default() += 1;
+    }
+    assert_eq!(
+        handled.keys().copied().collect::<Vec<_>>(),
+        (0..COUNT).collect::<Vec<_>>()
+    );
+    let again: u32 = handled.values().map(|n| n - 1).sum();
+    eprintln!(
+        "durable: {COUNT} events handled ({again} twice) in {:?} after the kill",
+        killed.elapsed()
+    );
+    let stats = bridge_a.stats();
+    assert!(stats.disconnects >= 1 && stats.reconnects >= 1, "{stats:?}");
 }

@@ -412,7 +412,14 @@ impl Bridge {
                 let counters = Arc::clone(&events);
                 async move { core::on_connection_event(&counters, event) }
             })
-            .connect(addrs)
+            // async-nats parses a `&str` as one URL; a list of several goes as a Vec.
+            .connect(
+                addrs
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .collect::<Vec<_>>(),
+            )
             .await?;
         // Connected before the callback could say so.
         counters
