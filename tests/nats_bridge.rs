@@ -1281,6 +1281,7 @@ async fn a_trace_id_crosses_the_bridge_both_ways() {
         continued.contains(&format!("tidings_nats_import{{trace_id={theirs}}}")),
         "{continued}"
     );
+}
 
 // ---- a three-node cluster (issue 16.7) ----
 
