@@ -6,7 +6,7 @@
 //! `recv` (`recv().await`, one poll per event), `stream` (`StreamExt::next`), `try_recv`,
 //! `recv_many` (`recv_many(&mut buf, 256).await`), `try_recv_many`, `recv_many_ref`
 //! (`try_recv_many_ref`, by reference); or sends each run with `send_all` and receives it with
-//! `try_recv_many` (`send_all`).
+//! `try_recv_many` (`send_all`); or sends only (`send_only`), the baseline for receiving.
 //! `scripts/batch_cost.sh` runs each for N = 0 and N = 1_000_000 and prints the cost per event.
 
 use std::hint::black_box;
@@ -75,6 +75,9 @@ fn main() {
                         }
                     }
                 }
+                // Sends only, for the cost of receiving by difference (the subscription keeps
+                // its backlog; dropping it at the end frees it).
+                "send_only" => {}
                 other => panic!("unknown mode {other}"),
             }
         }

@@ -11,7 +11,7 @@ count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-for mode in recv stream try_recv recv_many try_recv_many recv_many_ref send_all; do
+for mode in send_only recv stream try_recv recv_many try_recv_many recv_many_ref send_all; do
     base=$(count "$mode" 0)
     full=$(count "$mode" "$n")
     echo "$mode: $(( (full - base) / n )) instructions per event (send + receive)"

@@ -1,5 +1,6 @@
 //! Batch reads: every ready event in one call (`recv_many`, `try_recv_many`,
-//! `recv_many_blocking`, and [`Batch`] by reference), the fast path of the `Stream`.
+//! `recv_many_blocking`, and [`Batch`] by reference). `Stream::poll_next` (through
+//! `poll_recv`) takes its fast path from the same reading in place (`Live::take_ready`).
 //!
 //! A subscription is a cursor over write-once slots, so reading a run is walking the cursor
 //! over consecutive slots whose `ready` flag is set: one wait (or none) and one poll for the
@@ -21,8 +22,9 @@ use crate::subscription::{Live, Subscription};
 
 impl<E: Send + Sync + 'static> Live<E> {
     /// Clones up to `limit` ready events from the cursor into `buf`, crossing segments as
-    /// needed; stops at the first slot not yet written. Returns how many it took. The same
-    /// step as `poll_recv`'s fast path (`take_ready`), repeated without a poll in between.
+    /// needed; stops at the first slot not yet written. Returns how many it took. Per event:
+    /// the slot's `ready` load, the clone and the push; the segment, its end and the limit are
+    /// settled once per segment.
     ///
     /// The cursor moves past each event only after it is cloned, so a panicking `clone`
     /// consumes neither it nor anything after it; what is in `buf` stays consumed.
@@ -33,15 +35,31 @@ impl<E: Send + Sync + 'static> Live<E> {
     {
         let mut taken = 0;
         while taken < limit {
-            match self.take_ready() {
-                Some(event) => {
-                    buf.push(event);
-                    taken += 1;
-                }
-                None if self.cursor_offset() == SEGMENT_CAP && self.cross() => {}
-                None => break,
+            if self.cursor_offset() == SEGMENT_CAP && !self.cross() {
+                break;
+            }
+            // SAFETY: the cursor's reference keeps the segment allocated while the cursor is
+            // in it, which it is for the loop below.
+            let seg = unsafe { self.segment_ptr().as_ref() };
+            let start = self.cursor_offset();
+            let end = SEGMENT_CAP.min(start + (limit - taken));
+            let mut offset = start;
+            while offset < end {
+                // SAFETY: as above.
+                let Some(event) = (unsafe { seg.get(offset) }) else {
+                    break;
+                };
+                buf.push(event.clone());
+                offset += 1;
+                self.set_cursor_offset(offset);
+            }
+            taken += offset - start;
+            if offset < SEGMENT_CAP {
+                // A slot not yet written, or `limit` reached, before the segment's end.
+                break;
             }
         }
+        self.streak = self.streak.saturating_add(taken as u32);
         taken
     }
 

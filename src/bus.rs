@@ -18,7 +18,9 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::bound::{Bound, BusBuilder};
 use crate::error::SendError;
+use crate::lag;
 use crate::notify::WaitNode;
+use crate::segment::Segment;
 use crate::send_cache;
 use crate::stats::{Stats, TopicStats, UserPanics};
 use crate::subscription::Subscription;
@@ -82,6 +84,8 @@ pub(crate) struct Shared {
     /// User panics contained on this bus's behalf ([`Stats::user_panics`]); shared with its
     /// topics and their deferred segment destructions, which may outlive the bus.
     user_panics: std::sync::Arc<UserPanics>,
+    /// The lag warning threshold given to new topics ([`Bus::set_lag_warning`]).
+    lag_warning: AtomicU64,
 }
 
 /// The topics of one bus, keyed by event type.
@@ -98,6 +102,7 @@ pub(crate) trait ErasedTopic: Send + Sync {
     fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Any + Send + Sync>;
     fn close(&self);
     fn stats(&self) -> TopicStats;
+    fn set_lag_warning(&self, threshold: u64);
 }
 
 impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
@@ -113,6 +118,10 @@ impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
         Topic::close(self)
     }
 
+    fn set_lag_warning(&self, threshold: u64) {
+        self.lag.set(threshold);
+    }
+
     fn stats(&self) -> TopicStats {
         TopicStats {
             type_name: std::any::type_name::<E>(),
@@ -121,6 +130,7 @@ impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
             dropped: self.dropped(),
             subscribers: self.subscriber_count(),
             retained_segments: self.retained_segments(),
+            retained_bytes: self.retained_segments() * std::mem::size_of::<Segment<E>>(),
         }
     }
 }
@@ -203,6 +213,7 @@ impl Bus {
                 handles: AtomicUsize::new(1),
                 bounds,
                 user_panics: std::sync::Arc::new(UserPanics::new()),
+                lag_warning: AtomicU64::new(lag::DEFAULT_LAG_WARNING),
             }),
         }
     }
@@ -672,12 +683,15 @@ impl Shared {
                 bound,
                 std::sync::Arc::clone(&this.user_panics),
             ));
+            // Relaxed: a setting; `set_lag_warning` also updates registered topics.
+            topic.lag.set(this.lag_warning.load(Ordering::Relaxed));
             let mut next = Registry::clone(&current);
             next.topics.insert(
                 TypeId::of::<E>(),
                 std::sync::Arc::clone(&topic) as std::sync::Arc<dyn ErasedTopic>,
             );
             if this.swap_registry(&current, next) {
+                trace_topic(this.id, std::any::type_name::<E>(), "created");
                 break topic;
             }
             // Lost a race with another registry update; the new topic was never visible.
@@ -712,6 +726,7 @@ impl Shared {
                 let mut next = Registry::clone(&current);
                 next.topics.remove(&TypeId::of::<E>());
                 if self.swap_registry(&current, next) {
+                    trace_topic(self.id, std::any::type_name::<E>(), "removed");
                     break;
                 }
             }
@@ -721,10 +736,50 @@ impl Shared {
     }
 
     fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+        let was_closed = self.closed.swap(true, Ordering::SeqCst);
+        #[cfg(feature = "tracing")]
+        if !was_closed {
+            tracing::debug!(target: "tidings", bus = self.id, "bus closed");
+        }
         let registry = self.registry.load();
         for topic in registry.topics.values() {
             topic.close();
+        }
+    }
+}
+
+/// A topic entered or left the registry: a `debug` event with the `tracing` feature.
+#[cold]
+fn trace_topic(bus: u64, event_type: &'static str, what: &'static str) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "tidings", bus, event_type, "topic {what}");
+    #[cfg(not(feature = "tracing"))]
+    let _ = (bus, event_type, what);
+}
+
+impl Bus {
+    /// Sets how many events a subscription may fall behind before the bus warns, through
+    /// `tracing` (feature `tracing`; without it nothing is reported), with a `warn` event of
+    /// target `tidings` naming the event type. `None` turns the warning off. A new bus warns
+    /// at 65,536 events.
+    ///
+    /// The check runs when a sender starts a new segment (every 64 events of a type), not on
+    /// every send, and counts in whole segments: it fires within 64 events of the threshold.
+    /// It warns once per episode, again only after the slowest subscription has come back
+    /// under half the threshold. Applies to every event type, present and future.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// bus.set_lag_warning(Some(10_000)); // warn when a subscription is 10,000 events behind
+    /// bus.set_lag_warning(None); // never
+    /// ```
+    pub fn set_lag_warning(&self, events: Option<u64>) {
+        let threshold = events.unwrap_or(lag::OFF);
+        // Relaxed: a setting, read by topics created later; registered ones are told below.
+        self.shared.lag_warning.store(threshold, Ordering::Relaxed);
+        for topic in self.shared.registry.load().topics.values() {
+            topic.set_lag_warning(threshold);
         }
     }
 }

@@ -9,9 +9,12 @@ use std::task::{Context, Poll, Wake, Waker};
 use futures_core::{FusedStream, Stream};
 
 use crate::bus::Shared;
-use crate::error::{RecvTimeoutError, TryRecvError};
+#[cfg(not(tidings_loom))]
+use crate::error::RecvTimeoutError;
+use crate::error::TryRecvError;
 use crate::notify::WaitNode;
 use crate::segment::{SEGMENT_CAP, Segment};
+use crate::stats::SubscriptionStats;
 use crate::sync::{Arc, Ordering, epoch, retry_hint, thread};
 use crate::topic::{PosCell, Topic};
 
@@ -93,6 +96,8 @@ pub(crate) struct Live<E: Send + Sync + 'static> {
     /// DropOldest topics: events skipped because the topic dropped them before this
     /// subscription read them (see `Live::cross_dropping`).
     missed: u64,
+    /// The cursor's index when this subscription was made (for `stats`).
+    first: u64,
 }
 
 /// The read position: a segment this cursor holds one reference on, and the offset of the
@@ -266,10 +271,11 @@ impl<E: Send + Sync + 'static> Live<E> {
 
     /// The next event if it is ready in the cursor's segment now, consumed; `None` if the
     /// cursor is at the segment's end or the slot is not written yet (the caller then takes the
-    /// slow path, which crosses, checks for the end and parks). The shared fast path of
-    /// `poll_recv` and `Stream::poll_next`.
+    /// slow path, which crosses, checks for the end and parks). The fast path of `poll_recv`
+    /// and so of `Stream::poll_next`: one step of the batch readers' loop (`batch`), the
+    /// cursor's segment read in place without the crossing and end checks of `peek`.
     #[inline]
-    pub(crate) fn take_ready(&mut self) -> Option<E>
+    fn take_ready(&mut self) -> Option<E>
     where
         E: Clone,
     {
@@ -464,6 +470,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
             live: Some(Live {
                 shared,
                 topic,
+                first: cursor.index(),
                 cursor,
                 waiter: None,
                 thread_waker: None,
@@ -643,6 +650,82 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                 return Ok(value);
             }
         }
+    }
+}
+
+/// What the scope layer's by-reference reads do with the event at the cursor.
+pub(crate) enum Pick {
+    /// Consume it without returning it.
+    Skip,
+    /// Return it.
+    Take,
+    /// Consume it and end the subscription.
+    End,
+}
+
+/// The scope layer's by-reference reads (see `scope::delivery`): find the next event to take,
+/// then take it, so that no borrow of the event outlives a decision to end.
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// Consumes events until the one at the cursor is one `pick` takes, which stays there for
+    /// [`take_ready`](Self::take_ready): `Ok`. `Err(Closed)` once the stream ends, or after an
+    /// event `pick` says ends it (then this subscription is closed and its backlog freed).
+    pub(crate) fn try_pick_ready(
+        &mut self,
+        mut pick: impl FnMut(&E) -> Pick,
+    ) -> Result<(), TryRecvError> {
+        let live = self.live.as_mut().ok_or(TryRecvError::Closed)?;
+        loop {
+            live.peek()?;
+            match pick(live.current()) {
+                Pick::Take => return Ok(()),
+                Pick::Skip => live.advance(),
+                Pick::End => {
+                    *self = Subscription::closed();
+                    return Err(TryRecvError::Closed);
+                }
+            }
+        }
+    }
+
+    /// `try_pick_ready`, waiting: `Ready(true)` with an event to take at the cursor,
+    /// `Ready(false)` once ended.
+    pub(crate) fn poll_pick_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut pick: impl FnMut(&E) -> Pick,
+    ) -> Poll<bool> {
+        let Some(live) = self.live.as_mut() else {
+            return Poll::Ready(false);
+        };
+        loop {
+            match live.poll_ready(cx) {
+                Poll::Ready(true) => match pick(live.current()) {
+                    Pick::Take => return Poll::Ready(true),
+                    Pick::Skip => live.advance(),
+                    Pick::End => {
+                        *self = Subscription::closed();
+                        return Poll::Ready(false);
+                    }
+                },
+                Poll::Ready(false) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Consumes the event at the cursor, which `try_pick_ready` or `poll_pick_ready` found
+    /// ready, and returns it by reference, valid until the next call on this subscription.
+    ///
+    /// # Panics
+    ///
+    /// If no event was found ready (a bug in the caller).
+    pub(crate) fn take_ready(&mut self) -> &E {
+        let live = self.live.as_mut().expect("a ready event at the cursor");
+        live.advance();
+        let seg = unsafe_segment(live);
+        // SAFETY: as in `recv_ref`: the slot at `offset - 1` was found ready, and the segment
+        // stays held while the returned borrow of `self` lives.
+        unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready")
     }
 }
 
@@ -905,6 +988,37 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                 let backlog = live.topic.sent().saturating_sub(live.cursor.index());
                 usize::try_from(backlog).unwrap_or(usize::MAX)
             }
+        }
+    }
+
+    /// This subscription's counters, a snapshot: backlog (as [`len`](Self::len)) and events
+    /// received. Per-type counters are in [`Bus::stats`](crate::Bus::stats).
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// for i in 0..3u8 {
+    ///     bus.send(i).unwrap();
+    /// }
+    /// sub.try_recv().unwrap();
+    /// let stats = sub.stats();
+    /// assert_eq!((stats.backlog, stats.received, stats.closed), (2, 1, false));
+    /// ```
+    pub fn stats(&self) -> SubscriptionStats {
+        let type_name = std::any::type_name::<E>();
+        match &self.live {
+            None => SubscriptionStats {
+                type_name,
+                backlog: 0,
+                received: 0,
+                closed: true,
+            },
+            Some(live) => SubscriptionStats {
+                type_name,
+                backlog: self.len() as u64,
+                received: live.cursor.index() - live.first - live.missed,
+                closed: live.topic.is_closed(),
+            },
         }
     }
 

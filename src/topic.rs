@@ -73,6 +73,7 @@ use std::ptr;
 use crossbeam_utils::CachePadded;
 
 use crate::bound::{Bound, Overflow};
+use crate::lag::{self, LagWarning};
 use crate::notify::{WaitList, WaitNode};
 use crate::segment::{self, SEGMENT_CAP, Segment};
 use crate::stats::UserPanics;
@@ -159,6 +160,8 @@ pub(crate) struct Topic<E> {
     /// The bus's count of contained user panics: wakers woken here, values dropped when this
     /// topic's segments are freed (the deferred destructions take a clone with them).
     user_panics: std::sync::Arc<UserPanics>,
+    /// The `tracing` warning for a subscription far behind (see `lag`).
+    pub(crate) lag: LagWarning,
 }
 
 impl<E: Send + Sync + 'static> Topic<E> {
@@ -198,6 +201,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             dropped: AtomicU64::new(0),
             waiters: CachePadded::new(WaitList::new()),
             user_panics,
+            lag: LagWarning::new(lag::OFF),
         }
     }
 
@@ -636,7 +640,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         {
             Ok(_) => {
                 // Relaxed: statistics only.
-                self.live_segments.fetch_add(1, Ordering::Relaxed);
+                let live = self.live_segments.fetch_add(1, Ordering::Relaxed) + 1;
+                #[cfg(feature = "tracing")]
+                self.lag.check(std::any::type_name::<E>(), live);
+                #[cfg(not(feature = "tracing"))]
+                let _ = live;
                 new
             }
             Err(winner) => {

@@ -608,7 +608,9 @@ fn recv_ref_survives_being_overtaken() {
 /// a run longer than the capacity never fits.
 #[test]
 fn send_all_is_whole_or_full_under_backpressure() {
-    let bus = Bus::builder().bound::<u32>(4, Overflow::Backpressure).build();
+    let bus = Bus::builder()
+        .bound::<u32>(4, Overflow::Backpressure)
+        .build();
     let mut sub = bus.subscribe::<u32>();
     assert_eq!(bus.send_all([1u32, 2, 3]), Ok(3));
     assert_eq!(bus.send_all([4u32, 5]), Err(SendError::Full(vec![4, 5])));
@@ -627,7 +629,9 @@ fn send_all_is_whole_or_full_under_backpressure() {
 /// `try_recv_many` and `try_recv_many_ref`.
 #[test]
 fn batch_reads_make_room_under_backpressure() {
-    let bus = Bus::builder().bound::<u32>(3, Overflow::Backpressure).build();
+    let bus = Bus::builder()
+        .bound::<u32>(3, Overflow::Backpressure)
+        .build();
     let mut sub = bus.subscribe::<u32>();
     bus.send_all([1u32, 2, 3]).unwrap();
     let (waker, count) = counting_waker();
@@ -648,7 +652,9 @@ fn batch_reads_make_room_under_backpressure() {
 /// with received + missed = sent.
 #[test]
 fn send_all_and_recv_many_under_drop_oldest() {
-    let bus = Bus::builder().bound::<u64>(100, Overflow::DropOldest).build();
+    let bus = Bus::builder()
+        .bound::<u64>(100, Overflow::DropOldest)
+        .build();
     let mut sub = bus.subscribe::<u64>();
     let mut sent = 0u64;
     for _ in 0..1000 {

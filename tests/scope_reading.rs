@@ -111,3 +111,39 @@ fn a_scoped_resubscription_reads_on_from_the_same_place_and_ends_with_the_scope(
         Err(tidings::TryRecvError::Closed)
     );
 }
+
+#[test]
+fn scoped_reads_by_reference_skip_other_scopes_and_end_with_the_scope() {
+    struct Frame(u32); // not Clone
+    let mut sub = block_on(Scope::new("root").run(async {
+        let (sent, done) = oneshot::channel::<()>();
+        let (a, b) = futures::join!(
+            Scope::new("a").run(async move {
+                let mut sub = ctx::subscribe::<Frame>().unwrap();
+                done.await.unwrap(); // b has sent Frame(20) meanwhile
+                assert!(sub.try_recv_ref().is_err(), "b's frame is not a's");
+                ctx::send(Frame(10)).unwrap();
+                ctx::send(Frame(11)).unwrap();
+                assert_eq!(sub.try_recv_ref().map(|f| f.0), Ok(10));
+                assert_eq!(sub.recv_ref().await.map(|f| f.0), Some(11));
+                ctx::send(Frame(12)).unwrap();
+                sub
+            }),
+            Scope::new("b").run(async move {
+                ctx::send(Frame(20)).unwrap();
+                sent.send(()).unwrap();
+            }),
+        );
+        b.unwrap();
+        ctx::send(Frame(30)).unwrap(); // after a's end: not a's
+        a.unwrap()
+    }))
+    .unwrap();
+    assert_eq!(sub.try_recv_ref().map(|f| f.0), Ok(12));
+    assert_eq!(
+        sub.try_recv_ref().map(|f| f.0),
+        Err(tidings::TryRecvError::Closed)
+    );
+    assert!(sub.is_terminated());
+    assert!(block_on(sub.recv_ref()).is_none());
+}

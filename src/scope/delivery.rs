@@ -21,7 +21,10 @@ use std::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
-use crate::{Bus, RecvTimeoutError, Subscription, TryRecvError};
+#[cfg(not(tidings_loom))]
+use crate::RecvTimeoutError;
+use crate::subscription::Pick;
+use crate::{Bus, Subscription, TryRecvError};
 
 /// Where an event comes from, as much as the ancestry check needs.
 ///
@@ -365,6 +368,80 @@ impl<E: Send + Sync + 'static> ScopedSubscription<E> {
     /// ```
     pub fn resubscribe(&self) -> ScopedSubscription<E> {
         ScopedSubscription::new(self.inner.resubscribe(), self.id, self.depth)
+    }
+}
+
+/// Receives by reference, without cloning; `E` need not be `Clone` (see
+/// [`Subscription::recv_ref`]).
+impl<E: Send + Sync + 'static> ScopedSubscription<E> {
+    /// Receives the next event by reference; `None` once ended. The reference is valid until
+    /// the next call on this subscription. Cancel-safe.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// struct Frame(Vec<u8>); // not Clone
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<Frame>().unwrap();
+    ///         ctx::send(Frame(vec![1, 2])).unwrap();
+    ///         assert_eq!(sub.recv_ref().await.unwrap().0, [1, 2]);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub async fn recv_ref(&mut self) -> Option<&E> {
+        let (id, depth) = (self.id, self.depth);
+        let inner = &mut self.inner;
+        if !std::future::poll_fn(|cx| inner.poll_pick_ready(cx, |env| Self::pick(id, depth, env)))
+            .await
+        {
+            return None;
+        }
+        Some(Self::event(self.inner.take_ready()))
+    }
+
+    /// Receives the next event by reference if one is ready now.
+    ///
+    /// ```
+    /// use tidings::{Scope, TryRecvError, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         assert_eq!(sub.try_recv_ref(), Err(TryRecvError::Empty));
+    ///         ctx::send(9u8).unwrap();
+    ///         assert_eq!(sub.try_recv_ref(), Ok(&9));
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn try_recv_ref(&mut self) -> Result<&E, TryRecvError> {
+        let (id, depth) = (self.id, self.depth);
+        self.inner
+            .try_pick_ready(|env| Self::pick(id, depth, env))?;
+        Ok(Self::event(self.inner.take_ready()))
+    }
+
+    /// What a by-reference read does with an envelope (as `take` for the cloning reads).
+    fn pick(id: u64, depth: usize, envelope: &Envelope<E>) -> Pick {
+        match Self::take(id, depth, envelope, |_| ()) {
+            Some(Taken::Event(())) => Pick::Take,
+            Some(Taken::End) => Pick::End,
+            None => Pick::Skip,
+        }
+    }
+
+    fn event(envelope: &Envelope<E>) -> &E {
+        match envelope {
+            Envelope::Event { event, .. } => event,
+            Envelope::End(_) => unreachable!("`pick` takes events only"),
+        }
     }
 }
 
