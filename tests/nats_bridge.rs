@@ -1212,6 +1212,77 @@ async fn jetstream_options_shape_the_streams_and_consumers_the_bridge_creates() 
     assert_eq!(consumer.config.max_ack_pending, 42);
 }
 
+/// Issue 18 point 2: the trace id of the scope a bridge was connected in goes out with every
+/// export (`Tidings-Trace-Id`), and an import continues the trace a message carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_id_crosses_the_bridge_both_ways() {
+    use tidings::bridge::nats::TRACE_HEADER;
+    use tidings::{Scope, TraceId};
+
+    let logs = logs();
+    let server = server!();
+    let url = server.url().to_string();
+    let ours: TraceId = "4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap();
+    let bus = Bus::new();
+    let mut local = bus.subscribe::<Note>();
+    let bridge = Scope::new("service")
+        .with_trace_id(ours)
+        .run(Bridge::connect(url.as_str(), &bus))
+        .await
+        .unwrap()
+        .unwrap();
+    bridge.export::<Note>("trace.out").unwrap();
+    bridge.import::<Note>("trace.in").await.unwrap();
+    // A bridge connected outside any scope has no trace to send.
+    let plain_bus = Bus::new();
+    let plain = Bridge::connect(url.as_str(), &plain_bus).await.unwrap();
+    plain.export::<Note>("trace.plain").unwrap();
+
+    let raw = async_nats::connect(url.as_str()).await.unwrap();
+    let mut out = raw.subscribe("trace.out").await.unwrap();
+    let mut plain_out = raw.subscribe("trace.plain").await.unwrap();
+    raw.flush().await.unwrap();
+    bus.send(note(1)).unwrap();
+    plain_bus.send(note(2)).unwrap();
+    let message = tokio::time::timeout(PATIENCE, out.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let headers = message.headers.unwrap();
+    assert_eq!(
+        headers.get(TRACE_HEADER).unwrap().as_str(),
+        ours.to_string()
+    );
+    let message = tokio::time::timeout(PATIENCE, plain_out.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(message.headers.unwrap().get(TRACE_HEADER).is_none());
+
+    // What a Haiway service would send: its ctx.trace_id() under the header.
+    let theirs = "0af7651916cd43dd8448eb211c80319c";
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(TRACE_HEADER, theirs);
+    raw.publish_with_headers(
+        "trace.in",
+        headers,
+        br#"{"seq":5,"text":"traced"}"#.to_vec().into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(recv(&mut local).await.seq, 1, "the local send");
+    assert_eq!(recv(&mut local).await.seq, 5);
+    let text = logs.text();
+    let continued = text
+        .lines()
+        .find(|l| l.contains("continuing trace") && l.contains(r#"subject="trace.in""#))
+        .unwrap_or_else(|| panic!("no continued trace in the log:\n{text}"));
+    assert!(
+        continued.contains(&format!("tidings_nats_import{{trace_id={theirs}}}")),
+        "{continued}"
+    );
+}
+
 // ---- a three-node cluster (issue 16.7) ----
 
 /// Three nodes, streams on three replicas; both bridges start on node 0 (the URL list in
