@@ -158,6 +158,22 @@ impl<E> Segment<E> {
         }
     }
 
+    /// The event at `offset`, which this thread already found published.
+    ///
+    /// # Safety
+    /// As [`get`](Segment::get), and `get(offset)` returned `Some` on this thread before (its
+    /// Acquire load synchronised with the write, and a published slot stays published).
+    #[inline]
+    pub(crate) unsafe fn get_published(&self, offset: usize) -> &E {
+        #[cfg(tidings_loom)]
+        loom_check::alive(self);
+        debug_assert!(self.slots[offset].ready.load(Ordering::Relaxed));
+        // SAFETY: the caller's contract: initialised, never written again, not yet dropped.
+        self.slots[offset]
+            .value
+            .with(|p| unsafe { (*p).assume_init_ref() })
+    }
+
     /// Takes one more reference if the count is not already zero.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
