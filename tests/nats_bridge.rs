@@ -71,6 +71,13 @@ fn events<E: Clone>(deliveries: Vec<Delivery<E>>) -> Vec<E> {
     deliveries.iter().map(|d| d.event().clone()).collect()
 }
 
+/// Returns once the server has processed the subscriptions `client` made so far. `flush` only
+/// writes them to the socket: another connection's publish could still reach the server first.
+/// A request nobody answers is answered ("no responders") after everything sent before it.
+async fn subscribed(client: &async_nats::Client) {
+    let _ = client.request("_TIDINGS_TEST.sync", "".into()).await;
+}
+
 /// Waits until `f` holds for the bridge's stats.
 async fn wait_stats(bridge: &Bridge, what: &str, f: impl Fn(&BridgeStats) -> bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -247,7 +254,7 @@ async fn json_on_the_wire_is_plain_and_interoperable() {
     bridge.import::<Note>("in").await.unwrap();
     let raw = async_nats::connect(server.url()).await.unwrap();
     let mut out = raw.subscribe("out").await.unwrap();
-    raw.flush().await.unwrap();
+    subscribed(&raw).await;
 
     // What a Python service would publish: JSON, no headers, other field order, spaces.
     raw.publish("in", r#"{ "text": "from python", "seq": 9 }"#.into())
@@ -286,7 +293,7 @@ async fn messagepack_bridges_two_buses() {
     .await;
     let raw = async_nats::connect(server.url()).await.unwrap();
     let mut wire = raw.subscribe("mp").await.unwrap();
-    raw.flush().await.unwrap();
+    subscribed(&raw).await;
     let _keep = a.subscribe::<Note>();
     a.send(note(4)).unwrap();
     assert_eq!(recv(&mut on_b).await, note(4));
@@ -1241,7 +1248,7 @@ async fn a_trace_id_crosses_the_bridge_both_ways() {
     let raw = async_nats::connect(url.as_str()).await.unwrap();
     let mut out = raw.subscribe("trace.out").await.unwrap();
     let mut plain_out = raw.subscribe("trace.plain").await.unwrap();
-    raw.flush().await.unwrap();
+    subscribed(&raw).await;
     bus.send(note(1)).unwrap();
     plain_bus.send(note(2)).unwrap();
     let message = tokio::time::timeout(PATIENCE, out.next())

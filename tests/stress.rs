@@ -138,6 +138,7 @@ fn stress_senders_churn_and_close() {
                     Ok(()) => seq += 1,
                     Err(SendError::Closed(_)) => return seq,
                     Err(SendError::NoSubscribers(_)) => panic!("the readers are subscribed"),
+                    Err(SendError::Full(_)) => panic!("the bus is unbounded"),
                 }
             }
         })

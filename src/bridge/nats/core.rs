@@ -231,5 +231,12 @@ pub(crate) fn deliver<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
             Delivered::Yes
         }
         Err(SendError::Closed(_)) => Delivered::BusClosed,
+        // A bounded (Backpressure) import type whose slowest subscription is full: the message
+        // is not delivered locally; counted as unrouted rather than blocking the import task.
+        Err(SendError::Full(_)) => {
+            Counters::bump(&counters.imported);
+            Counters::bump(&counters.unrouted);
+            Delivered::Yes
+        }
     }
 }
