@@ -111,7 +111,8 @@ fn throughput(c: &mut Criterion) {
 /// Retained bytes after every `step` of `total` events, one stalled and one fast subscription.
 fn retained(total: u64, step: u64) {
     type Run = Box<dyn FnMut(u64)>;
-    let systems: Vec<(&str, Box<dyn Fn() -> Run>)> = vec![
+    type Make = Box<dyn Fn() -> Run>;
+    let systems: Vec<(&str, Make)> = vec![
         (
             "tidings_drop_oldest",
             Box::new(|| {
