@@ -103,6 +103,7 @@ pub mod ctx;
 pub mod docs;
 mod error;
 mod notify;
+mod registry;
 mod scope;
 mod segment;
 mod send_cache;
