@@ -33,12 +33,12 @@ struct SystemUnhealthy {
 async fn health_monitor(mut failures: tidings::ScopedSubscription<HealthCheckFailed>) {
     while let Some(event) = failures.recv().await {
         // Update system state
-        let current = ctx::state::<SystemStatus>().unwrap();
+        let current = ctx::try_state::<SystemStatus>().unwrap();
         let updated = current.updated(false, current.last_check + 1);
         println!("monitor: status was {current:?}, now {updated:?}");
         // Make the updated copy visible to the code that handles the failure.
         ctx::updating(updated, async {
-            let seen = ctx::state::<SystemStatus>().unwrap();
+            let seen = ctx::try_state::<SystemStatus>().unwrap();
             println!("recovery sees healthy = {}", seen.healthy);
             // Trigger recovery via another event
             ctx::send(SystemUnhealthy {
@@ -69,7 +69,7 @@ async fn main() {
             println!("app: system unhealthy: {}", alarm.reason);
             println!(
                 "app: its own status is unchanged: healthy = {}",
-                ctx::state::<SystemStatus>().unwrap().healthy
+                ctx::try_state::<SystemStatus>().unwrap().healthy
             );
             // A nested scope can override the state for everything inside it.
             Scope::new("maintenance")
@@ -80,7 +80,7 @@ async fn main() {
                 .run(async {
                     println!(
                         "maintenance sees {:?}",
-                        ctx::state::<SystemStatus>().unwrap()
+                        ctx::try_state::<SystemStatus>().unwrap()
                     );
                 })
                 .await

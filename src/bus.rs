@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 use crate::error::SendError;
 use crate::registry::Registry;
 use crate::send_cache;
-use crate::stats::{Stats, TopicStats};
+use crate::stats::{Stats, TopicStats, UserPanics};
 use crate::subscription::Subscription;
 use crate::sync::epoch::{self, Guard};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
@@ -69,6 +69,9 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// Live `Bus` handles; the last one to go closes the bus.
     handles: AtomicUsize,
+    /// User panics contained on this bus's behalf ([`Stats::user_panics`]); shared with its
+    /// topics and their deferred segment destructions, which may outlive the bus.
+    user_panics: std::sync::Arc<UserPanics>,
 }
 
 /// What the bus needs of a topic without knowing its event type.
@@ -149,6 +152,7 @@ impl Bus {
                 buckets: std::array::from_fn(|_| AtomicUsize::new(0)),
                 closed: AtomicBool::new(false),
                 handles: AtomicUsize::new(1),
+                user_panics: std::sync::Arc::new(UserPanics::new()),
             }),
         }
     }
@@ -279,6 +283,7 @@ impl Bus {
         topics.sort_by(|a, b| a.type_name.cmp(b.type_name));
         Stats {
             closed: self.is_closed(),
+            user_panics: self.shared.user_panics.get(),
             topics,
         }
     }
@@ -361,6 +366,11 @@ impl Shared {
         if this.closed.load(Ordering::SeqCst) {
             return Subscription::closed();
         }
+        // Pinned before anything is counted, and for the whole call: only an outermost pin
+        // collects the epoch's garbage, which may run someone else's panicking deferred
+        // function. Here it can unwind only before the count below, so a panic never leaves a
+        // subscription counted that nobody holds.
+        let _pin = epoch::pin();
         let b = bucket::<E>();
         let topic = loop {
             let current = this.registry.get_arc::<E>();
@@ -374,7 +384,8 @@ impl Shared {
             // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips
             // the registry while the topic is registered.
             this.buckets[b].fetch_add(1, Ordering::SeqCst);
-            let topic = std::sync::Arc::new(Topic::<E>::new());
+            let topic =
+                std::sync::Arc::new(Topic::<E>::new(std::sync::Arc::clone(&this.user_panics)));
             if this.registry.insert(&topic, current.as_ref()) {
                 break topic;
             }

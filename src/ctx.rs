@@ -1,7 +1,9 @@
 //! The ambient API, as Haiway's `ctx`: free functions that act on the current
 //! [`Scope`](crate::Scope), found without a handle.
 //!
-//! Outside any scope every function returns [`ContextMissing`] (nothing is silently dropped):
+//! Outside any scope every function returns [`ContextMissing`] (nothing is silently dropped),
+//! except the observability ones ([`record`], [`event`], [`metric`], [`log_error`]), which work
+//! anywhere, as Haiway's fall back to the root logger:
 //!
 //! ```
 //! use tidings::{ContextMissing, ctx};
@@ -32,12 +34,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::ContextMissing;
+use crate::scope::cancel::Cancelled;
 use crate::scope::current;
 use crate::scope::delivery::{Envelope, Origin, ScopedSubscription};
-use crate::scope::observe::{self, Level};
+use crate::scope::identity::{ScopeId, TraceId};
+use crate::scope::observe::{self, EventRecord, Level, MetricKind, MetricRecord};
+use crate::scope::snapshot::{InContext, Snapshot};
 use crate::scope::state::{self, StateError, Updating};
 use crate::scope::task::{self, JoinHandle};
+use crate::{ContextMissing, ScopeError};
 
 /// Sends `event` from the current scope to the subscriptions of its type made in this scope or
 /// its ancestors. Fire-and-forget, as in Haiway: having no subscriber is not an error.
@@ -140,7 +145,7 @@ pub fn subscribe<E: Send + Sync + 'static>() -> Result<ScopedSubscription<E>, Co
 /// # Errors
 ///
 /// [`ContextMissing`] outside any scope, and in a scope that has finished (a future that took
-/// its frame, through [`updating`], and runs after the scope's `run`
+/// its frame, through [`updating`] or a [`snapshot`], and runs after the scope's `run`
 /// returned): nothing would drive the task, so none is made (Haiway raises "TaskGroup is
 /// finished"). `fut` is dropped unpolled.
 ///
@@ -166,7 +171,7 @@ where
 }
 
 /// Like [`spawn`], for a task that can fail: an `Err` fails the scope (its other tasks and
-/// body are cancelled and `run` returns [`ScopeError::Failed`](crate::ScopeError::Failed)),
+/// body are cancelled and `run` returns [`ScopeError::Failed`]),
 /// and the handle yields [`JoinError::Failed`](crate::JoinError::Failed).
 ///
 /// # Errors
@@ -219,16 +224,21 @@ where
     Ok(handle)
 }
 
-/// The current scope's state value of type `T`, from the nearest scope (or
-/// [`updating`]) that set one.
+/// The current scope's state value of type `T`, from the nearest scope (or [`updating`]) that
+/// set one, or `T::default()` if none did (Haiway builds `T()`). For a type without a default,
+/// use [`try_state`].
 ///
 /// # Errors
 ///
-/// [`StateError::ContextMissing`] outside any scope, [`StateError::Missing`] if no enclosing
-/// scope has a value of this type.
+/// [`StateError::ContextMissing`] outside any scope.
 ///
 /// ```
-/// use tidings::{Scope, StateError, ctx};
+/// use tidings::{Scope, ctx};
+///
+/// #[derive(Debug, Default, PartialEq)]
+/// struct Limits {
+///     max_retries: u32,
+/// }
 ///
 /// # futures::executor::block_on(async {
 /// Scope::new("app")
@@ -240,13 +250,48 @@ where
 ///             .run(async { assert_eq!(*ctx::state::<u32>().unwrap(), 2) })
 ///             .await
 ///             .unwrap();
-///         assert!(matches!(ctx::state::<u64>(), Err(StateError::Missing(_))));
+///         // Never set: its default.
+///         assert_eq!(*ctx::state::<Limits>().unwrap(), Limits::default());
+///         assert!(!ctx::contains_state::<Limits>());
 ///     })
 ///     .await
 ///     .unwrap();
 /// # });
 /// ```
-pub fn state<T: Send + Sync + 'static>() -> Result<Arc<T>, StateError> {
+pub fn state<T: Default + Send + Sync + 'static>() -> Result<Arc<T>, StateError> {
+    match try_state::<T>() {
+        Err(StateError::Missing(_)) => Ok(Arc::new(T::default())),
+        found => found,
+    }
+}
+
+/// The current scope's state value of type `T`, for any `T`: like [`state`], but a missing
+/// value is an error instead of a default.
+///
+/// # Errors
+///
+/// [`StateError::ContextMissing`] outside any scope, [`StateError::Missing`] if no enclosing
+/// scope has a value of this type.
+///
+/// ```
+/// use tidings::{Scope, StateError, ctx};
+///
+/// struct Config {
+///     url: &'static str,
+/// }
+///
+/// # futures::executor::block_on(async {
+/// Scope::new("app")
+///     .with_state(Config { url: "nats://localhost" })
+///     .run(async {
+///         assert_eq!(ctx::try_state::<Config>().unwrap().url, "nats://localhost");
+///         assert!(matches!(ctx::try_state::<u64>(), Err(StateError::Missing(_))));
+///     })
+///     .await
+///     .unwrap();
+/// # });
+/// ```
+pub fn try_state<T: Send + Sync + 'static>() -> Result<Arc<T>, StateError> {
     current::with(|frame| {
         let frame = frame.ok_or(StateError::ContextMissing)?;
         frame
@@ -256,8 +301,16 @@ pub fn state<T: Send + Sync + 'static>() -> Result<Arc<T>, StateError> {
     })
 }
 
+/// Whether the current scope has a state value of type `T` (set by it, an enclosing scope or
+/// [`updating`]; a default that [`state`] would build does not count). `false` outside any
+/// scope.
+pub fn contains_state<T: Send + Sync + 'static>() -> bool {
+    current::with(|frame| frame.is_some_and(|f| f.state.contains::<T>()))
+}
+
 /// Runs `fut` in the current scope with the state value of type `T` replaced by `value`
-/// (Haiway's `ctx.updating`). Tasks spawned inside see the new value too. The scope is
+/// (Haiway's `ctx.updating`); [`Updating::with_state`] replaces more values at once. Tasks
+/// spawned inside see the new values too. The scope is
 /// taken where the future is first polled; outside any scope it yields `Err(ContextMissing)`.
 ///
 /// ```
@@ -298,17 +351,19 @@ pub fn scope_name() -> Result<Arc<str>, ContextMissing> {
     current::with(|frame| Ok(Arc::clone(&frame.ok_or(ContextMissing)?.node.name)))
 }
 
-/// Records a log entry in the current scope (Haiway's `ctx.record`/`ctx.log_*`): with the
-/// `tracing` feature, a `tracing` event of target `tidings::record` inside the scope's span;
-/// without it, nothing.
+/// Records a log entry (Haiway's `ctx.log_*`/`ctx.record_*`): with the `tracing` feature, a
+/// `tracing` event of target `tidings::record` inside the current scope's span, or on its own
+/// outside any scope (Haiway falls back to the root logger); without the feature, nothing.
 ///
 /// # Errors
 ///
-/// [`ContextMissing`] outside any scope.
+/// None: the `Result` is kept for compatibility (it was `ContextMissing` outside a scope
+/// before records worked there).
 ///
 /// ```
 /// use tidings::{Level, Scope, ctx};
 ///
+/// ctx::record(Level::Info, format_args!("starting")).unwrap(); // no scope needed
 /// # futures::executor::block_on(async {
 /// Scope::new("app")
 ///     .run(async {
@@ -319,28 +374,243 @@ pub fn scope_name() -> Result<Arc<str>, ContextMissing> {
 /// # });
 /// ```
 pub fn record(level: Level, message: std::fmt::Arguments<'_>) -> Result<(), ContextMissing> {
-    current::with(|frame| frame.map(|_| ()).ok_or(ContextMissing))?;
     observe::record(level, message);
     Ok(())
 }
 
-/// Records a metric sample in the current scope: with the `tracing` feature, a `tracing` event
-/// of target `tidings::metric` with fields `metric`, `value` and `unit`; without it, nothing.
+/// Logs an error with its error value (Haiway's `ctx.log_error(..., exception=e)`): a
+/// `tracing` error event of target `tidings::record` whose `error` field is the error itself
+/// (`tracing` records it as an error, with its `source` chain; `tracing-opentelemetry` turns it
+/// into an exception). Works outside a scope too.
+///
+/// ```
+/// use tidings::ctx;
+///
+/// let err = "x".parse::<u32>().unwrap_err();
+/// ctx::log_error("could not read the port", &err);
+/// ```
+pub fn log_error(message: impl std::fmt::Display, error: &(dyn std::error::Error + 'static)) {
+    observe::log_error(&message, error);
+}
+
+/// A named event to record, with attributes (Haiway's
+/// `ctx.record_info(event=..., attributes={...})`); see [`EventRecord`]. Works outside a scope.
+///
+/// ```
+/// use tidings::ctx;
+///
+/// ctx::event("event_received")
+///     .attribute("event_type", "UserLoggedIn")
+///     .attribute("attempt", 2)
+///     .record();
+/// ```
+pub fn event(name: &str) -> EventRecord<'_> {
+    EventRecord {
+        name,
+        level: Level::Info,
+        attributes: Vec::new(),
+    }
+}
+
+/// A metric sample of a kind (counter, gauge, histogram), to give a unit and attributes and
+/// [`record`](MetricRecord::record) (Haiway's `ctx.record_info(metric=..., value=..., unit=...,
+/// kind=...)`). Works outside a scope.
+///
+/// With the `tracing` feature it is a `tracing` event of target `tidings::metric` with the
+/// fields `metric` (name), `value` (`f64`), `unit`, `kind` (`"counter"`, `"gauge"` or
+/// `"histogram"`) and `attributes` (`{key=value, ...}`); `examples/observability.rs` shows a
+/// `tracing` layer that turns them into metrics for an exporter.
+///
+/// ```
+/// use tidings::{MetricKind, ctx};
+///
+/// ctx::metric("event_processing_time", 0.25, MetricKind::Histogram)
+///     .unit("seconds")
+///     .attribute("event_type", "UserLoggedIn")
+///     .record();
+/// ctx::metric("events_processed", 1.0, MetricKind::Counter).record();
+/// ```
+pub fn metric(name: &str, value: f64, kind: MetricKind) -> MetricRecord<'_> {
+    MetricRecord {
+        name,
+        value,
+        kind,
+        unit: "",
+        attributes: Vec::new(),
+    }
+}
+
+/// Records a gauge sample with a unit: [`metric`] of kind [`MetricKind::Gauge`], no
+/// attributes.
+///
+/// # Errors
+///
+/// None: the `Result` is kept for compatibility, as for [`record`].
+///
+/// ```
+/// tidings::ctx::record_metric("queue_depth", 12.0, "events").unwrap();
+/// ```
+pub fn record_metric(name: &str, value: f64, unit: &str) -> Result<(), ContextMissing> {
+    metric(name, value, MetricKind::Gauge).unit(unit).record();
+    Ok(())
+}
+
+/// The trace id of the current scope: made by its root (or given with
+/// [`Scope::with_trace_id`](crate::Scope::with_trace_id)) and shared by every scope nested in
+/// it, as Haiway's `ctx.trace_id()`.
 ///
 /// # Errors
 ///
 /// [`ContextMissing`] outside any scope.
 ///
 /// ```
+/// use tidings::{Scope, ctx};
+///
 /// # futures::executor::block_on(async {
-/// tidings::Scope::new("app")
-///     .run(async { tidings::ctx::record_metric("event_processing_time", 0.25, "seconds").unwrap() })
+/// Scope::new("app")
+///     .run(async {
+///         let trace = ctx::trace_id().unwrap();
+///         let inner = Scope::new("inner").run(async { ctx::trace_id().unwrap() });
+///         assert_eq!(inner.await.unwrap(), trace);
+///         assert_eq!(trace.to_string().len(), 32); // lowercase hex
+///     })
 ///     .await
 ///     .unwrap();
 /// # });
 /// ```
-pub fn record_metric(name: &str, value: f64, unit: &str) -> Result<(), ContextMissing> {
-    current::with(|frame| frame.map(|_| ()).ok_or(ContextMissing))?;
-    observe::metric(name, value, unit);
-    Ok(())
+pub fn trace_id() -> Result<TraceId, ContextMissing> {
+    current::with(|frame| Ok(frame.ok_or(ContextMissing)?.node.trace_id))
+}
+
+/// The id of the current scope, unique within the process.
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope.
+pub fn scope_id() -> Result<ScopeId, ContextMissing> {
+    current::with(|frame| Ok(ScopeId(frame.ok_or(ContextMissing)?.node.id)))
+}
+
+/// The id of the scope the current one was opened in; `None` for a root scope.
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope.
+pub fn parent_scope_id() -> Result<Option<ScopeId>, ContextMissing> {
+    current::with(|frame| Ok(frame.ok_or(ContextMissing)?.node.parent_id.map(ScopeId)))
+}
+
+/// Cancels the current scope: its body is dropped at its next await, every task at its next
+/// poll, scopes nested in them with them; the scope's `run` returns
+/// [`ScopeError::Cancelled`] once all of them are gone. Code still running in the scope sees
+/// it through [`cancelled`] and [`check_cancellation`].
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope.
+///
+/// ```
+/// use tidings::{Scope, ScopeError, ctx};
+///
+/// # futures::executor::block_on(async {
+/// let err = Scope::new("job")
+///     .run(async {
+///         let worker = ctx::spawn(std::future::pending::<()>()).unwrap();
+///         ctx::cancel().unwrap();
+///         assert!(ctx::check_cancellation().is_err());
+///         worker.await // never finishes: the body is dropped here
+///     })
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err, ScopeError::Cancelled { .. }));
+/// # });
+/// ```
+pub fn cancel() -> Result<(), ContextMissing> {
+    current::with(|frame| {
+        frame.ok_or(ContextMissing)?.node.cancel.cancel();
+        Ok(())
+    })
+}
+
+/// A future that is ready once the current scope, or a scope around it, is cancelled (Rust's
+/// cancellation drops futures, so this matters where nothing drops: a future run through a
+/// [`Snapshot`], a `select!` that wants to clean up first). Outside any scope it never becomes
+/// ready.
+///
+/// ```
+/// use tidings::{Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// Scope::new("job")
+///     .run(async {
+///         let cancelled = ctx::cancelled();
+///         ctx::cancel().unwrap();
+///         cancelled.await; // ready at once
+///     })
+///     .await
+///     .unwrap_err();
+/// # });
+/// ```
+pub fn cancelled() -> Cancelled {
+    current::with(|frame| Cancelled::new(frame.map(|f| &f.node.cancel)))
+}
+
+/// `Err(ScopeError::Cancelled)` if the current scope, or a scope around it, is cancelled
+/// (Haiway's `ctx.check_cancellation()`), for a loop to stop at: `ctx::check_cancellation()?`
+/// in a [`try_spawn`] task or a [`Scope::try_run`](crate::Scope::try_run) body ends it as part
+/// of the cancellation, not as a failure of its own. `Ok` outside any scope.
+///
+/// # Errors
+///
+/// [`ScopeError::Cancelled`], naming the current scope.
+pub fn check_cancellation() -> Result<(), ScopeError> {
+    current::with(|frame| match frame {
+        Some(frame) if frame.node.cancel.is_cancelled() => Err(ScopeError::Cancelled {
+            scope: Arc::clone(&frame.node.name),
+        }),
+        _ => Ok(()),
+    })
+}
+
+/// The current context (scope and state, `updating` values included), to run code in later
+/// with [`Snapshot::run`], [`Snapshot::stream`] or [`Snapshot::enter`]: for callbacks handed to
+/// code that knows nothing of scopes.
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope.
+pub fn snapshot() -> Result<Snapshot, ContextMissing> {
+    Ok(Snapshot {
+        frame: current::frame().ok_or(ContextMissing)?,
+    })
+}
+
+/// Wraps `stream` so that each poll runs in the current context, wherever the stream goes
+/// (Haiway's `ctx.stream`): a stream made in a scope and handed out of it (to a web framework,
+/// another task) still sees its scope's state, trace and bus.
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope.
+///
+/// ```
+/// use futures::StreamExt;
+/// use tidings::{Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// let stream = Scope::new("request")
+///     .with_state(10u32)
+///     .run(async {
+///         let numbers = futures::stream::iter(1..=3u32)
+///             .map(|n| n * *ctx::state::<u32>().unwrap());
+///         ctx::stream(numbers).unwrap()
+///     })
+///     .await
+///     .unwrap();
+/// // Out of the scope, the stream still reads its state.
+/// assert_eq!(stream.collect::<Vec<_>>().await, [10, 20, 30]);
+/// # });
+/// ```
+pub fn stream<S: futures_core::Stream>(stream: S) -> Result<InContext<S>, ContextMissing> {
+    Ok(snapshot()?.stream(stream))
 }

@@ -46,7 +46,10 @@
 //! - An event is freed with its segment, once every subscription that must read it has moved
 //!   past it. There is no capacity and no lag limit: a slow subscription keeps what it has not
 //!   read, and never slows senders or other subscriptions. Dropping it gives its backlog back.
-//! - Freed segments are reclaimed through crossbeam-epoch (senders may still be walking them).
+//! - Freed segments are reclaimed through crossbeam-epoch (senders may still be walking them),
+//!   so an event is dropped on whichever thread next collects, possibly inside another bus's
+//!   call. A panicking `E::drop` there is caught and counted in
+//!   [`Stats::user_panics`] of the event's bus; the values after it are still dropped.
 //!
 //! # Closing
 //!
@@ -65,6 +68,13 @@
 //!
 //! Nothing in the bus holds a lock, so a panic in a subscriber, or in `E::clone` during a
 //! `recv`, poisons nothing: the bus and every other subscription keep working.
+//!
+//! User code that the bus runs on someone else's behalf is contained: a parked subscription's
+//! waker panicking when a send or close wakes it, and an event's `Drop` panicking when the bus
+//! frees it. The panic is caught, counted in [`Stats::user_panics`], and reported as a
+//! `tracing` error with the `tracing` feature; it never comes out of another caller's `send`,
+//! `close`, `subscribe` or drop, and every other subscription is still woken, closed and
+//! counted exactly.
 
 //!
 //! # Scopes
@@ -94,6 +104,7 @@
 //! # });
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
@@ -114,6 +125,11 @@ mod topic;
 
 pub use bus::Bus;
 
+// The README's code blocks, compiled and run as doctests so that it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Hooks for the loom models in `loom-tests/`; only in builds with `--cfg tidings_loom`.
 #[cfg(tidings_loom)]
 #[doc(hidden)]
@@ -129,10 +145,13 @@ pub mod __loom {
     }
 }
 pub use error::{SendError, TryRecvError};
+pub use scope::cancel::{Cancelled, Canceller};
 pub use scope::delivery::ScopedSubscription;
-pub use scope::observe::Level;
+pub use scope::identity::{ParseTraceIdError, ScopeId, TraceId};
+pub use scope::observe::{AttributeValue, EventRecord, Level, MetricKind, MetricRecord};
+pub use scope::snapshot::{InContext, Snapshot};
 pub use scope::state::{StateError, Updating};
 pub use scope::task::{JoinError, JoinHandle};
-pub use scope::{ContextMissing, Scope, ScopeError};
+pub use scope::{ContextMissing, Failures, Scope, ScopeError};
 pub use stats::{Stats, TopicStats};
 pub use subscription::Subscription;

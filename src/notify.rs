@@ -22,6 +22,7 @@
 
 use std::ptr;
 
+use crate::stats::UserPanics;
 use crate::sync::{Arc, AtomicBool, AtomicPtr, AtomicWaker, Ordering, load_seqcst};
 
 /// One subscription's parking place.
@@ -106,8 +107,10 @@ impl WaitList {
         load_seqcst(&self.head).is_null()
     }
 
-    /// Takes every parked node and wakes it.
-    pub(crate) fn wake_all(&self) {
+    /// Takes every parked node and wakes it. A waker that panics is contained (counted in
+    /// `user_panics`): the nodes after it are still woken and released, and the panic does not
+    /// come out of the `send` or `close` that woke it.
+    pub(crate) fn wake_all(&self, user_panics: &UserPanics) {
         // Acquire: pairs with the Release compare-and-swap in `push`.
         let mut cur = self.head.swap(ptr::null_mut(), Ordering::Acquire);
         while !cur.is_null() {
@@ -119,7 +122,7 @@ impl WaitList {
             // (`next` was read above); Acquire reads a skipped push's Release, so the wake
             // below sees the waker registered before it (the `wake_up_twice` loom model).
             node.queued.swap(false, Ordering::AcqRel);
-            node.waker.wake();
+            user_panics.contain("waker", || node.waker.wake());
         }
     }
 }
@@ -165,14 +168,14 @@ mod tests {
         list.push(&node);
         assert!(!list.is_empty());
         assert_eq!(Arc::strong_count(&node), 2, "the stack holds one reference");
-        list.wake_all();
+        list.wake_all(&UserPanics::new());
         assert!(list.is_empty());
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert_eq!(Arc::strong_count(&node), 1);
         // Re-queued after a wake.
         node.waker.register(&Waker::from(count.clone()));
         list.push(&node);
-        list.wake_all();
+        list.wake_all(&UserPanics::new());
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
     }
 
@@ -183,7 +186,7 @@ mod tests {
         for (n, _) in &nodes {
             list.push(n);
         }
-        list.wake_all();
+        list.wake_all(&UserPanics::new());
         for (n, c) in &nodes {
             assert_eq!(c.0.load(Ordering::SeqCst), 1);
             assert_eq!(Arc::strong_count(n), 1);

@@ -30,8 +30,9 @@
 use std::mem::MaybeUninit;
 use std::ptr;
 
+use crate::stats::UserPanics;
 use crate::sync::epoch::Guard;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, init_uninit};
 
 /// Slots per segment. At least 32 so that allocation is amortised below 1/32 per event; 64
 /// slots of a 24-byte event make a 2 KiB segment. Loom models use 2 so that they cross segment
@@ -75,17 +76,32 @@ unsafe impl<E: Send + Sync> Sync for Segment<E> {}
 unsafe impl<E: Send + Sync> Send for Segment<E> {}
 
 impl<E> Segment<E> {
-    /// A new segment with `refs` references, boxed and leaked: it is freed by [`destroy`].
+    /// A new segment with `refs` references, boxed and leaked: it is freed through [`release`]
+    /// (or by its topic's drop).
+    ///
+    /// Built in place on the heap: a `Segment` literal would be assembled on the stack first,
+    /// which in a debug build takes `SEGMENT_CAP` times the event's size there (8 KiB events
+    /// overflowed a 2 MiB thread). Only the small fields are written; the values stay
+    /// uninitialised until a sender writes them.
     pub(crate) fn alloc(start: u64, refs: usize) -> *mut Segment<E> {
-        let seg = Box::into_raw(Box::new(Segment {
-            start,
-            next: AtomicPtr::new(ptr::null_mut()),
-            refs: AtomicUsize::new(refs),
-            slots: std::array::from_fn(|_| Slot {
-                ready: AtomicBool::new(false),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            }),
-        }));
+        let mut boxed = Box::<Segment<E>>::new_uninit();
+        let p = boxed.as_mut_ptr();
+        // SAFETY: `p` points to an allocation of the right size and alignment for a segment;
+        // each field is written once through a raw pointer (no reference to uninitialised
+        // memory is made). `value` is `MaybeUninit`, valid uninitialised (`init_uninit`).
+        unsafe {
+            ptr::addr_of_mut!((*p).start).write(start);
+            ptr::addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*p).refs).write(AtomicUsize::new(refs));
+            let slots = ptr::addr_of_mut!((*p).slots).cast::<Slot<E>>();
+            for i in 0..SEGMENT_CAP {
+                let slot = slots.add(i);
+                ptr::addr_of_mut!((*slot).ready).write(AtomicBool::new(false));
+                init_uninit(ptr::addr_of_mut!((*slot).value));
+            }
+        }
+        // SAFETY: every field was initialised above.
+        let seg = Box::into_raw(unsafe { boxed.assume_init() });
         #[cfg(tidings_loom)]
         loom_check::allocated(seg.cast());
         seg
@@ -163,10 +179,17 @@ impl<E> Segment<E> {
 /// Drops one reference on `seg`; if that was the last, retires `seg` and cascades the link
 /// reference to its successors. Returns how many segments died.
 ///
+/// The dead segments' values are dropped later, by whichever thread collects the epoch; a
+/// panic in one of those drops is contained and counted in `user_panics` (see `drop_values`).
+///
 /// # Safety
 /// The caller owns one reference on `seg` (which it gives up) and `guard` is a pin (or, when the
 /// caller has exclusive access to the whole list, `unprotected`).
-pub(crate) unsafe fn release<E: Send + Sync>(seg: *mut Segment<E>, guard: &Guard) -> usize {
+pub(crate) unsafe fn release<E: Send + Sync>(
+    seg: *mut Segment<E>,
+    guard: &Guard,
+    user_panics: &std::sync::Arc<UserPanics>,
+) -> usize {
     let first = seg;
     let mut cur = seg;
     let mut dead = 0usize;
@@ -192,6 +215,10 @@ pub(crate) unsafe fn release<E: Send + Sync>(seg: *mut Segment<E>, guard: &Guard
     }
     if dead > 0 {
         let chain = SendPtr(first);
+        // The bus's counter travels with the chain: the destruction may run after the topic,
+        // even the bus, is gone, inside another bus's call. Three words with the two below,
+        // so crossbeam-epoch still stores the closure inline.
+        let user_panics = std::sync::Arc::clone(user_panics);
         // SAFETY: the `dead` segments from `first` are unreachable for subscriptions (count 0)
         // and for new senders (none is the tail any more); senders that loaded one of them are
         // pinned, and the epoch runs this only after they unpin. Each dead segment's `next`
@@ -199,7 +226,7 @@ pub(crate) unsafe fn release<E: Send + Sync>(seg: *mut Segment<E>, guard: &Guard
         unsafe {
             guard.defer_unchecked(move || {
                 let chain = chain;
-                destroy_chain(chain.0, dead)
+                destroy_chain(chain.0, dead, &user_panics)
             });
         }
     }
@@ -212,18 +239,49 @@ struct SendPtr<E>(*mut Segment<E>);
 // segment's values are `Send` (bound on `release`).
 unsafe impl<E: Send> Send for SendPtr<E> {}
 
-/// Frees `count` segments along the `next` chain from `first`, dropping every published value.
+/// Frees `count` segments along the `next` chain from `first`, dropping every published value
+/// (panics contained, see `drop_values`).
 ///
 /// # Safety
 /// No other thread can reach any of these segments any more.
-unsafe fn destroy_chain<E>(first: *mut Segment<E>, count: usize) {
+unsafe fn destroy_chain<E>(first: *mut Segment<E>, count: usize, user_panics: &UserPanics) {
     let mut cur = first;
     for _ in 0..count {
         // SAFETY: the caller's contract: these segments are exclusively ours.
-        let seg = unsafe { Box::from_raw(cur) };
+        let mut seg = unsafe { Box::from_raw(cur) };
         // Relaxed: the epoch synchronised this thread with every user of the chain.
         cur = seg.next.load(Ordering::Relaxed);
-        drop(seg);
+        seg.drop_values(user_panics);
+    }
+}
+
+impl<E> Segment<E> {
+    /// Drops every published value, containing panics: a value whose `drop` panics counts as
+    /// dropped (its fields were dropped by the unwinding), the panic is counted in
+    /// `user_panics`, and the values after it are still dropped. Segments are freed on
+    /// whichever thread collects the epoch, inside an unrelated call, possibly of another bus:
+    /// a panic must not come out there, nor stop the rest of the chain from being freed.
+    ///
+    /// One `catch_unwind` per segment, not per value: after a panic it resumes at the next slot.
+    pub(crate) fn drop_values(&mut self, user_panics: &UserPanics) {
+        if !std::mem::needs_drop::<E>() {
+            return;
+        }
+        let mut next = 0;
+        while next < SEGMENT_CAP {
+            user_panics.contain("drop", || {
+                while next < SEGMENT_CAP {
+                    let slot = &mut self.slots[next];
+                    next += 1;
+                    // Relaxed: exclusive access, as in `drop`.
+                    if slot.ready.swap(false, Ordering::Relaxed) {
+                        // SAFETY: `ready` was set, so the value is initialised; clearing it
+                        // first means it is dropped once, even if this drop panics.
+                        slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
+                    }
+                }
+            });
+        }
     }
 }
 
@@ -333,12 +391,13 @@ mod tests {
                 (*s).write(1, Probe(drops.clone()));
             }
         }
+        let panics = Arc::new(UserPanics::new());
         let guard = epoch::pin();
         // SAFETY: we own the two references on the first segment.
-        let first = unsafe { release(segs[0], &guard) };
+        let first = unsafe { release(segs[0], &guard, &panics) };
         assert_eq!(first, 0, "one reference left");
         // SAFETY: as above.
-        let second = unsafe { release(segs[0], &guard) };
+        let second = unsafe { release(segs[0], &guard, &panics) };
         assert_eq!(second, 3, "the whole chain died");
         drop(guard);
         flush();
@@ -357,12 +416,13 @@ mod tests {
         unsafe { (*segs[1]).acquire() };
         // SAFETY: the first segment's slot 0 is written once here.
         unsafe { (*segs[0]).write(0, Probe(drops.clone())) };
+        let panics = Arc::new(UserPanics::new());
         let guard = epoch::pin();
         // SAFETY: we own the first segment's only reference.
-        assert_eq!(unsafe { release(segs[0], &guard) }, 1);
+        assert_eq!(unsafe { release(segs[0], &guard, &panics) }, 1);
         // SAFETY: we own the reference taken above; the link reference from the dead first
         // segment was dropped by the cascade, so this is the last one on segs[1].
-        assert_eq!(unsafe { release(segs[1], &guard) }, 2);
+        assert_eq!(unsafe { release(segs[1], &guard, &panics) }, 2);
         drop(guard);
         flush();
         assert_eq!(drops.load(Ordering::SeqCst), 1);

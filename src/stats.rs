@@ -1,6 +1,9 @@
-//! Introspection snapshots.
+//! Introspection snapshots, and the count of user panics the bus contained.
 
 use std::any::TypeId;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::sync::{AtomicU64, Ordering};
 
 /// A snapshot of a bus's counters, from [`Bus::stats`](crate::Bus::stats).
 ///
@@ -12,6 +15,13 @@ use std::any::TypeId;
 pub struct Stats {
     /// Whether the bus was closed.
     pub closed: bool,
+    /// Panics of user code that the bus caught because they happened on behalf of others: a
+    /// parked subscription's waker panicking while a `send` or `close` woke it, and an event's
+    /// `Drop` panicking while the bus freed it (which may run inside another bus's call, on
+    /// another thread; it is still counted here, on the bus the event was sent on). Each is
+    /// also reported as a `tracing` error event when the `tracing` feature is on. Counted from
+    /// the bus's creation; never reset.
+    pub user_panics: u64,
     /// One entry per event type, sorted by type name.
     pub topics: Vec<TopicStats>,
 }
@@ -48,4 +58,54 @@ pub struct TopicStats {
     /// Segments allocated and not yet retired: what the slowest subscription keeps alive, plus
     /// the tail.
     pub retained_segments: usize,
+}
+
+/// The count behind [`Stats::user_panics`]. Shared (`Arc`) by the bus, its topics and every
+/// deferred destruction of their segments, so that a panic caught on any thread, even after the
+/// bus is gone, is counted on the right bus.
+#[derive(Debug)]
+pub(crate) struct UserPanics(AtomicU64);
+
+impl UserPanics {
+    pub(crate) fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        // Relaxed: a statistics counter; it orders nothing.
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f`, which calls user code on behalf of someone other than its owner (`what` says
+    /// which: a waker, a drop). A panic is caught, counted and reported instead of unwinding
+    /// into an unrelated caller; says whether `f` returned normally. Cold paths only: the wake
+    /// path and segment destruction.
+    pub(crate) fn contain(&self, what: &'static str, f: impl FnOnce()) -> bool {
+        let Err(payload) = catch_unwind(AssertUnwindSafe(f)) else {
+            return true;
+        };
+        // Relaxed: statistics only.
+        self.0.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "tracing")]
+        {
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(not a string)");
+            tracing::error!(
+                target: "tidings",
+                what,
+                message,
+                "a panic in user code was caught and counted in Stats::user_panics"
+            );
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = what;
+        // The payload is user data too: its drop may panic in turn. Leak it rather than unwind.
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
+        false
+    }
 }

@@ -552,9 +552,18 @@ impl<E: Clone + Send + Sync + 'static> Stream for Subscription<E> {
 impl<E: Send + Sync + 'static> Drop for Subscription<E> {
     fn drop(&mut self) {
         if let Some(live) = self.live.take() {
+            // Unsubscribes even if the release unwinds (a pin may run someone else's panicking
+            // deferred function): a subscription that is gone must not stay counted.
+            struct Unsubscribe<'a, E: Send + Sync + 'static>(&'a Live<E>);
+            impl<E: Send + Sync + 'static> Drop for Unsubscribe<'_, E> {
+                fn drop(&mut self) {
+                    self.0.shared.unsubscribe(&self.0.topic);
+                }
+            }
+            let unsubscribe = Unsubscribe(&live);
             // SAFETY: the cursor owns one reference on its segment and gives it up here.
             unsafe { live.topic.release(live.cursor.seg.as_ptr()) };
-            live.shared.unsubscribe(&live.topic);
+            drop(unsubscribe);
         }
     }
 }

@@ -28,6 +28,7 @@ mod imp {
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
     impl<T> UnsafeCell<T> {
+        #[allow(dead_code)] // loom's API; segments build their cells in place instead
         pub(crate) const fn new(value: T) -> Self {
             Self(std::cell::UnsafeCell::new(value))
         }
@@ -41,6 +42,16 @@ mod imp {
         pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
         }
+    }
+
+    /// Makes the cell at `p` a valid, empty cell without writing its (possibly large) contents:
+    /// an uninitialised `MaybeUninit` is valid, so there is nothing to write.
+    ///
+    /// # Safety
+    /// `p` is valid for writes (and the caller treats the value as uninitialised).
+    #[inline(always)]
+    pub(crate) unsafe fn init_uninit<T>(p: *mut UnsafeCell<std::mem::MaybeUninit<T>>) {
+        let _ = p;
     }
 
     /// A `SeqCst` load of `a`, for a load whose correctness rests on the C++20 rule that an
@@ -92,6 +103,16 @@ mod imp {
 #[cfg(tidings_loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
+
+    /// Loom's cell carries tracking state, so an empty one is written in full (loom models use
+    /// small events).
+    ///
+    /// # Safety
+    /// `p` is valid for writes.
+    pub(crate) unsafe fn init_uninit<T>(p: *mut UnsafeCell<std::mem::MaybeUninit<T>>) {
+        // SAFETY: the caller's contract.
+        unsafe { p.write(UnsafeCell::new(std::mem::MaybeUninit::uninit())) };
+    }
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, fence};
     pub(crate) use loom::thread;

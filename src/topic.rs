@@ -35,6 +35,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::notify::{WaitList, WaitNode};
 use crate::segment::{self, SEGMENT_CAP, Segment};
+use crate::stats::UserPanics;
 use crate::sync::epoch::{self, Guard};
 use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 
@@ -75,11 +76,15 @@ pub(crate) struct Topic<E> {
     dropped: AtomicU64,
     /// Parked subscriptions. Padded: parking subscriptions write it, every send reads it.
     waiters: CachePadded<WaitList>,
+    /// The bus's count of contained user panics: wakers woken here, values dropped when this
+    /// topic's segments are freed (the deferred destructions take a clone with them).
+    user_panics: std::sync::Arc<UserPanics>,
 }
 
 impl<E: Send + Sync + 'static> Topic<E> {
-    /// A topic with one subscriber already counted.
-    pub(crate) fn new() -> Self {
+    /// A topic with one subscriber already counted, counting contained panics in
+    /// `user_panics`.
+    pub(crate) fn new(user_panics: std::sync::Arc<UserPanics>) -> Self {
         Self {
             tail_index: CachePadded::new(AtomicU64::new(0)),
             // One reference: the tail's.
@@ -89,6 +94,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             live_segments: AtomicUsize::new(1),
             dropped: AtomicU64::new(0),
             waiters: CachePadded::new(WaitList::new()),
+            user_panics,
         }
     }
 
@@ -128,7 +134,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // No fence: the SC claim above and the SC load in `is_empty` are the sender's half of
         // the pattern in `notify`; a parking subscription checks `claimed_past`.
         if !self.waiters.is_empty() {
-            self.waiters.wake_all();
+            self.waiters.wake_all(&self.user_panics);
         }
         Ok(())
     }
@@ -206,7 +212,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 // Someone moved it as far or further: give back the reference we took. It may
                 // be the last one (every subscription has moved past `seg` meanwhile).
                 // SAFETY: we own that reference; pinned.
-                let dead = unsafe { segment::release(seg, guard) };
+                let dead = unsafe { segment::release(seg, guard, &self.user_panics) };
                 // Relaxed: statistics only.
                 self.live_segments.fetch_sub(dead, Ordering::Relaxed);
                 return;
@@ -219,7 +225,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 Ok(_) => {
                     // The old tail's reference is ours now to drop.
                     // SAFETY: we just took it over from `tail_seg`; pinned.
-                    let dead = unsafe { segment::release(cur, guard) };
+                    let dead = unsafe { segment::release(cur, guard, &self.user_panics) };
                     // Relaxed: statistics only.
                     self.live_segments.fetch_sub(dead, Ordering::Relaxed);
                     return;
@@ -307,7 +313,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     pub(crate) unsafe fn release(&self, seg: *mut Segment<E>) -> usize {
         let guard = epoch::pin();
         // SAFETY: the caller's contract; pinned.
-        let dead = unsafe { segment::release(seg, &guard) };
+        let dead = unsafe { segment::release(seg, &guard, &self.user_panics) };
         if dead > 0 {
             // Relaxed: statistics only.
             self.live_segments.fetch_sub(dead, Ordering::Relaxed);
@@ -346,7 +352,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // receiver that pushed its node and then read `closed_at` before the store can be
         // missed by the take (see the `close_vs_send_and_recv` loom model).
         fence(Ordering::SeqCst);
-        self.waiters.wake_all();
+        self.waiters.wake_all(&self.user_panics);
     }
 
     /// Whether a cursor at `index` has read everything it ever will.
@@ -423,8 +429,11 @@ impl<E> Drop for Topic<E> {
         let mut cur = self.tail_seg.load(Ordering::Relaxed);
         while !cur.is_null() {
             // SAFETY: exclusive access, argued above; each segment is freed exactly once.
-            let seg = unsafe { Box::from_raw(cur) };
+            let mut seg = unsafe { Box::from_raw(cur) };
             cur = seg.next.load(Ordering::Relaxed);
+            // This drop may run inside any caller's pin (the registry that held the topic is
+            // freed through the epoch): a panicking `E::drop` is contained.
+            seg.drop_values(&self.user_panics);
         }
     }
 }

@@ -10,7 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use many_types::{Ev, Types1024, Visit, each_type};
+use many_types::{Ev, Types256, Visit, each_type};
 use tidings::{Bus, SendError, TryRecvError};
 
 struct Counting;
@@ -43,10 +43,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// How many types the tests use: all 1024, or a few under miri (each type is a registry swap,
-/// and miri runs a swap some ten thousand times slower).
+/// How many types the tests use: all 256 (each distinct type is compiled separately, so more
+/// would slow the build more than they add), or a few under miri (each type is a registry
+/// swap, which miri runs some ten thousand times slower). `benches/types.rs` goes to 4096.
 fn types() -> usize {
-    if cfg!(miri) { 16 } else { 1024 }
+    if cfg!(miri) { 16 } else { 256 }
 }
 
 /// One subscription per type, with a check that it received exactly one event, its own.
@@ -76,6 +77,7 @@ impl<'a> Subscribe<'a> {
 }
 
 impl Visit for Subscribe<'_> {
+    #[inline(never)]
     fn visit<E: Default + Clone + Send + Sync + 'static>(&mut self) {
         let index = self.seen;
         self.seen += 1;
@@ -99,11 +101,11 @@ impl Visit for Subscribe<'_> {
 }
 
 #[test]
-fn every_one_of_1024_types_gets_exactly_its_own_events() {
+fn every_one_of_256_types_gets_exactly_its_own_events() {
     let _serial = serial();
     let bus = Bus::new();
     let mut subs = Subscribe::new(&bus, types(), 0, 1);
-    each_type::<Types1024, _>(&mut subs);
+    each_type::<Types256, _>(&mut subs);
     assert_eq!(subs.sends.len(), types());
     assert_eq!(bus.stats().topics.len(), types());
     for send in &subs.sends {
@@ -120,10 +122,10 @@ fn every_one_of_1024_types_gets_exactly_its_own_events() {
         bus.stats().topics.is_empty(),
         "every topic left the registry"
     );
-    assert_eq!(
+    assert!(matches!(
         bus.send(Ev::<()>::default()),
-        Err(SendError::NoSubscribers(Ev::default()))
-    );
+        Err(SendError::NoSubscribers(_))
+    ));
 }
 
 #[test]
@@ -139,7 +141,7 @@ fn types_registered_concurrently_are_all_registered() {
                     // Each thread registers every THREADS-th type, so threads keep replacing
                     // the same shards under one another.
                     let mut subs = Subscribe::new(bus, types(), t, THREADS);
-                    each_type::<Types1024, _>(&mut subs);
+                    each_type::<Types256, _>(&mut subs);
                     (subs.checks, subs.sends)
                 })
             })
@@ -158,27 +160,27 @@ fn types_registered_concurrently_are_all_registered() {
     assert!(wrong.is_empty(), "misrouted: {wrong:?}");
 }
 
-/// Issue 12, item 6: with 1024 types live, registering and removing one more type 2000 times
-/// held 12.7 MB of retired registry copies at the peak (each swap copied the whole map, and
-/// the epoch frees copies only every so often). A swap now copies one shard of a few entries.
+/// Issue 12, item 6: with 1024 types live, registering and removing one more type held 12.7 MB
+/// of retired registry copies at the peak (each swap copied the whole map, and the epoch frees
+/// copies only every so often). A swap now copies one shard of a few entries.
 #[test]
 fn retired_registry_copies_stay_small_with_many_types_live() {
     struct Fresh;
     let _serial = serial();
     let bus = Bus::new();
     let mut subs = Subscribe::new(&bus, types(), 0, 1);
-    each_type::<Types1024, _>(&mut subs);
+    each_type::<Types256, _>(&mut subs);
     let rounds = if cfg!(miri) { 20 } else { 2_000 };
     let base = LIVE_BYTES.load(Ordering::SeqCst);
     PEAK_BYTES.store(base, Ordering::SeqCst);
     for _ in 0..rounds {
         let mut sub = bus.subscribe::<Ev<Fresh>>();
-        bus.send(Ev::default()).unwrap();
+        bus.send(Ev::<Fresh>::default()).unwrap();
         assert!(sub.try_recv().is_ok());
     }
     let peak = PEAK_BYTES.load(Ordering::SeqCst) - base;
-    // A copy of the old single map with 1024 entries took about 40 KiB, and hundreds were
-    // waiting for the epoch at once; a shard with a few entries takes about 200 bytes.
+    // A copy of the old single map with 256 entries took about 10 KiB, and hundreds were
+    // waiting for the epoch at once; a shard with a few entries takes about 100 bytes.
     assert!(
         peak < 512 * 1024,
         "registering one type {rounds} times with {} live peaked at {peak} bytes",

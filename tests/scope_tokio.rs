@@ -101,3 +101,49 @@ fn on_tokio_without_a_runtime_drives_tasks_locally() {
     .unwrap();
     assert_eq!(out, 3);
 }
+
+/// Issue 18 point 3: cancel a scope whose tasks run on tokio, and wait until they are gone.
+/// Dropping `run`'s future returns before they stop; a `Canceller` plus awaiting `run` does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_canceller_cancels_tokio_tasks_and_run_waits_for_them() {
+    struct SlowDrop(Arc<std::sync::atomic::AtomicUsize>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            // A task that takes a while to go: run must still wait for it.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let gone = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let g = Arc::clone(&gone);
+    let scope = Scope::new("server").on_tokio();
+    let canceller = scope.canceller();
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = Arc::clone(&running);
+    let run = tokio::spawn(scope.run(async move {
+        for _ in 0..8 {
+            let guard = SlowDrop(Arc::clone(&g));
+            let r = Arc::clone(&r);
+            ctx::spawn(async move {
+                let _guard = guard;
+                r.fetch_add(1, Ordering::SeqCst);
+                loop {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .unwrap();
+        }
+        std::future::pending::<()>().await
+    }));
+    while running.load(Ordering::SeqCst) < 8 {
+        tokio::task::yield_now().await;
+    }
+    canceller.cancel();
+    let err = run.await.unwrap().unwrap_err();
+    assert!(matches!(err, ScopeError::Cancelled { .. }), "{err:?}");
+    assert_eq!(
+        gone.load(Ordering::SeqCst),
+        8,
+        "run returned before its tasks stopped"
+    );
+}

@@ -9,4 +9,5 @@
 //!   streams with durable consumers (at-least-once, replay after restarts).
 
 #[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;

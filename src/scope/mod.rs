@@ -13,15 +13,20 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+pub(crate) mod cancel;
 pub(crate) mod current;
 pub(crate) mod delivery;
+pub(crate) mod identity;
 pub(crate) mod node;
 pub(crate) mod observe;
 pub(crate) mod run;
+pub(crate) mod snapshot;
 pub(crate) mod state;
 pub(crate) mod task;
 
-use node::{Frame, Node};
+use cancel::{CancelState, Canceller};
+use identity::TraceId;
+use node::{Frame, Node, Opening};
 use state::StateMap;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -72,6 +77,8 @@ pub struct Scope {
     name: Cow<'static, str>,
     isolated: bool,
     state: Vec<(std::any::TypeId, Arc<dyn Any + Send + Sync>)>,
+    trace_id: Option<TraceId>,
+    cancel: Arc<CancelState>,
     #[cfg(feature = "tokio")]
     tokio: Option<bool>,
 }
@@ -83,8 +90,43 @@ impl Scope {
             name: name.into(),
             isolated: false,
             state: Vec::new(),
+            trace_id: None,
+            cancel: CancelState::new(),
             #[cfg(feature = "tokio")]
             tokio: None,
+        }
+    }
+
+    /// Continues the trace `trace_id` instead of starting one (a root) or inheriting the
+    /// enclosing scope's: for work that began in another process, whose trace id came with the
+    /// request (the NATS bridge's `Tidings-Trace-Id` header, an HTTP header). Nested scopes
+    /// inherit it.
+    ///
+    /// ```
+    /// use tidings::{Scope, TraceId, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let remote: TraceId = "4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap();
+    /// Scope::new("handler")
+    ///     .with_trace_id(remote)
+    ///     .run(async move {
+    ///         assert_eq!(ctx::trace_id().unwrap(), remote);
+    ///         let inner = Scope::new("step").run(async { ctx::trace_id().unwrap() });
+    ///         assert_eq!(inner.await.unwrap(), remote);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn with_trace_id(mut self, trace_id: TraceId) -> Self {
+        self.trace_id = Some(trace_id);
+        self
+    }
+
+    /// A handle that cancels this scope from outside; see [`Canceller`].
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            state: Arc::clone(&self.cancel),
         }
     }
 
@@ -122,7 +164,7 @@ impl Scope {
     /// ```
     /// use tidings::{Scope, ctx};
     ///
-    /// #[derive(Debug, PartialEq)]
+    /// #[derive(Debug, Default, PartialEq)]
     /// struct Config {
     ///     retries: u32,
     /// }
@@ -146,6 +188,7 @@ impl Scope {
     /// runtime (for parallelism) instead of driving them inside `run`'s future. Where no tokio
     /// runtime is current at spawn time, tasks are driven locally as usual.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn on_tokio(mut self) -> Self {
         self.tokio = Some(true);
         self
@@ -204,21 +247,19 @@ impl Scope {
     /// Builds the scope's frame under whatever scope is current now.
     fn open(self) -> Arc<Frame> {
         let outer = current::frame();
-        let parent = outer.as_ref().filter(|_| !self.isolated);
         #[cfg(feature = "tokio")]
         let tokio = self
             .tokio
             .unwrap_or_else(|| outer.as_ref().is_some_and(|o| o.node.tokio));
         #[cfg(not(feature = "tokio"))]
         let tokio = false;
-        let name: Arc<str> = Arc::from(self.name.as_ref());
-        let node = Node::new(
-            Arc::clone(&name),
-            parent.map(|p| &*p.node),
+        let opening = Opening {
+            name: Arc::from(self.name.as_ref()),
             tokio,
-            #[cfg(feature = "tracing")]
-            observe::scope_span(&name),
-        );
+            trace_id: self.trace_id,
+            cancel: self.cancel,
+        };
+        let node = Node::new(opening, outer.as_ref().map(|o| &*o.node), self.isolated);
         Arc::new(Frame {
             node: Arc::new(node),
             state: StateMap::layered(outer.as_ref().map(|o| &o.state), self.state),
@@ -254,7 +295,12 @@ impl fmt::Display for ContextMissing {
 
 impl std::error::Error for ContextMissing {}
 
-/// Why a scope failed: the first failure of its body or of one of its tasks.
+/// Why a scope failed: its body's or a task's failure, its cancellation, or all of these.
+///
+/// One failure comes back as itself; when several happened before the scope could stop
+/// (tasks failing in the same round, a failure while cancelling), they come back together as
+/// [`Multiple`](Self::Multiple), Haiway's `ExceptionGroup`. Either way
+/// [`failures`](Self::failures) iterates every single failure.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ScopeError {
@@ -273,6 +319,110 @@ pub enum ScopeError {
         /// The error.
         error: Arc<dyn std::error::Error + Send + Sync>,
     },
+    /// The scope was cancelled ([`ctx::cancel`](crate::ctx::cancel) or a [`Canceller`]).
+    Cancelled {
+        /// The name of the cancelled scope.
+        scope: Arc<str>,
+    },
+    /// Several failures, in the order they happened; never fewer than two, never nested.
+    Multiple(Failures),
+}
+
+impl ScopeError {
+    /// Every single failure: this one, or each of [`Multiple`](Self::Multiple)'s.
+    ///
+    /// ```
+    /// use tidings::{Scope, ScopeError, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let err = Scope::new("app")
+    ///     .run(async {
+    ///         ctx::try_spawn(async { "x".parse::<u8>() }).unwrap();
+    ///         ctx::try_spawn(async { "y".parse::<u8>() }).unwrap();
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ScopeError::Multiple(_)));
+    /// assert_eq!(err.failures().count(), 2);
+    /// assert!(err.failures().all(|f| matches!(f, ScopeError::Failed { .. })));
+    /// # });
+    /// ```
+    pub fn failures(&self) -> std::slice::Iter<'_, ScopeError> {
+        match self {
+            ScopeError::Multiple(all) => all.iter(),
+            single => std::slice::from_ref(single).iter(),
+        }
+    }
+
+    /// Whether the scope was cancelled (this is, or [`Multiple`](Self::Multiple) holds,
+    /// [`Cancelled`](Self::Cancelled)).
+    pub fn is_cancelled(&self) -> bool {
+        self.failures()
+            .any(|f| matches!(f, ScopeError::Cancelled { .. }))
+    }
+
+    /// One error for a list of failures (at least one): itself, or `Multiple`.
+    pub(crate) fn from_failures(mut all: Vec<ScopeError>) -> Option<ScopeError> {
+        match all.len() {
+            0 => None,
+            1 => all.pop(),
+            _ => Some(ScopeError::Multiple(Failures(all))),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a ScopeError {
+    type Item = &'a ScopeError;
+    type IntoIter = std::slice::Iter<'a, ScopeError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.failures()
+    }
+}
+
+/// The failures of [`ScopeError::Multiple`]: iterate them (`&Failures` and `Failures` are
+/// `IntoIterator`), or read them as a slice.
+#[derive(Debug, Clone)]
+pub struct Failures(Vec<ScopeError>);
+
+impl Failures {
+    /// The failures, in the order they happened.
+    pub fn iter(&self) -> std::slice::Iter<'_, ScopeError> {
+        self.0.iter()
+    }
+
+    /// How many failures there are (at least two).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: there are at least two. (For clippy's `len_without_is_empty`.)
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The failures as a slice.
+    pub fn as_slice(&self) -> &[ScopeError] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Failures {
+    type Item = &'a ScopeError;
+    type IntoIter = std::slice::Iter<'a, ScopeError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for Failures {
+    type Item = ScopeError;
+    type IntoIter = std::vec::IntoIter<ScopeError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
 }
 
 impl fmt::Display for ScopeError {
@@ -282,6 +432,14 @@ impl fmt::Display for ScopeError {
                 write!(f, "panic in scope {scope}: {message}")
             }
             ScopeError::Failed { scope, error } => write!(f, "failure in scope {scope}: {error}"),
+            ScopeError::Cancelled { scope } => write!(f, "scope {scope} cancelled"),
+            ScopeError::Multiple(all) => {
+                write!(f, "{} failures", all.len())?;
+                for (i, failure) in all.iter().enumerate() {
+                    write!(f, "{} {failure}", if i == 0 { ":" } else { ";" })?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -290,7 +448,7 @@ impl std::error::Error for ScopeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ScopeError::Failed { error, .. } => Some(&**error),
-            ScopeError::Panicked { .. } => None,
+            _ => None,
         }
     }
 }

@@ -17,7 +17,9 @@ use std::any::TypeId;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::cancel::CancelState;
 use super::delivery::{Envelope, Origin};
+use super::identity::TraceId;
 use super::state::StateMap;
 use super::task::TaskSet;
 use crate::Bus;
@@ -29,6 +31,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// the frames of its body and tasks, and nothing else (events carry only the path).
 pub(crate) struct Node {
     pub(crate) id: u64,
+    /// The id of the scope this one was opened in (across an isolated border too).
+    pub(crate) parent_id: Option<u64>,
+    /// Shared by the whole tree, unless a scope was given one to continue.
+    pub(crate) trace_id: TraceId,
+    pub(crate) cancel: Arc<CancelState>,
     pub(crate) name: Arc<str>,
     /// Ids from the bus's root scope down to this one; `path[depth] == id`. Never empty.
     pub(crate) path: Arc<[u64]>,
@@ -58,15 +65,33 @@ struct Closers {
 /// Sends the end marker of one event type for a scope id (`Envelope::<E>::send_end`).
 type SendEnd = fn(&Bus, u64);
 
+/// What a scope is opened with, besides its place in the tree.
+pub(crate) struct Opening {
+    pub(crate) name: Arc<str>,
+    pub(crate) tokio: bool,
+    pub(crate) trace_id: Option<TraceId>,
+    pub(crate) cancel: Arc<CancelState>,
+}
+
 impl Node {
-    pub(crate) fn new(
-        name: Arc<str>,
-        parent: Option<&Node>,
-        tokio: bool,
-        #[cfg(feature = "tracing")] span: tracing::Span,
-    ) -> Self {
+    /// A scope inside `outer` (if any); it shares `outer`'s bus unless `isolated`.
+    pub(crate) fn new(opening: Opening, outer: Option<&Node>, isolated: bool) -> Self {
+        let Opening {
+            name,
+            tokio,
+            trace_id,
+            cancel,
+        } = opening;
         // Relaxed: only uniqueness matters, which the read-modify-write gives.
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let parent = outer.filter(|_| !isolated);
+        if let Some(outer) = outer {
+            cancel.set_parent(Arc::clone(&outer.cancel));
+        }
+        let trace_id = trace_id
+            .or(outer.map(|o| o.trace_id))
+            .unwrap_or_else(TraceId::random);
+        let parent_id = outer.map(|o| o.id);
         let (bus, path, owns_bus) = match parent {
             Some(parent) => {
                 let mut path = Vec::with_capacity(parent.path.len() + 1);
@@ -78,6 +103,11 @@ impl Node {
         };
         Node {
             id,
+            parent_id,
+            trace_id,
+            cancel,
+            #[cfg(feature = "tracing")]
+            span: super::observe::scope_span(&name),
             name,
             origin: Origin::of(&path),
             path,
@@ -89,8 +119,6 @@ impl Node {
                 closing: false,
                 types: Vec::new(),
             }),
-            #[cfg(feature = "tracing")]
-            span,
         }
     }
 

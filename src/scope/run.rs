@@ -34,13 +34,19 @@ pub(crate) struct Driver<F: Future<Output = Result<T, BoxError>>, T> {
     output: Option<T>,
     local: FuturesUnordered<LocalTask>,
     done: bool,
+    /// Whether the scope's cancellation has been acted on.
+    cancel_seen: bool,
+    /// When the scope opened, for the duration of the `scope exited` event.
+    started: std::time::Instant,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
 }
 
 impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
     pub(crate) fn new(frame: Arc<Frame>, body: F) -> Self {
+        super::observe::scope_entered(&frame.node);
         Driver {
+            started: std::time::Instant::now(),
             node: Arc::clone(&frame.node),
             #[cfg(feature = "tracing")]
             span: frame.node.span.clone(),
@@ -49,6 +55,7 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
             output: None,
             local: FuturesUnordered::new(),
             done: false,
+            cancel_seen: false,
         }
     }
 
@@ -91,6 +98,22 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
         self.node.begin_close();
     }
 
+    /// After a failure or a cancellation: drops the body, begins closing, cancels every task.
+    fn teardown_if_failed(&mut self) {
+        if !self.cancel_seen && self.node.cancel.is_set() {
+            // Cancelled (`ctx::cancel`, a `Canceller`): torn down as a failure would be.
+            self.cancel_seen = true;
+            self.node.tasks.fail(ScopeError::Cancelled {
+                scope: Arc::clone(&self.node.name),
+            });
+        }
+        if self.node.tasks.has_failed() {
+            self.drop_body();
+            self.node.begin_close();
+            self.node.tasks.cancel_all();
+        }
+    }
+
     /// Polls local tasks until none is ready; says whether new tasks were spawned meanwhile.
     fn poll_tasks(&mut self, cx: &mut Context<'_>) -> bool {
         let queued = self.node.tasks.take_queued();
@@ -105,13 +128,20 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
         if self.node.owns_bus {
             self.node.bus.close();
         }
-        match self.node.tasks.take_failure() {
+        let result = match self.node.tasks.take_failure() {
             Some(failure) => Err(failure),
             None => Ok(self
                 .output
                 .take()
                 .expect("the body finished without failure")),
-        }
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.is_cancelled() => "cancelled",
+            Err(_) => "failed",
+        };
+        super::observe::scope_exited(&self.node, self.started.elapsed(), outcome);
+        result
     }
 }
 
@@ -127,13 +157,11 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Future for Driver<F, T> {
         #[cfg(feature = "tracing")]
         let _span = this.span.clone().entered();
         this.node.tasks.driver.register(cx.waker());
+        this.node.cancel.driver.register(cx.waker());
         loop {
+            this.teardown_if_failed();
             this.poll_body(cx);
-            if this.node.tasks.has_failed() {
-                this.drop_body();
-                this.node.begin_close();
-                this.node.tasks.cancel_all();
-            }
+            this.teardown_if_failed();
             if !this.poll_tasks(cx) {
                 break;
             }
@@ -160,5 +188,6 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Drop for Driver<F, T> {
         if self.node.owns_bus {
             self.node.bus.close();
         }
+        super::observe::scope_exited(&self.node, self.started.elapsed(), "dropped");
     }
 }

@@ -30,6 +30,10 @@ impl StateMap {
         Arc::clone(value).downcast().ok()
     }
 
+    pub(crate) fn contains<T: 'static>(&self) -> bool {
+        self.values.contains_key(&TypeId::of::<T>())
+    }
+
     /// `parent` with `values` laid over it; shares `parent` if there is nothing to lay.
     pub(crate) fn layered(
         parent: Option<&Arc<StateMap>>,
@@ -51,12 +55,14 @@ pub(crate) fn entry<T: Send + Sync + 'static>(value: T) -> (TypeId, Value) {
     (TypeId::of::<T>(), Arc::new(value))
 }
 
-/// Why [`ctx::state`](crate::ctx::state) found no value.
+/// Why [`ctx::state`](crate::ctx::state) or [`ctx::try_state`](crate::ctx::try_state) found
+/// no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateError {
     /// Called outside any scope.
     ContextMissing,
-    /// No scope around the caller holds a value of this type (its name is given).
+    /// No scope around the caller holds a value of this type (its name is given); only from
+    /// [`ctx::try_state`](crate::ctx::try_state).
     Missing(&'static str),
 }
 
@@ -80,8 +86,8 @@ impl From<ContextMissing> for StateError {
 /// The future of [`ctx::updating`](crate::ctx::updating): runs its future in a frame of the
 /// current scope whose state has one value replaced.
 pub struct Updating<F> {
-    /// Taken on the first poll and used to build `frame`.
-    value: Option<(TypeId, Value)>,
+    /// Taken on the first poll and used to build `frame`; `None` once taken.
+    values: Option<Vec<(TypeId, Value)>>,
     frame: Option<Arc<Frame>>,
     fut: Pin<Box<F>>,
 }
@@ -89,10 +95,38 @@ pub struct Updating<F> {
 impl<F: Future> Updating<F> {
     pub(crate) fn new(value: (TypeId, Value), fut: F) -> Self {
         Updating {
-            value: Some(value),
+            values: Some(vec![value]),
             frame: None,
             fut: Box::pin(fut),
         }
+    }
+
+    /// Replaces one more state value, for the same future: several values at once, as
+    /// Haiway's `ctx.updating(a, b)`. A later value of a type replaces an earlier one.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .with_state(1u32)
+    ///     .run(async {
+    ///         let seen = ctx::updating(2u32, async {
+    ///             (*ctx::state::<u32>().unwrap(), *ctx::state::<i64>().unwrap())
+    ///         })
+    ///         .with_state(-5i64)
+    ///         .await;
+    ///         assert_eq!(seen, Ok((2, -5)));
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        if let Some(values) = &mut self.values {
+            values.push(entry(value));
+        }
+        self
     }
 }
 
@@ -101,14 +135,14 @@ impl<F: Future> Future for Updating<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some(value) = this.value.take() {
+        if let Some(values) = this.values.take() {
             // The frame is taken from where the future is first polled, as a scope's is.
             let Some(outer) = current::frame() else {
                 return Poll::Ready(Err(ContextMissing));
             };
             this.frame = Some(Arc::new(Frame {
                 node: Arc::clone(&outer.node),
-                state: StateMap::layered(Some(&outer.state), vec![value]),
+                state: StateMap::layered(Some(&outer.state), values),
             }));
         }
         if this.frame.is_none() {

@@ -44,10 +44,10 @@ pub(crate) struct TaskSet {
     live: AtomicUsize,
     /// The scope's driver, woken by spawns, task completions and failures.
     pub(crate) driver: AtomicWaker,
-    /// The first failure; set once.
-    failure: Mutex<Option<ScopeError>>,
-    /// Whether `failure` is set; read without the lock on every driver poll. Relaxed suffices:
-    /// the driver takes the lock before acting on it.
+    /// Every failure, in order (the scope's cancellation counts once).
+    failure: Mutex<Vec<ScopeError>>,
+    /// Whether `failure` is non-empty; read without the lock on every driver poll. Relaxed
+    /// suffices: the driver takes the lock before acting on it.
     failed: AtomicBool,
     /// Every task not known to be finished, to cancel them all on failure.
     controls: Mutex<Vec<Weak<dyn Control>>>,
@@ -70,7 +70,7 @@ impl TaskSet {
             }),
             live: AtomicUsize::new(0),
             driver: AtomicWaker::new(),
-            failure: Mutex::new(None),
+            failure: Mutex::new(Vec::new()),
             failed: AtomicBool::new(false),
             controls: Mutex::new(Vec::new()),
         }
@@ -118,17 +118,30 @@ impl TaskSet {
     }
 
     pub(crate) fn take_failure(&self) -> Option<ScopeError> {
-        lock(&self.failure).take()
+        ScopeError::from_failures(std::mem::take(&mut *lock(&self.failure)))
     }
 
-    /// Records `error` as the scope's failure unless one is recorded already.
+    /// Records `error` among the scope's failures. An error that is a scope's cancellation
+    /// (`ctx::check_cancellation()?` in a `try_spawn` task) counts as the cancellation, once.
     pub(crate) fn fail(&self, error: ScopeError) {
-        let mut failure = lock(&self.failure);
-        if failure.is_none() && !self.failed.load(Ordering::Relaxed) {
-            *failure = Some(error);
+        let cancelled = match &error {
+            ScopeError::Failed { error: inner, .. } => inner
+                .downcast_ref::<ScopeError>()
+                .filter(|e| matches!(e, ScopeError::Cancelled { .. }))
+                .cloned(),
+            _ => None,
+        };
+        let error = cancelled.unwrap_or(error);
+        let mut failures = lock(&self.failure);
+        let repeated = matches!(error, ScopeError::Cancelled { .. })
+            && failures
+                .iter()
+                .any(|f| matches!(f, ScopeError::Cancelled { .. }));
+        if !repeated {
+            failures.push(error);
         }
         self.failed.store(true, Ordering::Relaxed);
-        drop(failure);
+        drop(failures);
         self.driver.wake();
     }
 

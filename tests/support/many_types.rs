@@ -38,21 +38,27 @@ pub trait Tree {
 pub struct Leaf;
 pub struct Node<D>(PhantomData<D>);
 
+// Not inlined: one small function per tree level, instead of every visit inlined into one
+// huge function that takes the optimiser minutes.
 impl Tree for Leaf {
+    #[inline(never)]
     fn each<P: 'static, V: Visit>(v: &mut V) {
         v.visit::<Ev<P>>();
     }
 }
 
 impl<D: Tree> Tree for Node<D> {
+    #[inline(never)]
     fn each<P: 'static, V: Visit>(v: &mut V) {
         D::each::<O<P>, V>(v);
         D::each::<I<P>, V>(v);
     }
 }
 
+/// 2^8 = 256 types.
+pub type Types256 = Node<Node<Node<Node<Node<Node<Node<Node<Leaf>>>>>>>>;
 /// 2^10 = 1024 types.
-pub type Types1024 = Node<Node<Node<Node<Node<Node<Node<Node<Node<Node<Leaf>>>>>>>>>>;
+pub type Types1024 = Node<Node<Types256>>;
 /// 2^12 = 4096 types.
 pub type Types4096 = Node<Node<Types1024>>;
 
