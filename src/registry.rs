@@ -8,7 +8,7 @@
 //! send that missed the per-thread cache probed the whole map. With `SHARDS` cells, registering
 //! copies one shard of about n / `SHARDS` entries, a retired copy is that small, and a lookup
 //! loads one cell and compares a few `TypeId`s. Up to a few thousand types per bus a shard holds
-//! a handful of entries, so both stay near their cost for the first type (`benches/types.rs`).
+//! a handful of entries, so both stay near their cost for the first type.
 //!
 //! # Publication and retirement
 //!

@@ -45,7 +45,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// How many types the tests use: all 256 (each distinct type is compiled separately, so more
 /// would slow the build more than they add), or a few under miri (each type is a registry
-/// swap, which miri runs some ten thousand times slower). `benches/types.rs` goes to 4096.
+/// swap, which miri runs some ten thousand times slower).
 fn types() -> usize {
     if cfg!(miri) { 16 } else { 256 }
 }

@@ -1,6 +1,6 @@
 //! Thousands of distinct event types without writing them out: `Ev<P>` for every path `P` of a
 //! binary type tree (`O<..>` / `I<..>` nested `D` deep gives 2^D types), visited one by one
-//! through a generic callback. Shared by `tests/many_types.rs` and `benches/types.rs`.
+//! through a generic callback, for `tests/many_types.rs`.
 #![allow(dead_code)]
 
 use std::marker::PhantomData;
@@ -59,8 +59,6 @@ impl<D: Tree> Tree for Node<D> {
 pub type Types256 = Node<Node<Node<Node<Node<Node<Node<Node<Leaf>>>>>>>>;
 /// 2^10 = 1024 types.
 pub type Types1024 = Node<Node<Types256>>;
-/// 2^12 = 4096 types.
-pub type Types4096 = Node<Node<Types1024>>;
 
 /// Visits the types of `T`, in a fixed order.
 pub fn each_type<T: Tree, V: Visit>(v: &mut V) {
