@@ -7,7 +7,15 @@
 //! average number of busy cores while timed to `target/criterion/tidings-cpu.csv`.
 //!
 //! Async systems run as tasks on a 2-worker tokio runtime; thread systems on OS threads.
-//! `disruptor` 3 has busy-spinning wait strategies only; it runs with `BusySpinWithSpinLoopHint`.
+//! tidings runs twice: reading one event per call (`recv`, `recv_blocking`) and reading every
+//! ready event per call (`recv_many`, `recv_many_blocking`, the `_many` rows).
+//!
+//! `disruptor` 4 runs as its users set it up on a machine with fewer cores than threads
+//! (`disruptor_poller_threads`): one `EventPoller` per subscriber on its own thread, each poll
+//! reading every available event, and when there is none a backoff that spins, then yields,
+//! then sleeps. Its managed handler threads only busy-spin; that setup is kept as
+//! `disruptor_busy_spin_threads` (`BusySpinWithSpinLoopHint`), which from W2 on runs more
+//! spinning threads than the machine has cores.
 //! `bus` is single-producer (`&mut self`): with several senders it sits behind a `Mutex`.
 
 mod common;
@@ -89,16 +97,22 @@ fn stop((t0, c0): (Instant, Duration)) -> Sample {
 
 type Run = fn(&Runtime, Shape) -> Sample;
 
-const SYSTEMS: [(&str, Run); 8] = [
+const SYSTEMS: [(&str, Run); 11] = [
     ("tidings_tasks", tidings_tasks),
+    ("tidings_many_tasks", tidings_many_tasks),
     ("tokio_broadcast", tokio_broadcast),
     ("async_broadcast", async_broadcast),
     ("flume_fanout_tasks", flume_tasks),
     ("tidings_threads", tidings_threads),
+    ("tidings_many_threads", tidings_many_threads),
     ("crossbeam_fanout_threads", crossbeam_threads),
     ("bus_threads", bus_threads),
-    ("disruptor_threads", disruptor_threads),
+    ("disruptor_poller_threads", disruptor_poller_threads),
+    ("disruptor_busy_spin_threads", disruptor_busy_spin_threads),
 ];
+
+/// The `limit` of the `recv_many` rows: the events one call may take.
+const MANY: usize = 256;
 
 // ---- async systems, as tasks ----
 
@@ -141,6 +155,37 @@ fn tidings_tasks(rt: &Runtime, s: Shape) -> Sample {
             })
             .collect();
         // The last sender's handle closes the bus, which ends the readers after they drain.
+        timed_tasks(s, readers, bus, |bus, i| {
+            let bus = bus.clone();
+            async move {
+                for seq in 0..per {
+                    bus.send(Ev::new(i, seq)).expect("subscribed");
+                }
+            }
+        })
+        .await
+    })
+}
+
+fn tidings_many_tasks(rt: &Runtime, s: Shape) -> Sample {
+    let per = s.per_sender();
+    rt.block_on(async move {
+        let bus = tidings::Bus::new();
+        let readers: Vec<_> = (0..s.subs)
+            .map(|_| {
+                let mut sub = bus.subscribe::<Ev>();
+                tokio::spawn(async move {
+                    let mut check = Check::new(s.senders);
+                    let mut buf = Vec::with_capacity(MANY);
+                    while sub.recv_many(&mut buf, MANY).await > 0 {
+                        for ev in buf.drain(..) {
+                            check.see(&ev);
+                        }
+                    }
+                    check.finish(per);
+                })
+            })
+            .collect();
         timed_tasks(s, readers, bus, |bus, i| {
             let bus = bus.clone();
             async move {
@@ -355,6 +400,38 @@ fn tidings_threads(_: &Runtime, s: Shape) -> Sample {
     on_threads(readers, senders).0
 }
 
+fn tidings_many_threads(_: &Runtime, s: Shape) -> Sample {
+    let per = s.per_sender();
+    let bus = tidings::Bus::new();
+    let readers = (0..s.subs)
+        .map(|_| {
+            let mut sub = bus.subscribe::<Ev>();
+            move || {
+                let mut check = Check::new(s.senders);
+                let mut buf = Vec::with_capacity(MANY);
+                while sub.recv_many_blocking(&mut buf, MANY) > 0 {
+                    for ev in buf.drain(..) {
+                        check.see(&ev);
+                    }
+                }
+                check.finish(per);
+            }
+        })
+        .collect();
+    let senders = (0..s.senders)
+        .map(|i| {
+            let bus = bus.clone();
+            move || {
+                for seq in 0..per {
+                    bus.send(Ev::new(i, seq)).expect("subscribed");
+                }
+            }
+        })
+        .collect();
+    drop(bus);
+    on_threads(readers, senders).0
+}
+
 fn crossbeam_threads(_: &Runtime, s: Shape) -> Sample {
     let per = s.per_sender();
     let mut txs = Vec::new();
@@ -428,8 +505,125 @@ fn bus_threads(_: &Runtime, s: Shape) -> Sample {
     }
 }
 
-fn disruptor_threads(_: &Runtime, s: Shape) -> Sample {
-    use disruptor::{BusySpinWithSpinLoopHint, Producer, Sequence};
+/// Publishes `per` events of sender `sender`.
+fn publish_run<P: disruptor::Producer<Ev>>(p: &mut P, sender: usize, per: u64) {
+    for seq in 0..per {
+        p.publish(|e| *e = Ev::new(sender, seq));
+    }
+}
+
+/// What a disruptor subscriber thread needs of its `EventPoller` (whose barrier type differs
+/// between single- and multi-producer rings and whose trait bound is private).
+trait Drain {
+    /// Reads every available event into `check`: `Some(n)` events read (maybe 0), `None` once
+    /// the producers are gone and everything was read.
+    fn drain(&mut self, check: &mut Check) -> Option<usize>;
+}
+
+macro_rules! impl_drain {
+    ($barrier:ty) => {
+        impl Drain for disruptor::EventPoller<Ev, $barrier> {
+            #[inline]
+            fn drain(&mut self, check: &mut Check) -> Option<usize> {
+                match self.poll() {
+                    Ok(mut events) => {
+                        let n = (&mut events).len();
+                        for ev in &mut events {
+                            check.see(ev);
+                        }
+                        Some(n)
+                    }
+                    Err(disruptor::Polling::NoEvents) => Some(0),
+                    Err(disruptor::Polling::Shutdown) => None,
+                }
+            }
+        }
+    };
+}
+impl_drain!(disruptor::SingleProducerBarrier);
+impl_drain!(disruptor::MultiProducerBarrier);
+
+/// A disruptor subscriber as its users write one for a machine without a core to spare per
+/// reader: poll for every available event; when there is none, back off (spin, then yield,
+/// then sleep 50 us) and poll again. Any event resets the backoff.
+fn poller_reader(
+    mut poller: impl Drain + Send + 'static,
+    senders: usize,
+    per: u64,
+) -> impl FnOnce() + Send + 'static {
+    move || {
+        let mut check = Check::new(senders);
+        let backoff = crossbeam_utils::Backoff::new();
+        while let Some(n) = poller.drain(&mut check) {
+            if n > 0 {
+                backoff.reset();
+            } else if backoff.is_completed() {
+                thread::sleep(Duration::from_micros(50));
+            } else {
+                backoff.snooze();
+            }
+        }
+        check.finish(per);
+    }
+}
+
+/// disruptor 4 with an `EventPoller` per subscriber, each on its own thread (`poller_reader`).
+/// Dropping the last producer shuts the ring down, which ends the readers after they drain.
+fn disruptor_poller_threads(_: &Runtime, s: Shape) -> Sample {
+    use disruptor::BusySpin;
+    let per = s.per_sender();
+    let factory = Ev::default;
+    // The wait strategy applies to managed handler threads only; there are none here.
+    if s.senders == 1 {
+        let b = disruptor::build_single_producer(RING, factory, BusySpin);
+        let (first, b) = b.new_event_poller();
+        let mut readers =
+            vec![Box::new(poller_reader(first, s.senders, per)) as Box<dyn FnOnce() + Send>];
+        if s.subs == 1 {
+            let mut p = b.build();
+            let sender = move || publish_run(&mut p, 0, per);
+            return on_threads(readers, vec![sender]).0;
+        }
+        let (second, mut b) = b.new_event_poller();
+        readers.push(Box::new(poller_reader(second, s.senders, per)));
+        for _ in 2..s.subs {
+            let (poller, next) = b.new_event_poller();
+            readers.push(Box::new(poller_reader(poller, s.senders, per)));
+            b = next;
+        }
+        let mut p = b.build();
+        let sender = move || publish_run(&mut p, 0, per);
+        on_threads(readers, vec![sender]).0
+    } else {
+        let b = disruptor::build_multi_producer(RING, factory, BusySpin);
+        let (first, b) = b.new_event_poller();
+        let (second, mut b) = b.new_event_poller();
+        let mut readers: Vec<Box<dyn FnOnce() + Send>> = vec![
+            Box::new(poller_reader(first, s.senders, per)),
+            Box::new(poller_reader(second, s.senders, per)),
+        ];
+        for _ in 2..s.subs {
+            let (poller, next) = b.new_event_poller();
+            readers.push(Box::new(poller_reader(poller, s.senders, per)));
+            b = next;
+        }
+        let p = b.build();
+        let senders = (0..s.senders)
+            .map(|i| {
+                let mut p = p.clone();
+                move || publish_run(&mut p, i, per)
+            })
+            .collect();
+        // The sender threads drop their clones; this last one goes now, untimed.
+        drop(p);
+        on_threads(readers, senders).0
+    }
+}
+
+/// disruptor's managed handler threads, busy-spinning (its only blocking-free wait strategy
+/// for them): one spinning thread per subscriber.
+fn disruptor_busy_spin_threads(_: &Runtime, s: Shape) -> Sample {
+    use disruptor::{BusySpinWithSpinLoopHint, Sequence};
     let per = s.per_sender();
     let done = Arc::new(Countdown::new(s.subs));
     let handler = |done: Arc<Countdown>| {
@@ -443,11 +637,6 @@ fn disruptor_threads(_: &Runtime, s: Shape) -> Sample {
             }
         }
     };
-    fn send_all<P: Producer<Ev>>(p: &mut P, sender: usize, per: u64) {
-        for seq in 0..per {
-            p.publish(|e| *e = Ev::new(sender, seq));
-        }
-    }
     let factory = Ev::default;
     let wait = BusySpinWithSpinLoopHint;
     // The handler threads start (and spin) at `build`, before the clock starts.
@@ -460,7 +649,7 @@ fn disruptor_threads(_: &Runtime, s: Shape) -> Sample {
             let (sample, mut rets) = on_threads(
                 Vec::<fn()>::new(),
                 vec![move || {
-                    send_all(&mut p, 0, per);
+                    publish_run(&mut p, 0, per);
                     keep_done.wait();
                     Box::new(p) as Box<dyn Send>
                 }],
@@ -475,7 +664,7 @@ fn disruptor_threads(_: &Runtime, s: Shape) -> Sample {
             let (sample, mut rets) = on_threads(
                 Vec::<fn()>::new(),
                 vec![move || {
-                    send_all(&mut p, 0, per);
+                    publish_run(&mut p, 0, per);
                     keep_done.wait();
                     Box::new(p) as Box<dyn Send>
                 }],
@@ -495,7 +684,7 @@ fn disruptor_threads(_: &Runtime, s: Shape) -> Sample {
                 let mut p = p.clone();
                 let done = done.clone();
                 move || {
-                    send_all(&mut p, i, per);
+                    publish_run(&mut p, i, per);
                     done.wait();
                     Box::new(p) as Box<dyn Send>
                 }

@@ -15,12 +15,14 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use crate::error::SendError;
+use crate::lag;
 use crate::registry::Registry;
+use crate::segment::Segment;
 use crate::send_cache;
 use crate::stats::{Stats, TopicStats, UserPanics};
 use crate::subscription::Subscription;
 use crate::sync::epoch::{self, Guard};
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::topic::{Rejected, Topic};
 
 /// A handle to an event bus.
@@ -72,6 +74,8 @@ pub(crate) struct Shared {
     /// User panics contained on this bus's behalf ([`Stats::user_panics`]); shared with its
     /// topics and their deferred segment destructions, which may outlive the bus.
     user_panics: std::sync::Arc<UserPanics>,
+    /// The lag warning threshold given to new topics ([`Bus::set_lag_warning`]).
+    lag_warning: AtomicU64,
 }
 
 /// What the bus needs of a topic without knowing its event type.
@@ -80,6 +84,7 @@ pub(crate) trait ErasedTopic: Send + Sync {
     fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Any + Send + Sync>;
     fn close(&self);
     fn stats(&self) -> TopicStats;
+    fn set_lag_warning(&self, threshold: u64);
 }
 
 impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
@@ -95,6 +100,10 @@ impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
         Topic::close(self)
     }
 
+    fn set_lag_warning(&self, threshold: u64) {
+        self.lag.set(threshold);
+    }
+
     fn stats(&self) -> TopicStats {
         TopicStats {
             type_name: std::any::type_name::<E>(),
@@ -103,6 +112,7 @@ impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
             dropped: self.dropped(),
             subscribers: self.subscriber_count(),
             retained_segments: self.retained_segments(),
+            retained_bytes: self.retained_segments() * std::mem::size_of::<Segment<E>>(),
         }
     }
 }
@@ -153,6 +163,7 @@ impl Bus {
                 closed: AtomicBool::new(false),
                 handles: AtomicUsize::new(1),
                 user_panics: std::sync::Arc::new(UserPanics::new()),
+                lag_warning: AtomicU64::new(lag::DEFAULT_LAG_WARNING),
             }),
         }
     }
@@ -184,6 +195,43 @@ impl Bus {
     #[inline]
     pub fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
         self.shared.send(event)
+    }
+
+    /// Publishes every event of `events`, in order, as one run: one claim of consecutive
+    /// places in `E`'s order, so no other send lands between them, and every subscription
+    /// receives the run whole and in order.
+    ///
+    /// All or nothing: returns `Ok(n)`, the number of events sent (0 for an empty batch), or
+    /// gives every event back, unstored and in order, in the same [`SendError`] as
+    /// [`send`](Bus::send) would (`NoSubscribers` or `Closed`). Against [`close`](Bus::close)
+    /// the run is one send: it lands entirely before the close or not at all.
+    ///
+    /// `events` is collected into a `Vec` first (a `Vec` passed in keeps its allocation), so
+    /// that an iterator that panics does so before anything is claimed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tidings::{Bus, SendError};
+    ///
+    /// let bus = Bus::new();
+    /// assert_eq!(bus.send_all([1u32, 2]), Err(SendError::NoSubscribers(vec![1, 2])));
+    /// let mut sub = bus.subscribe::<u32>();
+    /// assert_eq!(bus.send_all(1..=3u32), Ok(3));
+    /// let mut buf = Vec::new();
+    /// assert_eq!(sub.try_recv_many(&mut buf, 10), Ok(3));
+    /// assert_eq!(buf, [1, 2, 3]);
+    /// bus.close();
+    /// let back = bus.send_all(vec![4u32, 5]).unwrap_err();
+    /// assert!(back.is_closed());
+    /// assert_eq!(back.into_inner(), [4, 5]);
+    /// ```
+    pub fn send_all<E, I>(&self, events: I) -> Result<usize, SendError<Vec<E>>>
+    where
+        E: Send + Sync + 'static,
+        I: IntoIterator<Item = E>,
+    {
+        self.shared.send_all(events.into_iter().collect())
     }
 
     /// Subscribes to events of exactly type `E`.
@@ -351,6 +399,35 @@ impl Shared {
         })
     }
 
+    /// `send`'s path for a run (`Topic::push_all`).
+    fn send_all<E: Send + Sync + 'static>(
+        &self,
+        events: Vec<E>,
+    ) -> Result<usize, SendError<Vec<E>>> {
+        // SeqCst: as in `send`.
+        if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
+            return Err(self.unrouted(events));
+        }
+        // Pinned first, as in `send_to_topic`.
+        let guard = epoch::pin();
+        // SeqCst: as in `send_to_topic`.
+        let generation = self.registry.generation();
+        let pushed = match send_cache::lookup::<E>(self.id, bucket::<E>(), generation) {
+            // SAFETY: as in `send_to_topic`.
+            Some(topic) => unsafe { &*topic.cast::<Topic<E>>() }.push_all(events, &guard),
+            None => self
+                .registry
+                .with_shard::<E, _>(|shard| match shard.get::<E>() {
+                    None => Err((Rejected::NoSubscribers, events)),
+                    Some(topic) => topic.push_all(events, &guard),
+                }),
+        };
+        pushed.map_err(|(why, events)| match why {
+            Rejected::NoSubscribers => self.unrouted(events),
+            Rejected::Closed => SendError::Closed(events),
+        })
+    }
+
     #[cold]
     fn unrouted<E>(&self, event: E) -> SendError<E> {
         // Relaxed: only picks which error to report; nothing was stored either way, and a send
@@ -386,7 +463,10 @@ impl Shared {
             this.buckets[b].fetch_add(1, Ordering::SeqCst);
             let topic =
                 std::sync::Arc::new(Topic::<E>::new(std::sync::Arc::clone(&this.user_panics)));
+            // Relaxed: a setting; `set_lag_warning` also updates registered topics.
+            topic.lag.set(this.lag_warning.load(Ordering::Relaxed));
             if this.registry.insert(&topic, current.as_ref()) {
+                trace_topic(this.id, std::any::type_name::<E>(), "created");
                 break topic;
             }
             // Another topic of `E` was registered meanwhile; the new one was never visible.
@@ -409,15 +489,142 @@ impl Shared {
     pub(crate) fn unsubscribe<E: Send + Sync + 'static>(&self, topic: &std::sync::Arc<Topic<E>>) {
         if topic.remove_subscriber() {
             // The topic is dead: take it out of the registry unless it was replaced already.
-            self.registry.remove(topic);
+            if self.registry.remove(topic) {
+                trace_topic(self.id, std::any::type_name::<E>(), "removed");
+            }
             // SeqCst: see `buckets`. After the topic left the registry (or was replaced).
             self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
         }
     }
 
     fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+        let was_closed = self.closed.swap(true, Ordering::SeqCst);
+        #[cfg(feature = "tracing")]
+        if !was_closed {
+            tracing::debug!(target: "tidings", bus = self.id, "bus closed");
+        }
         self.registry.for_each(|topic| topic.close());
+    }
+}
+
+/// A topic entered or left the registry: a `debug` event with the `tracing` feature.
+#[cold]
+fn trace_topic(bus: u64, event_type: &'static str, what: &'static str) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "tidings", bus, event_type, "topic {what}");
+    #[cfg(not(feature = "tracing"))]
+    let _ = (bus, event_type, what);
+}
+
+impl Bus {
+    /// Sets how many events a subscription may fall behind before the bus warns, through
+    /// `tracing` (feature `tracing`; without it nothing is reported), with a `warn` event of
+    /// target `tidings` naming the event type. `None` turns the warning off. A new bus warns
+    /// at 65,536 events.
+    ///
+    /// The check runs when a sender starts a new segment (every 64 events of a type), not on
+    /// every send, and counts in whole segments: it fires within 64 events of the threshold.
+    /// It warns once per episode, again only after the slowest subscription has come back
+    /// under half the threshold. Applies to every event type, present and future.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// bus.set_lag_warning(Some(10_000)); // warn when a subscription is 10,000 events behind
+    /// bus.set_lag_warning(None); // never
+    /// ```
+    pub fn set_lag_warning(&self, events: Option<u64>) {
+        let threshold = events.unwrap_or(lag::OFF);
+        // Relaxed: a setting, read by topics created later; registered ones are told below.
+        self.shared.lag_warning.store(threshold, Ordering::Relaxed);
+        self.shared
+            .registry
+            .for_each(|topic| topic.set_lag_warning(threshold));
+    }
+}
+
+/// A handle to a bus that does not keep it open, from [`Bus::downgrade`]; like
+/// `std::sync::Weak`, or tokio's `WeakSender`.
+///
+/// [`upgrade`](WeakBus::upgrade) gives a [`Bus`] while the bus is open, and `None` once it has
+/// closed ([`Bus::close`], or its last `Bus` handle dropped). Useful for something that lives
+/// beside a bus (a cache, a background task) and must not be what keeps it open.
+///
+/// ```
+/// let bus = tidings::Bus::new();
+/// let weak = bus.downgrade();
+/// assert!(weak.upgrade().is_some());
+/// drop(bus); // the last `Bus`: the weak handle did not keep it open
+/// assert!(weak.upgrade().is_none());
+/// ```
+#[derive(Clone)]
+pub struct WeakBus {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Bus {
+    /// A [`WeakBus`]: a handle that does not keep the bus open.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let weak = bus.downgrade();
+    /// let again = weak.upgrade().unwrap();
+    /// assert_eq!(again.id(), bus.id());
+    /// bus.close();
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn downgrade(&self) -> WeakBus {
+        WeakBus {
+            shared: std::sync::Arc::downgrade(&self.shared),
+        }
+    }
+}
+
+impl WeakBus {
+    /// A [`Bus`] handle, if the bus is still open; `None` once it has closed.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let weak = bus.downgrade();
+    /// let strong = weak.upgrade().unwrap();
+    /// drop(bus);
+    /// // `strong` is a handle like any other: the bus stays open while it lives.
+    /// assert!(weak.upgrade().is_some());
+    /// drop(strong);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn upgrade(&self) -> Option<Bus> {
+        let shared = self.shared.upgrade()?;
+        // Count a handle only while another is alive: from zero the bus has closed (or is
+        // closing), and a handle must not revive it.
+        let mut n = shared.handles.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                return None;
+            }
+            // Relaxed: like `Arc::clone`, a new handle made while another exists.
+            match shared.handles.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => n = actual,
+            }
+        }
+        let bus = Bus { shared };
+        // Closed by `close` while handles remained: no handle for a closed bus either.
+        if bus.is_closed() {
+            return None; // dropping `bus` gives the count back
+        }
+        Some(bus)
+    }
+}
+
+impl fmt::Debug for WeakBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakBus").finish_non_exhaustive()
     }
 }
 

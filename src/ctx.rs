@@ -68,6 +68,37 @@ use crate::{ContextMissing, ScopeError};
 /// ```
 #[inline]
 pub fn send<E: Send + Sync + 'static>(event: E) -> Result<(), ContextMissing> {
+    try_send(event).map(drop)
+}
+
+/// [`send`], saying whether a subscription could receive the event: `false` if no subscription
+/// of type `E` is alive on the current scope's bus (or the bus has closed), so the event was
+/// dropped. `true` does not promise that a subscription of *this* scope or an ancestor takes
+/// it: one in a sibling scope counts too. With the `tracing` feature, both `send` and
+/// `try_send` report an event that reached nobody as a `debug` event (target `tidings`), which
+/// catches, say, an `i32` sent where subscribers wait for `u32`.
+///
+/// # Errors
+///
+/// [`ContextMissing`] outside any scope (the event is dropped).
+///
+/// ```
+/// use tidings::{Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// Scope::new("app")
+///     .run(async {
+///         let _sub = ctx::subscribe::<u32>().unwrap();
+///         assert_eq!(ctx::try_send(1u32), Ok(true));
+///         assert_eq!(ctx::try_send(1i32), Ok(false)); // nobody waits for `i32`
+///     })
+///     .await
+///     .unwrap();
+/// # });
+/// assert!(ctx::try_send(1u32).is_err()); // outside any scope
+/// ```
+#[inline]
+pub fn try_send<E: Send + Sync + 'static>(event: E) -> Result<bool, ContextMissing> {
     let rejected = current::with(|frame| {
         let node = &frame.ok_or(ContextMissing)?.node;
         let envelope = Envelope::Event {
@@ -76,9 +107,27 @@ pub fn send<E: Send + Sync + 'static>(event: E) -> Result<(), ContextMissing> {
         };
         Ok(node.bus.send(envelope).err())
     })?;
+    let Some(rejected) = rejected else {
+        return Ok(true);
+    };
+    reached_nobody(std::any::type_name::<E>(), rejected.is_closed());
     // Dropped outside the borrow of the frame: `E`'s destructor may use `ctx` itself.
     drop(rejected);
-    Ok(())
+    Ok(false)
+}
+
+/// A scoped send found no subscription of its type: a `debug` event with the `tracing` feature.
+#[cold]
+fn reached_nobody(event_type: &'static str, closed: bool) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "tidings",
+        event_type,
+        closed,
+        "a scoped send reached no subscription; the event was dropped"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (event_type, closed);
 }
 
 /// Sends `event` to every subscription of its type on the current bus, in any scope (but not
@@ -613,4 +662,61 @@ pub fn snapshot() -> Result<Snapshot, ContextMissing> {
 /// ```
 pub fn stream<S: futures_core::Stream>(stream: S) -> Result<InContext<S>, ContextMissing> {
     Ok(snapshot()?.stream(stream))
+}
+
+/// Spawns `fut` as a background task (Haiway's `ctx.spawn_background`): tied to no scope (it
+/// may outlive the one it was spawned in, and no scope waits for it), run with no context
+/// (`ctx::*` calls inside see no scope; enter one, or pass what it needs), its panic logged
+/// through `tracing` (feature `tracing`) and given to its handle, never failing a scope. With
+/// the `tokio` feature inside a tokio runtime it is a tokio task; otherwise it runs on a thread
+/// of its own. [`shutdown_background`] cancels all of them together.
+///
+/// ```
+/// use tidings::{Scope, ctx};
+///
+/// # futures::executor::block_on(async {
+/// let handle = Scope::new("app")
+///     .run(async { ctx::spawn_background(async { ctx::scope_name().is_err() }) })
+///     .await
+///     .unwrap();
+/// // The scope is over; the background task is not tied to it, and saw no scope.
+/// assert!(handle.await.unwrap());
+/// # });
+/// ```
+pub fn spawn_background<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    crate::scope::background::spawn(async move { Ok(fut.await) })
+}
+
+/// Like [`spawn_background`], for a task that can fail: an `Err` is logged (a `task failed`
+/// error event with `scope = "background"`) and given to the handle as
+/// [`JoinError::Failed`](crate::JoinError::Failed); it fails no scope.
+pub fn try_spawn_background<F, T, E>(fut: F) -> JoinHandle<T>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    crate::scope::background::spawn(async move { fut.await.map_err(Into::into) })
+}
+
+/// Cancels every background task running now and waits until all of them are gone (Haiway's
+/// `ctx.shutdown_background_tasks()`): for a graceful shutdown, or between tests. Each is
+/// dropped at its next poll; their handles yield [`JoinError::Cancelled`](crate::JoinError).
+/// Tasks spawned after this call are not affected.
+///
+/// ```
+/// use tidings::ctx;
+///
+/// # futures::executor::block_on(async {
+/// let forever = ctx::spawn_background(std::future::pending::<()>());
+/// ctx::shutdown_background().await;
+/// assert!(forever.await.unwrap_err().is_cancelled());
+/// # });
+/// ```
+pub fn shutdown_background() -> crate::ShutdownBackground {
+    crate::scope::background::shutdown()
 }

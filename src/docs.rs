@@ -71,7 +71,8 @@
 //! | send: claim (SeqCst RMW), publish, load stack head (SeqCst) | SeqCst claim and load | the parker's fence | no lost wake-up: a parker that misses the claim is seen by the load |
 //! | park: push node, `fence(SeqCst)`, look at the slot, then at the claim counter | SeqCst fence and load | the sender's claim and load | as above; a claimed but unwritten index makes it look again, not sleep |
 //! | close: store `closed_at`, `fence(SeqCst)`, take stack | SeqCst fence | the parker's fence | a parked receive ends |
-//! | wait node `queued` set / clear | AcqRel swap / AcqRel swap | each other | a skipped re-push still gets the wake |
+//! | wait node `QUEUED` set / clear | AcqRel `fetch_or` / AcqRel `fetch_and` | each other | a skipped re-push still gets the wake |
+//! | wait node `GONE` set (leaving owner) / `QUEUED` clear (taker) | AcqRel / AcqRel | each other | exactly one of them uncounts the gone node, after it was counted |
 //!
 //! The loom models in `loom-tests/` (run `loom-tests/run.sh`) check these protocols with
 //! loom's atomics, cells and `Arc`, lock-based stand-ins for arc-swap and `AtomicWaker`, and a
@@ -89,6 +90,15 @@
 //! - A reader that panics in `E::clone` has consumed nothing; it will clone the same event
 //!   again on its next call.
 //! - Dead segments are freed by whichever thread next collects the epoch, which can be a
-//!   sender: a large backlog can cost that sender the time to drop its events.
+//!   sender: a large backlog can cost that sender the time to drop its events. A panicking
+//!   `E::drop` there is caught (one `catch_unwind` per segment, resumed at the next slot),
+//!   counted in `Stats::user_panics` of the event's bus (the deferred function carries the
+//!   bus's counter) and never unwinds into that sender.
+//! - A waker that panics when a send or close wakes it is caught and counted the same way;
+//!   the rest of the wait list is still woken.
+//! - A subscription dropped while parked cannot unlink its node from the middle of the
+//!   lock-free stack; it drops its waker, marks the node gone, and the next take frees it. Past
+//!   `max(32, subscribers)` gone nodes the leaving subscription takes the stack itself, waking
+//!   the parked subscriptions on it spuriously (`notify` module docs).
 //! - `stats()` lists types that have a topic. A send of a type with no subscription stores
 //!   nothing, not even a counter; its caller learns it from the returned error.

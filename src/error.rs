@@ -33,6 +33,52 @@ impl fmt::Display for TryRecvError {
 
 impl std::error::Error for TryRecvError {}
 
+/// Why [`Subscription::recv_timeout`](crate::Subscription::recv_timeout) or
+/// [`recv_deadline`](crate::Subscription::recv_deadline) returned no event, as in crossbeam and
+/// flume.
+///
+/// ```
+/// use std::time::Duration;
+/// use tidings::{Bus, RecvTimeoutError};
+///
+/// let bus = Bus::new();
+/// let mut sub = bus.subscribe::<u8>();
+/// assert_eq!(sub.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
+/// bus.close();
+/// let err = sub.recv_timeout(Duration::from_secs(60)).unwrap_err();
+/// assert_eq!(err.to_string(), "bus closed and subscription drained");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecvTimeoutError {
+    /// No event came before the deadline; more may come.
+    Timeout,
+    /// The bus is closed and every event sent to this subscription has been received.
+    Closed,
+}
+
+impl RecvTimeoutError {
+    /// Whether the wait ended at the deadline.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RecvTimeoutError::Timeout)
+    }
+
+    /// Whether the subscription has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, RecvTimeoutError::Closed)
+    }
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecvTimeoutError::Timeout => "timed out waiting for an event",
+            RecvTimeoutError::Closed => "bus closed and subscription drained",
+        })
+    }
+}
+
+impl std::error::Error for RecvTimeoutError {}
+
 /// Why [`Bus::send`](crate::Bus::send) stored nothing. Carries the event back.
 ///
 /// ```

@@ -43,6 +43,9 @@
 //!
 //! - A send of a type with no live subscription stores nothing and allocates nothing.
 //! - Events live in segments of 64 slots, so there is no allocation per event.
+//! - A subscription dropped while waiting (a request that timed out) releases its waker at
+//!   once; its wait node is freed by the next send or close, or by a later such drop, so
+//!   memory stays flat however many such drops come without a send.
 //! - An event is freed with its segment, once every subscription that must read it has moved
 //!   past it. There is no capacity and no lag limit: a slow subscription keeps what it has not
 //!   read, and never slows senders or other subscriptions. Dropping it gives its backlog back.
@@ -108,11 +111,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod batch;
 pub mod bridge;
 mod bus;
 pub mod ctx;
 pub mod docs;
 mod error;
+mod lag;
 mod notify;
 mod registry;
 mod scope;
@@ -123,7 +128,8 @@ mod subscription;
 mod sync;
 mod topic;
 
-pub use bus::Bus;
+pub use batch::Batch;
+pub use bus::{Bus, WeakBus};
 
 // The README's code blocks, compiled and run as doctests so that it cannot drift from the API.
 #[cfg(doctest)]
@@ -134,6 +140,7 @@ struct ReadmeDoctests;
 #[cfg(tidings_loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::notify::loom_check::live_wait_nodes;
     pub use crate::segment::loom_check::live_segments;
 
     /// Frees what crossbeam-epoch still holds back: pins and flushes until every deferred
@@ -144,14 +151,16 @@ pub mod __loom {
         }
     }
 }
-pub use error::{SendError, TryRecvError};
+pub use error::{RecvTimeoutError, SendError, TryRecvError};
+pub use scope::background::ShutdownBackground;
 pub use scope::cancel::{Cancelled, Canceller};
 pub use scope::delivery::ScopedSubscription;
 pub use scope::identity::{ParseTraceIdError, ScopeId, TraceId};
 pub use scope::observe::{AttributeValue, EventRecord, Level, MetricKind, MetricRecord};
+pub use scope::resource::Resource;
 pub use scope::snapshot::{InContext, Snapshot};
 pub use scope::state::{StateError, Updating};
 pub use scope::task::{JoinError, JoinHandle};
-pub use scope::{ContextMissing, Failures, Scope, ScopeError};
-pub use stats::{Stats, TopicStats};
+pub use scope::{BoxError, ContextMissing, Failures, Scope, ScopeError};
+pub use stats::{Stats, SubscriptionStats, TopicStats};
 pub use subscription::Subscription;

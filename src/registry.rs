@@ -185,13 +185,17 @@ impl Registry {
         }
     }
 
-    /// Takes `topic` out of the registry unless it is gone or was replaced already.
-    pub(crate) fn remove<E: Send + Sync + 'static>(&self, topic: &std::sync::Arc<Topic<E>>) {
+    /// Takes `topic` out of the registry unless it is gone or was replaced already; says
+    /// whether it did.
+    pub(crate) fn remove<E: Send + Sync + 'static>(
+        &self,
+        topic: &std::sync::Arc<Topic<E>>,
+    ) -> bool {
         let cell = &self.shards[shard::<E>()];
         loop {
             let current = std::sync::Arc::clone(&cell.load());
             if !current.topics.iter().any(|(_, entry)| same(entry, topic)) {
-                return;
+                return false;
             }
             let next = Shard {
                 topics: current
@@ -202,7 +206,7 @@ impl Registry {
                     .collect(),
             };
             if self.swap(cell, &current, next) {
-                return;
+                return true;
             }
         }
     }

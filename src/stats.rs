@@ -58,6 +58,23 @@ pub struct TopicStats {
     /// Segments allocated and not yet retired: what the slowest subscription keeps alive, plus
     /// the tail.
     pub retained_segments: usize,
+    /// Heap held by those segments, in bytes (the slots of events not yet freed included).
+    pub retained_bytes: usize,
+}
+
+/// One subscription's counters, from [`Subscription::stats`](crate::Subscription::stats): for
+/// a service's metrics, read without locks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionStats {
+    /// `std::any::type_name` of the event type.
+    pub type_name: &'static str,
+    /// Events waiting for this subscription ([`len`](crate::Subscription::len)).
+    pub backlog: u64,
+    /// Events this subscription has taken since it was made (by any `recv` or `try_recv`).
+    pub received: u64,
+    /// Whether the bus has closed.
+    pub closed: bool,
 }
 
 /// The count behind [`Stats::user_panics`]. Shared (`Arc`) by the bus, its topics and every

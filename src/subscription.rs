@@ -6,12 +6,15 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Wake, Waker};
 
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 
 use crate::bus::Shared;
+#[cfg(not(tidings_loom))]
+use crate::error::RecvTimeoutError;
 use crate::error::TryRecvError;
 use crate::notify::WaitNode;
 use crate::segment::{SEGMENT_CAP, Segment};
+use crate::stats::SubscriptionStats;
 use crate::sync::{Arc, Ordering, retry_hint, thread};
 use crate::topic::Topic;
 
@@ -73,7 +76,7 @@ pub struct Subscription<E: Send + Sync + 'static> {
     live: Option<Live<E>>,
 }
 
-struct Live<E: Send + Sync + 'static> {
+pub(crate) struct Live<E: Send + Sync + 'static> {
     shared: std::sync::Arc<Shared>,
     topic: std::sync::Arc<Topic<E>>,
     cursor: Cursor<E>,
@@ -86,7 +89,9 @@ struct Live<E: Send + Sync + 'static> {
     /// since (see `Topic::flush_retired`).
     retired: usize,
     /// Events received since the stream was last found empty by a poll (see [`BURST`]).
-    streak: u32,
+    pub(crate) streak: u32,
+    /// The cursor's index when this subscription was made (for `stats`).
+    first: u64,
 }
 
 /// The read position: a segment this cursor holds one reference on, and the offset of the
@@ -115,7 +120,7 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// Moves to the next segment if the cursor is at the end of one, then says whether an event
     /// is ready at the cursor.
     #[inline]
-    fn peek(&mut self) -> Result<(), TryRecvError> {
+    pub(crate) fn peek(&mut self) -> Result<(), TryRecvError> {
         if self.cursor.offset == SEGMENT_CAP && !self.cross() {
             return self.empty_or_closed();
         }
@@ -130,7 +135,7 @@ impl<E: Send + Sync + 'static> Live<E> {
 
     /// Steps into the successor segment, if it exists yet.
     #[cold]
-    fn cross(&mut self) -> bool {
+    pub(crate) fn cross(&mut self) -> bool {
         // SAFETY: the cursor's reference keeps the segment allocated.
         let seg = unsafe { self.cursor.seg.as_ref() };
         // Acquire: pairs with the installing compare-and-swap.
@@ -175,9 +180,50 @@ impl<E: Send + Sync + 'static> Live<E> {
         self.cursor.offset += 1;
     }
 
+    /// The segment the cursor holds a reference on.
+    #[inline]
+    pub(crate) fn segment_ptr(&self) -> NonNull<Segment<E>> {
+        self.cursor.seg
+    }
+
+    /// The cursor's offset in its segment; `SEGMENT_CAP` means "at the successor's start".
+    #[inline]
+    pub(crate) fn cursor_offset(&self) -> usize {
+        self.cursor.offset
+    }
+
+    /// Moves the cursor within its segment, past slots the caller found ready.
+    #[inline]
+    pub(crate) fn set_cursor_offset(&mut self, offset: usize) {
+        debug_assert!(offset >= self.cursor.offset && offset <= SEGMENT_CAP);
+        self.cursor.offset = offset;
+    }
+
+    /// The next event if it is ready in the cursor's segment now, consumed; `None` if the
+    /// cursor is at the segment's end or the slot is not written yet (the caller then takes the
+    /// slow path, which crosses, checks for the end and parks). The fast path of `poll_recv`
+    /// and so of `Stream::poll_next`: one step of the batch readers' loop (`batch`), the
+    /// cursor's segment read in place without the crossing and end checks of `peek`.
+    #[inline]
+    fn take_ready(&mut self) -> Option<E>
+    where
+        E: Clone,
+    {
+        if self.cursor.offset == SEGMENT_CAP {
+            return None;
+        }
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        let seg = unsafe { self.cursor.seg.as_ref() };
+        // SAFETY: as above.
+        let event = unsafe { seg.get(self.cursor.offset) }?.clone();
+        self.cursor.offset += 1;
+        self.streak = self.streak.saturating_add(1);
+        Some(event)
+    }
+
     /// `peek`, registering `cx` to be woken if nothing is ready.
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         match self.peek() {
             Ok(()) => {
                 self.streak = self.streak.saturating_add(1);
@@ -237,6 +283,68 @@ impl<E: Send + Sync + 'static> Live<E> {
         }
     }
 
+    /// `peek`, blocking the thread until an event is ready, the stream ends, or `deadline` (if
+    /// any): the wait of every thread receiver.
+    ///
+    /// Like crossbeam-channel's receivers: before parking it looks again under a
+    /// [`Backoff`](crossbeam_utils::Backoff), 7 rounds of doubling spin-loop hints (127 hints
+    /// in all) and then 4 `yield_now`s, and parks once the backoff is completed. A sender that
+    /// has not published for that long (microseconds) is evidently idle; one that is still
+    /// publishing is caught without costing it a wake-up syscall. Bounded: 12 looks
+    /// (`BLOCKING_LOOKS`) before each park, the first one included; after a wake-up the
+    /// backoff starts again.
+    pub(crate) fn wait_until(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), RecvTimeoutError> {
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            #[cfg(test)]
+            tests::blocking_hook(tests::Blocking::Look);
+            match self.peek() {
+                Ok(()) => return Ok(()),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            // The clock is read only when there is a deadline.
+            let now = deadline.map(|deadline| (deadline, std::time::Instant::now()));
+            if now.is_some_and(|(deadline, now)| now >= deadline) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            // The backoff above has looked again many times already: no burst spin on top.
+            self.streak = 0;
+            let waker = self.thread_waker();
+            let mut cx = Context::from_waker(&waker);
+            match self.poll_ready(&mut cx) {
+                Poll::Ready(true) => return Ok(()),
+                Poll::Ready(false) => return Err(RecvTimeoutError::Closed),
+                // A wake-up left registered after a timeout only unparks this thread
+                // spuriously later, which every park tolerates.
+                Poll::Pending => {
+                    #[cfg(test)]
+                    tests::blocking_hook(tests::Blocking::Park);
+                    match now {
+                        // Loom builds have no time limits (`recv_deadline` is left out).
+                        #[cfg(not(tidings_loom))]
+                        Some((deadline, now)) => std::thread::park_timeout(deadline - now),
+                        _ => thread::park(),
+                    }
+                    backoff.reset();
+                }
+            }
+        }
+    }
+
+    /// `wait_until` without a deadline: `true` once an event is ready, `false` at the end.
+    #[inline]
+    pub(crate) fn wait_blocking(&mut self) -> bool {
+        self.wait_until(None).is_ok()
+    }
+
     fn thread_waker(&mut self) -> Waker {
         let id = thread::current().id();
         match &self.thread_waker {
@@ -269,14 +377,23 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         let seg = NonNull::new(seg).expect("start_cursor returns a live segment");
         // SAFETY: `start_cursor` took a reference on `seg` for us.
         let start = unsafe { seg.as_ref() }.start;
+        let offset = (index - start) as usize;
+        Self::at(shared, topic, Cursor { seg, offset })
+    }
+
+    /// A subscription reading from `cursor`, whose segment reference it takes over, and already
+    /// counted among the topic's subscribers.
+    fn at(
+        shared: std::sync::Arc<Shared>,
+        topic: std::sync::Arc<Topic<E>>,
+        cursor: Cursor<E>,
+    ) -> Self {
         Subscription {
             live: Some(Live {
                 shared,
                 topic,
-                cursor: Cursor {
-                    seg,
-                    offset: (index - start) as usize,
-                },
+                first: cursor.index(),
+                cursor,
                 waiter: None,
                 thread_waker: None,
                 retired: 0,
@@ -287,6 +404,12 @@ impl<E: Send + Sync + 'static> Subscription<E> {
 
     pub(crate) fn closed() -> Self {
         Subscription { live: None }
+    }
+
+    /// The cursor and its state; `None` for a subscription made closed.
+    #[inline]
+    pub(crate) fn live_mut(&mut self) -> Option<&mut Live<E>> {
+        self.live.as_mut()
     }
 
     /// Receives the next event by reference, without cloning it; `E` need not be `Clone`.
@@ -419,6 +542,136 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     }
 }
 
+/// What the scope layer's by-reference reads do with the event at the cursor.
+pub(crate) enum Pick {
+    /// Consume it without returning it.
+    Skip,
+    /// Return it.
+    Take,
+    /// Consume it and end the subscription.
+    End,
+}
+
+/// The scope layer's by-reference reads (see `scope::delivery`): find the next event to take,
+/// then take it, so that no borrow of the event outlives a decision to end.
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// Consumes events until the one at the cursor is one `pick` takes, which stays there for
+    /// [`take_ready`](Self::take_ready): `Ok`. `Err(Closed)` once the stream ends, or after an
+    /// event `pick` says ends it (then this subscription is closed and its backlog freed).
+    pub(crate) fn try_pick_ready(
+        &mut self,
+        mut pick: impl FnMut(&E) -> Pick,
+    ) -> Result<(), TryRecvError> {
+        let live = self.live.as_mut().ok_or(TryRecvError::Closed)?;
+        loop {
+            live.peek()?;
+            match pick(live.current()) {
+                Pick::Take => return Ok(()),
+                Pick::Skip => live.advance(),
+                Pick::End => {
+                    *self = Subscription::closed();
+                    return Err(TryRecvError::Closed);
+                }
+            }
+        }
+    }
+
+    /// `try_pick_ready`, waiting: `Ready(true)` with an event to take at the cursor,
+    /// `Ready(false)` once ended.
+    pub(crate) fn poll_pick_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut pick: impl FnMut(&E) -> Pick,
+    ) -> Poll<bool> {
+        let Some(live) = self.live.as_mut() else {
+            return Poll::Ready(false);
+        };
+        loop {
+            match live.poll_ready(cx) {
+                Poll::Ready(true) => match pick(live.current()) {
+                    Pick::Take => return Poll::Ready(true),
+                    Pick::Skip => live.advance(),
+                    Pick::End => {
+                        *self = Subscription::closed();
+                        return Poll::Ready(false);
+                    }
+                },
+                Poll::Ready(false) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Consumes the event at the cursor, which `try_pick_ready` or `poll_pick_ready` found
+    /// ready, and returns it by reference, valid until the next call on this subscription.
+    ///
+    /// # Panics
+    ///
+    /// If no event was found ready (a bug in the caller).
+    pub(crate) fn take_ready(&mut self) -> &E {
+        let live = self.live.as_mut().expect("a ready event at the cursor");
+        live.advance();
+        let seg = unsafe_segment(live);
+        // SAFETY: as in `recv_ref`: the slot at `offset - 1` was found ready, and the segment
+        // stays held while the returned borrow of `self` lives.
+        unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready")
+    }
+}
+
+/// The scope layer's blocking and counting reads (see `scope::delivery`).
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// `try_pick`, blocking the thread until an event is picked, the stream ends, or `deadline`
+    /// (if any).
+    #[cfg(not(tidings_loom))]
+    pub(crate) fn pick_until<T>(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+        mut pick: impl FnMut(&E) -> Option<T>,
+    ) -> Result<T, RecvTimeoutError> {
+        loop {
+            match self.try_pick(&mut pick) {
+                Ok(value) => return Ok(value),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            let live = self.live.as_mut().ok_or(RecvTimeoutError::Closed)?;
+            live.wait_until(deadline)?;
+        }
+    }
+
+    /// Counts the events ready at and after the cursor for which `count` says `Some(true)`,
+    /// stopping at the first it says `None` for, or at the first slot not yet written. Reads
+    /// without consuming; O(events ready).
+    pub(crate) fn count_ready(&self, mut count: impl FnMut(&E) -> Option<bool>) -> usize {
+        let Some(live) = &self.live else {
+            return 0;
+        };
+        let (mut seg, mut offset) = (live.cursor.seg, live.cursor.offset);
+        let mut n = 0;
+        loop {
+            // SAFETY: the cursor holds a reference on its segment, and every segment after it
+            // is held by the link from its predecessor (see `segment`), so the chain from the
+            // cursor on stays allocated while `self` is borrowed.
+            let s = unsafe { seg.as_ref() };
+            if offset == SEGMENT_CAP {
+                // Acquire: pairs with the installing compare-and-swap.
+                match NonNull::new(s.next.load(Ordering::Acquire)) {
+                    Some(next) => (seg, offset) = (next, 0),
+                    None => return n,
+                }
+                continue;
+            }
+            // SAFETY: as above.
+            match unsafe { s.get(offset) }.map(&mut count) {
+                Some(Some(true)) => n += 1,
+                Some(Some(false)) => {}
+                Some(None) | None => return n,
+            }
+            offset += 1;
+        }
+    }
+}
+
 /// The cursor's segment, with a lifetime tied to the borrow of `live`.
 fn unsafe_segment<E: Send + Sync + 'static>(live: &Live<E>) -> &Segment<E> {
     // SAFETY: the cursor's reference keeps the segment allocated while `live` is borrowed.
@@ -464,6 +717,9 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
         let Some(live) = self.live.as_mut() else {
             return Poll::Ready(None);
         };
+        if let Some(event) = live.take_ready() {
+            return Poll::Ready(Some(event));
+        }
         match live.poll_ready(cx) {
             Poll::Ready(true) => {
                 let event = live.current().clone();
@@ -511,33 +767,189 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
     /// ```
     pub fn recv_blocking(&mut self) -> Option<E> {
         let live = self.live.as_mut()?;
-        // Like crossbeam-channel: a short, bounded spin, then a few yields, then park. Parking
-        // costs the sender a wake-up syscall, so a reader that is only just ahead of its sender
-        // should not park at once; a reader with nothing to do parks within microseconds.
-        let backoff = crossbeam_utils::Backoff::new();
-        loop {
-            match live.peek() {
-                Ok(()) => break,
-                Err(TryRecvError::Closed) => return None,
-                Err(TryRecvError::Empty) => {}
-            }
-            if !backoff.is_completed() {
-                backoff.snooze();
-                continue;
-            }
-            // The backoff above has looked again many times already: no burst spin on top.
-            live.streak = 0;
-            let waker = live.thread_waker();
-            let mut cx = Context::from_waker(&waker);
-            match live.poll_ready(&mut cx) {
-                Poll::Ready(true) => break,
-                Poll::Ready(false) => return None,
-                Poll::Pending => thread::park(),
-            }
+        if !live.wait_blocking() {
+            return None;
         }
         let event = live.current().clone();
         live.advance();
         Some(event)
+    }
+}
+
+/// Looks a thread receiver takes in its backoff loop before it parks: the one that finds the
+/// stream empty and one after each [`Backoff::snooze`](crossbeam_utils::Backoff::snooze) until
+/// the backoff is completed (crossbeam-utils 0.8: spin limit 6, yield limit 10, so 11 snoozes).
+/// `poll_ready` then looks twice more around joining the wait list. A test checks the count.
+#[cfg(test)]
+const BLOCKING_LOOKS: u32 = 12;
+
+/// Blocking receives with a time limit, as in crossbeam and flume.
+#[cfg(not(tidings_loom))]
+impl<E: Clone + Send + Sync + 'static> Subscription<E> {
+    /// Receives the next event, blocking the thread for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if no event came in time, [`RecvTimeoutError::Closed`] once
+    /// the bus is closed and every event sent before the close has been received.
+    ///
+    /// Do not call it from an async task: it blocks the executor's thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tidings::RecvTimeoutError;
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u32>();
+    /// assert_eq!(sub.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+    /// let sender = bus.clone();
+    /// let t = std::thread::spawn(move || sender.send(7u32).unwrap());
+    /// assert_eq!(sub.recv_timeout(Duration::from_secs(10)), Ok(7));
+    /// t.join().unwrap();
+    /// ```
+    pub fn recv_timeout(&mut self, timeout: std::time::Duration) -> Result<E, RecvTimeoutError> {
+        match std::time::Instant::now().checked_add(timeout) {
+            Some(deadline) => self.recv_deadline(deadline),
+            // Beyond what an `Instant` can hold: no deadline at all.
+            None => self.recv_blocking().ok_or(RecvTimeoutError::Closed),
+        }
+    }
+
+    /// Receives the next event, blocking the thread until `deadline` at the latest. A deadline
+    /// in the past still takes an event that is ready now.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tidings::RecvTimeoutError;
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u32>();
+    /// bus.send(1u32).unwrap();
+    /// assert_eq!(sub.recv_deadline(Instant::now()), Ok(1));
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// assert_eq!(sub.recv_deadline(deadline), Err(RecvTimeoutError::Timeout));
+    /// assert!(Instant::now() >= deadline);
+    /// ```
+    pub fn recv_deadline(&mut self, deadline: std::time::Instant) -> Result<E, RecvTimeoutError> {
+        let live = self.live.as_mut().ok_or(RecvTimeoutError::Closed)?;
+        live.wait_until(Some(deadline))?;
+        let event = live.current().clone();
+        live.advance();
+        Ok(event)
+    }
+}
+
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// How many events wait for this subscription: sent (or being sent) to it and not yet
+    /// received. A snapshot; other threads may send meanwhile.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// assert!(sub.is_empty());
+    /// bus.send(1u8).unwrap();
+    /// bus.send(2u8).unwrap();
+    /// assert_eq!(sub.len(), 2);
+    /// sub.try_recv().unwrap();
+    /// assert_eq!(sub.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        match &self.live {
+            None => 0,
+            Some(live) => {
+                let backlog = live.topic.sent().saturating_sub(live.cursor.index());
+                usize::try_from(backlog).unwrap_or(usize::MAX)
+            }
+        }
+    }
+
+    /// This subscription's counters, a snapshot: backlog (as [`len`](Self::len)) and events
+    /// received. Per-type counters are in [`Bus::stats`](crate::Bus::stats).
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// for i in 0..3u8 {
+    ///     bus.send(i).unwrap();
+    /// }
+    /// sub.try_recv().unwrap();
+    /// let stats = sub.stats();
+    /// assert_eq!((stats.backlog, stats.received, stats.closed), (2, 1, false));
+    /// ```
+    pub fn stats(&self) -> SubscriptionStats {
+        let type_name = std::any::type_name::<E>();
+        match &self.live {
+            None => SubscriptionStats {
+                type_name,
+                backlog: 0,
+                received: 0,
+                closed: true,
+            },
+            Some(live) => SubscriptionStats {
+                type_name,
+                backlog: self.len() as u64,
+                received: live.cursor.index() - live.first,
+                closed: live.topic.is_closed(),
+            },
+        }
+    }
+
+    /// Whether no event waits for this subscription (`len() == 0`).
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let sub = bus.subscribe::<u8>();
+    /// assert!(sub.is_empty());
+    /// bus.send(1u8).unwrap();
+    /// assert!(!sub.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A second subscription at this one's position: it receives every event this one has not
+    /// received yet, and everything sent later, independently of this one. (tokio's
+    /// `resubscribe` starts at the tail instead; for that, call
+    /// [`Bus::subscribe`](crate::Bus::subscribe) again.)
+    ///
+    /// A subscription that has ended gives one that has ended too.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut first = bus.subscribe::<u8>();
+    /// bus.send(1u8).unwrap();
+    /// bus.send(2u8).unwrap();
+    /// assert_eq!(first.try_recv(), Ok(1));
+    /// let mut second = first.resubscribe();
+    /// assert_eq!(second.try_recv(), Ok(2));
+    /// assert_eq!(first.try_recv(), Ok(2));
+    /// assert_eq!(bus.subscriber_count::<u8>(), 2);
+    /// ```
+    pub fn resubscribe(&self) -> Subscription<E> {
+        let Some(live) = &self.live else {
+            return Subscription::closed();
+        };
+        // We are counted, so the count is not zero and the topic cannot be dead.
+        if !live.topic.try_add_subscriber() {
+            return Subscription::closed();
+        }
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        let seg = unsafe { live.cursor.seg.as_ref() };
+        // The new cursor's own reference; ours keeps the count above zero meanwhile.
+        seg.acquire();
+        let cursor = Cursor {
+            seg: live.cursor.seg,
+            offset: live.cursor.offset,
+        };
+        Subscription::at(
+            std::sync::Arc::clone(&live.shared),
+            std::sync::Arc::clone(&live.topic),
+            cursor,
+        )
     }
 }
 
@@ -549,9 +961,18 @@ impl<E: Clone + Send + Sync + 'static> Stream for Subscription<E> {
     }
 }
 
+/// Ends after the bus closed and every event sent before has been received, as flume's and
+/// async-broadcast's receivers do.
+impl<E: Clone + Send + Sync + 'static> FusedStream for Subscription<E> {
+    fn is_terminated(&self) -> bool {
+        Subscription::is_terminated(self)
+    }
+}
+
 impl<E: Send + Sync + 'static> Drop for Subscription<E> {
     fn drop(&mut self) {
-        if let Some(live) = self.live.take() {
+        if let Some(mut live) = self.live.take() {
+            let waiter = live.waiter.take();
             // Unsubscribes even if the release unwinds (a pin may run someone else's panicking
             // deferred function): a subscription that is gone must not stay counted.
             struct Unsubscribe<'a, E: Send + Sync + 'static>(&'a Live<E>);
@@ -564,6 +985,9 @@ impl<E: Send + Sync + 'static> Drop for Subscription<E> {
             // SAFETY: the cursor owns one reference on its segment and gives it up here.
             unsafe { live.topic.release(live.cursor.seg.as_ptr()) };
             drop(unsubscribe);
+            if let Some(node) = waiter {
+                live.topic.unpark(node);
+            }
         }
     }
 }
@@ -584,14 +1008,111 @@ impl<E: Send + Sync + 'static> fmt::Debug for Subscription<E> {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
     use std::task::{Context, Poll, Waker};
 
+    use super::BLOCKING_LOOKS;
     use crate::{Bus, TryRecvError};
 
     thread_local! {
         /// How many times a subscription on this thread looked again before parking.
         pub(super) static SPINS: Cell<u32> = const { Cell::new(0) };
+        /// Called by `wait_blocking` on this thread at each look and before each park.
+        static BLOCKING: RefCell<Option<BlockingHook>> = RefCell::new(None);
+    }
+
+    type BlockingHook = Box<dyn FnMut(Blocking)>;
+
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(super) enum Blocking {
+        Look,
+        Park,
+    }
+
+    pub(super) fn blocking_hook(what: Blocking) {
+        // Taken out while it runs, so that it may itself send (which does not re-enter).
+        let hook = BLOCKING.with(|h| h.borrow_mut().take());
+        if let Some(mut f) = hook {
+            f(what);
+            BLOCKING.with(|h| *h.borrow_mut() = Some(f));
+        }
+    }
+
+    fn on_blocking(f: impl FnMut(Blocking) + 'static) {
+        BLOCKING.with(|h| *h.borrow_mut() = Some(Box::new(f)));
+    }
+
+    /// A thread receiver with nothing coming looks again a bounded number of times (the
+    /// backoff), then parks, and the next send wakes it; `recv_many_blocking` waits the same
+    /// way.
+    #[test]
+    fn a_thread_receiver_backs_off_a_bounded_number_of_looks_then_parks_and_is_woken() {
+        for batch in [false, true] {
+            let bus = Bus::new();
+            let mut sub = bus.subscribe::<u32>();
+            let parked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = parked.clone();
+            let receiver = std::thread::spawn(move || {
+                let events = Rc::new(RefCell::new(Vec::new()));
+                let log = events.clone();
+                on_blocking(move |what| {
+                    log.borrow_mut().push(what);
+                    if what == Blocking::Park {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+                let got = if batch {
+                    let mut buf = Vec::new();
+                    assert_eq!(sub.recv_many_blocking(&mut buf, 8), 1);
+                    buf[0]
+                } else {
+                    sub.recv_blocking().unwrap()
+                };
+                let events = events.borrow().clone();
+                (got, events)
+            });
+            while !parked.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            bus.send(5u32).unwrap();
+            let (got, events) = receiver.join().unwrap();
+            assert_eq!(got, 5);
+            let first_park = events.iter().position(|&e| e == Blocking::Park).unwrap();
+            assert_eq!(
+                first_park as u32, BLOCKING_LOOKS,
+                "the backoff must look again exactly {BLOCKING_LOOKS} times before parking"
+            );
+            // Woken by the send (or spuriously, then parked again): it ended with a look that
+            // found the event, and every park came after a full backoff.
+            assert_eq!(events.last(), Some(&Blocking::Look));
+            let parks = events.iter().filter(|&&e| e == Blocking::Park).count();
+            assert!(events.len() <= parks * (BLOCKING_LOOKS as usize + 1) + 1);
+        }
+    }
+
+    /// A sender that publishes while the receiver backs off is caught without a park.
+    #[test]
+    fn a_thread_receiver_catches_an_event_sent_during_its_backoff_without_parking() {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<u32>();
+        let sender = bus.clone();
+        let mut looks = 0;
+        let parks = Rc::new(Cell::new(0));
+        let p = parks.clone();
+        on_blocking(move |what| match what {
+            Blocking::Look => {
+                looks += 1;
+                // Mid-backoff, as a sender on another core would.
+                if looks == 5 {
+                    sender.send(8u32).unwrap();
+                }
+            }
+            Blocking::Park => p.set(p.get() + 1),
+        });
+        assert_eq!(sub.recv_blocking(), Some(8));
+        assert_eq!(parks.get(), 0);
+        BLOCKING.with(|h| h.borrow_mut().take());
     }
 
     fn spins() -> u32 {

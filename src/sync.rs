@@ -184,6 +184,10 @@ mod imp {
                 waker.wake();
             }
         }
+
+        pub(crate) fn take(&self) -> Option<std::task::Waker> {
+            self.0.lock().unwrap().take()
+        }
     }
 }
 

@@ -5,7 +5,9 @@
 //!
 //! 1. Pin the epoch and load `tail_seg` (Acquire).
 //! 2. Claim a global index with `tail_index.fetch_add(1)`. The index *is* the event's place in
-//!    the type's one total order; a claim that sees the `CLOSED` bit fails instead.
+//!    the type's one total order; a claim that sees the `CLOSED` bit fails instead. A batch
+//!    (`push_all`) claims its whole run with one `fetch_add(n)`, so it is contiguous in the order
+//!    and all or nothing against `close`, and then writes the run, crossing segments as needed.
 //! 3. Walk forward from the loaded segment to the one holding the index, installing missing
 //!    successors by compare-and-swap (the loser frees its unpublished segment).
 //! 4. Write the slot, set its `ready` flag, move `tail_seg` forward if it lags.
@@ -33,11 +35,12 @@ use std::ptr;
 
 use crossbeam_utils::CachePadded;
 
+use crate::lag::{self, LagWarning};
 use crate::notify::{WaitList, WaitNode};
 use crate::segment::{self, SEGMENT_CAP, Segment};
 use crate::stats::UserPanics;
 use crate::sync::epoch::{self, Guard};
-use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence, retry_hint};
 
 /// Bit of `tail_index` set by `close`.
 pub(crate) const CLOSED: u64 = 1 << 63;
@@ -79,6 +82,8 @@ pub(crate) struct Topic<E> {
     /// The bus's count of contained user panics: wakers woken here, values dropped when this
     /// topic's segments are freed (the deferred destructions take a clone with them).
     user_panics: std::sync::Arc<UserPanics>,
+    /// The `tracing` warning for a subscription far behind (see `lag`).
+    pub(crate) lag: LagWarning,
 }
 
 impl<E: Send + Sync + 'static> Topic<E> {
@@ -95,6 +100,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             dropped: AtomicU64::new(0),
             waiters: CachePadded::new(WaitList::new()),
             user_panics,
+            lag: LagWarning::new(lag::OFF),
         }
     }
 
@@ -139,6 +145,68 @@ impl<E: Send + Sync + 'static> Topic<E> {
         Ok(())
     }
 
+    /// Publishes `events` as one run of consecutive indices, claimed with one `fetch_add`:
+    /// the run is contiguous in the type's order (no other send lands inside it) and, against
+    /// `close`, all or nothing (the claim either precedes the `CLOSED` bit and every event is
+    /// written, or sees it and none is). The events are already collected, so no user code runs
+    /// between the claim and the last write: a claimed slot is always written.
+    ///
+    /// Returns how many were sent, or gives every event back.
+    pub(crate) fn push_all(
+        &self,
+        events: Vec<E>,
+        guard: &Guard,
+    ) -> Result<usize, (Rejected, Vec<E>)> {
+        // SeqCst: as in `push`.
+        let subs = self.subscribers.load(Ordering::SeqCst);
+        if subs == 0 || subs == DEAD {
+            // Relaxed: statistics only.
+            self.dropped
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            return Err((Rejected::NoSubscribers, events));
+        }
+        let n = events.len();
+        // Acquire: as in `push`.
+        let tail = self.tail_seg.load(Ordering::Acquire);
+        // SeqCst: as in `push`; one read-modify-write claims the whole run. `n` is the length
+        // of a `Vec`, far below 2^63, so the low bits cannot carry into `CLOSED`.
+        let first = self.tail_index.fetch_add(n as u64, Ordering::SeqCst);
+        if first & CLOSED != 0 {
+            // Relaxed: statistics only.
+            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            return Err((Rejected::Closed, events));
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        #[cfg(all(test, not(tidings_loom)))]
+        tests::after_claim();
+        // SAFETY: as in `push`: `tail` was the tail segment while we were pinned.
+        let mut seg = unsafe { self.find_segment(tail, first, guard) };
+        // SAFETY: pinned; `find_segment` returned the segment holding `first`.
+        let mut offset = (first - unsafe { (*seg).start }) as usize;
+        for event in events {
+            if offset == SEGMENT_CAP {
+                // SAFETY: pinned; `seg` was reached from `tail`, and the next index of the run
+                // is its successor's first.
+                seg = unsafe { self.find_segment(seg, (*seg).start + SEGMENT_CAP as u64, guard) };
+                offset = 0;
+            }
+            // SAFETY: this thread alone claimed every index of the run; pinned as above.
+            unsafe { (*seg).write(offset, event) };
+            offset += 1;
+        }
+        if seg != tail {
+            // SAFETY: pinned; we claimed an index in `seg` (the run's last).
+            unsafe { self.advance_tail(seg, guard) };
+        }
+        // As in `push`: the SC claim and the SC load of the wait list.
+        if !self.waiters.is_empty() {
+            self.waiters.wake_all(&self.user_panics);
+        }
+        Ok(n)
+    }
+
     /// The segment holding `index`, walking from `seg` and installing successors as needed.
     ///
     /// # Safety
@@ -180,7 +248,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         {
             Ok(_) => {
                 // Relaxed: statistics only.
-                self.live_segments.fetch_add(1, Ordering::Relaxed);
+                let live = self.live_segments.fetch_add(1, Ordering::Relaxed) + 1;
+                #[cfg(feature = "tracing")]
+                self.lag.check(std::any::type_name::<E>(), live);
+                #[cfg(not(feature = "tracing"))]
+                let _ = live;
                 new
             }
             Err(winner) => {
@@ -279,7 +351,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // Failed claims after a close still bump the low bits; start at the end instead,
             // so a late subscription does not walk (and install) segments for them.
             let index = match self.closed_at.load(Ordering::SeqCst) {
-                OPEN => raw & !CLOSED,
+                // Closed, and the closer is between its `fetch_or` and its store of
+                // `closed_at`: wait for the store, as failed runs of `push_all` may already
+                // have raised the low bits arbitrarily far past the end.
+                OPEN if raw & CLOSED != 0 => {
+                    retry_hint();
+                    continue;
+                }
+                OPEN => raw,
                 at => at,
             };
             let mut seg = tail;
@@ -385,6 +464,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
         fence(Ordering::SeqCst);
     }
 
+    /// A subscription that has parked is leaving: its node must not outlive it on the wait
+    /// list for long, nor keep its waker (see `notify`).
+    pub(crate) fn unpark(&self, node: Arc<WaitNode>) {
+        self.waiters
+            .forget(node, gone_limit(self.subscriber_count()), &self.user_panics);
+    }
+
     // The statistics getters below load with Relaxed: each is a snapshot of one counter and
     // orders nothing.
     pub(crate) fn subscriber_count(&self) -> usize {
@@ -408,6 +494,18 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     pub(crate) fn retained_segments(&self) -> usize {
         self.live_segments.load(Ordering::Relaxed)
+    }
+}
+
+/// How many gone wait nodes a topic with `subscribers` subscriptions may keep queued before a
+/// leaving subscription takes the wait list itself (`WaitList::forget`): at least the number of
+/// subscriptions, so a take wakes at most one live node per gone one. Loom models use 0, so
+/// that every leave takes the list.
+fn gone_limit(subscribers: usize) -> usize {
+    if cfg!(tidings_loom) {
+        0
+    } else {
+        subscribers.max(32)
     }
 }
 

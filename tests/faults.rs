@@ -313,3 +313,41 @@ fn a_foreign_panic_inside_subscribe_or_drop_leaves_counts_exact() {
     }
     assert!(escaped > 0, "the foreign panics did surface somewhere");
 }
+
+/// With the `tracing` feature, every contained panic is also an error event (target `tidings`)
+/// naming what panicked and its message.
+#[cfg(feature = "tracing")]
+#[test]
+fn a_contained_panic_is_reported_as_a_tracing_error() {
+    use std::io::Write;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let _serial = serial();
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .without_time()
+        .finish();
+    let bus = Bus::new();
+    let mut sub = bus.subscribe::<u32>();
+    park(&mut sub, &hostile());
+    tracing::subscriber::with_default(subscriber, || bus.send(1u32).unwrap());
+    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("ERROR"), "{log}");
+    assert!(log.contains("tidings"), "{log}");
+    assert!(log.contains("what=\"waker\""), "{log}");
+    assert!(log.contains("hostile waker"), "{log}");
+    assert_eq!(bus.stats().user_panics, 1);
+}

@@ -160,6 +160,8 @@ fn random_ops_inputs_match_the_model() {
     assert!(t.crossings > 50, "{t:?}");
     assert!(t.closed > 100 && t.empty > 100 && t.rejected > 100, "{t:?}");
     assert!(t.clone_panics > 10, "{t:?}");
+    // And in wakers and drops the bus runs for others (contained, counted exactly).
+    assert!(t.waker_panics > 10 && t.drop_panics > 10, "{t:?}");
 }
 
 #[test]

@@ -13,7 +13,9 @@ use async_nats::ConnectOptions;
 use futures::StreamExt;
 use nats_server::NatsServer;
 use serde::{Deserialize, Serialize};
-use tidings::bridge::nats::{Bridge, BridgeOptions, BridgeStats, Codec, ORIGIN_HEADER};
+use tidings::bridge::nats::{
+    Bridge, BridgeOptions, BridgeStats, Codec, Delivery, JetStreamOptions, ORIGIN_HEADER,
+};
 use tidings::{Bus, Subscription};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,6 +64,11 @@ async fn recv_n<E: Clone + Send + Sync + 'static>(sub: &mut Subscription<E>, n: 
         out.push(recv(sub).await);
     }
     out
+}
+
+/// The events of handled deliveries (dropping them acknowledges them).
+fn events<E: Clone>(deliveries: Vec<Delivery<E>>) -> Vec<E> {
+    deliveries.iter().map(|d| d.event().clone()).collect()
 }
 
 /// Waits until `f` holds for the bridge's stats.
@@ -339,7 +346,7 @@ async fn a_malformed_message_is_counted_logged_and_skipped() {
 async fn a_malformed_jetstream_message_is_terminated_not_redelivered() {
     let server = server!();
     let bus = Bus::new();
-    let mut local = bus.subscribe::<Note>();
+    let mut local = bus.subscribe::<Delivery<Note>>();
     let bridge = Bridge::connect(server.url(), &bus).await.unwrap();
     let raw = async_nats::connect(server.url()).await.unwrap();
     let js = async_nats::jetstream::new(raw.clone());
@@ -450,7 +457,7 @@ async fn durable_events_survive_a_server_restart_exactly_once_after_dedup() {
     let (a, b) = (Bus::new(), Bus::new());
     let bridge_a = Bridge::connect(fast(&server.url()), &a).await.unwrap();
     let bridge_b = Bridge::connect(fast(&server.url()), &b).await.unwrap();
-    let mut on_b = b.subscribe::<Note>();
+    let mut on_b = b.subscribe::<Delivery<Note>>();
     bridge_a
         .export_durable::<Note>("NOTES", "notes.durable")
         .await
@@ -519,7 +526,7 @@ async fn a_durable_consumer_resumes_after_its_bridge_restarts() {
     // First run of the importer: gets 0..5, acknowledges, closes.
     {
         let b = Bus::new();
-        let mut on_b = b.subscribe::<Note>();
+        let mut on_b = b.subscribe::<Delivery<Note>>();
         let bridge_b = Bridge::connect(server.url(), &b).await.unwrap();
         bridge_b
             .import_durable::<Note>("RESUME", "resume", "billing")
@@ -529,7 +536,7 @@ async fn a_durable_consumer_resumes_after_its_bridge_restarts() {
             a.send(note(seq)).unwrap();
         }
         assert_eq!(
-            recv_n(&mut on_b, 5).await,
+            events(recv_n(&mut on_b, 5).await),
             (0..5).map(note).collect::<Vec<_>>()
         );
         bridge_b.close().await.unwrap();
@@ -541,14 +548,14 @@ async fn a_durable_consumer_resumes_after_its_bridge_restarts() {
     bridge_a.close().await.unwrap();
     // Second run: exactly what it missed, nothing it acknowledged.
     let b = Bus::new();
-    let mut on_b = b.subscribe::<Note>();
+    let mut on_b = b.subscribe::<Delivery<Note>>();
     let bridge_b = Bridge::connect(server.url(), &b).await.unwrap();
     bridge_b
         .import_durable::<Note>("RESUME", "resume", "billing")
         .await
         .unwrap();
     assert_eq!(
-        recv_n(&mut on_b, 5).await,
+        events(recv_n(&mut on_b, 5).await),
         (5..10).map(note).collect::<Vec<_>>()
     );
     assert_quiet(&mut on_b).await;
@@ -730,23 +737,477 @@ async fn an_import_into_a_closed_bus_stops_and_a_durable_one_leaves_the_message_
         .unwrap()
         .await
         .unwrap();
-    // The message reaches the bridge, finds the bus closed, and stays for the next run.
+    // The import finds the bus closed and stops; the message stays for the next run.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let info = wait_consumer(&js, "CLOSED", "c", "the consumer", |_| true).await;
+    assert_eq!(info.ack_floor.stream_sequence, 0, "{info:?}");
+    assert_eq!(
+        info.num_pending + info.num_ack_pending as u64,
+        1,
+        "{info:?}"
+    );
+    assert_eq!(bridge.stats().imported, 0);
+}
+
+// ---- at least once to the handler (issue 16.1) ----
+
+/// Waits until `f` holds for consumer `name` of `stream`.
+async fn wait_consumer(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    name: &str,
+    what: &str,
+    f: impl Fn(&async_nats::jetstream::consumer::Info) -> bool,
+) -> async_nats::jetstream::consumer::Info {
     let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
-        .get_stream("CLOSED")
+        .get_stream(stream)
         .await
         .unwrap()
-        .get_consumer("c")
+        .get_consumer(name)
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let info = consumer.info().await.unwrap().clone();
-        if info.num_ack_pending == 1 {
-            assert_eq!(info.ack_floor.stream_sequence, 0);
-            break;
+        if f(&info) {
+            return info;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{info:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {info:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Publishes `notes` to a JetStream subject and waits for the stream's acknowledgements.
+async fn preload(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+    notes: impl Iterator<Item = u64>,
+) {
+    let mut acks = Vec::new();
+    for seq in notes {
+        let payload = serde_json::to_vec(&note(seq)).unwrap();
+        acks.push(
+            js.publish(subject.to_owned(), payload.into())
+                .await
+                .unwrap(),
+        );
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_message_is_acknowledged_only_when_the_handler_drops_its_delivery() {
+    let server = server!();
+    let bus = Bus::new();
+    let mut first = bus.subscribe::<Delivery<Note>>();
+    let mut second = bus.subscribe::<Delivery<Note>>();
+    let bridge = Bridge::connect(server.url(), &bus).await.unwrap();
+    bridge
+        .import_durable::<Note>("HELD", "held", "h")
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(bridge.client().clone());
+    preload(&js, "held", 1..=1).await;
+
+    let on_first = recv(&mut first).await;
+    let on_first_clone = on_first.clone();
+    assert_eq!((on_first.seq, on_first.delivered()), (1, 1));
+    assert_eq!(on_first.subject(), "held");
+    // Received but not handled: delivered, unacknowledged.
+    let unacked = |i: &async_nats::jetstream::consumer::Info| {
+        i.num_ack_pending == 1 && i.ack_floor.stream_sequence == 0
+    };
+    wait_consumer(&js, "HELD", "h", "the delivery", unacked).await;
+    drop(on_first); // a clone of the same received copy still lives
+    let on_second = recv(&mut second).await;
+    drop(on_first_clone); // the first subscription is done; the second is not
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_consumer(&js, "HELD", "h", "still unacknowledged", unacked).await;
+    drop(on_second); // the last copy: acknowledged, without any other traffic on the bus
+    wait_consumer(&js, "HELD", "h", "the acknowledgement", |i| {
+        i.num_ack_pending == 0 && i.ack_floor.stream_sequence == 1
+    })
+    .await;
+    assert_eq!(bridge.stats().imported, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nak_redelivers_ack_settles_at_once_and_a_panicking_handler_naks() {
+    let server = server!();
+    let bus = Bus::new();
+    let mut handler = bus.subscribe::<Delivery<Note>>();
+    let mut bystander = bus.subscribe::<Delivery<Note>>(); // never reads
+    let bridge = Bridge::connect(server.url(), &bus).await.unwrap();
+    bridge
+        .import_durable::<Note>("NAK", "nak", "n")
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(bridge.client().clone());
+    preload(&js, "nak", 1..=1).await;
+
+    let first = recv(&mut handler).await;
+    assert_eq!(first.delivered(), 1);
+    first.nak();
+    first.ack(); // too late: the nak settled it
+    drop(first);
+    let again = recv(&mut handler).await;
+    assert_eq!((again.seq, again.delivered()), (1, 2));
+    // A handler that panics while holding its copy did not handle the event: nak, not ack.
+    let panicked = std::thread::spawn(move || {
+        let _held = again;
+        panic!("handler failed");
+    })
+    .join();
+    assert!(panicked.is_err());
+    let third = recv(&mut handler).await;
+    assert_eq!((third.seq, third.delivered()), (1, 3));
+    // The bystander holds the bus's copies unread; an explicit ack does not wait for it.
+    third.ack();
+    wait_consumer(&js, "NAK", "n", "the explicit ack", |i| {
+        i.num_ack_pending == 0 && i.ack_floor.stream_sequence == 1
+    })
+    .await;
+    drop(third);
+    assert_eq!(bystander.try_recv().unwrap().delivered(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_import_holds_messages_while_nobody_subscribes() {
+    let server = server!();
+    let bus = Bus::new();
+    let options = BridgeOptions::new(server.url())
+        .jetstream(JetStreamOptions::default().ack_wait(Duration::from_secs(2)));
+    let bridge = Bridge::connect(options, &bus).await.unwrap();
+    bridge
+        .import_durable::<Note>("NOONE", "noone", "x")
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(bridge.client().clone());
+    preload(&js, "noone", 0..3).await;
+    // Nothing is taken from the stream, let alone acknowledged, while there is nobody to hand
+    // it to, even past the ack wait.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let info = wait_consumer(&js, "NOONE", "x", "the consumer", |_| true).await;
+    assert_eq!(
+        (info.ack_floor.stream_sequence, info.num_pending),
+        (0, 3),
+        "{info:?}"
+    );
     assert_eq!(bridge.stats().imported, 0);
+    let mut late = bus.subscribe::<Delivery<Note>>();
+    let got: Vec<u64> = events(recv_n(&mut late, 3).await)
+        .iter()
+        .map(|n| n.seq)
+        .collect();
+    assert_eq!(got, [0, 1, 2]);
+    wait_consumer(&js, "NOONE", "x", "all acknowledged", |i| {
+        i.ack_floor.stream_sequence == 3 && i.num_ack_pending == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_max_ack_pending_deliveries_are_unacknowledged_at_once() {
+    let server = server!();
+    let bus = Bus::new();
+    let mut handler = bus.subscribe::<Delivery<Note>>();
+    let options =
+        BridgeOptions::new(server.url()).jetstream(JetStreamOptions::default().max_ack_pending(5));
+    let bridge = Bridge::connect(options, &bus).await.unwrap();
+    let js = async_nats::jetstream::new(bridge.client().clone());
+    bridge
+        .import_durable::<Note>("WINDOW", "window", "w")
+        .await
+        .unwrap();
+    preload(&js, "window", 0..20).await;
+    let mut held = recv_n(&mut handler, 5).await;
+    // The window is full: nothing more arrives while these five are held.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(handler.try_recv().is_err(), "a sixth delivery arrived");
+    let info = wait_consumer(&js, "WINDOW", "w", "five pending", |i| {
+        i.num_ack_pending == 5
+    })
+    .await;
+    assert_eq!(info.config.max_ack_pending, 5);
+    held.truncate(2); // three handled
+    let more = recv_n(&mut handler, 3).await;
+    assert_eq!(more[0].seq, 5);
+    drop((held, more));
+    // Handled one by one (each dropped at once), the rest flows through the window.
+    let mut last = 0;
+    for _ in 0..12 {
+        last = recv(&mut handler).await.seq;
+    }
+    assert_eq!(last, 19);
+}
+
+/// The worker example (a 5 ms handler that prints `handled <id>` before dropping the
+/// delivery) is killed with SIGKILL at several points, with the whole stream preloaded and
+/// with orders arriving while it runs; every order must have been handled by some run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_at_any_point_has_every_event_handled_at_least_once() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    const PRELOADED: u64 = 300;
+    const LATER: u64 = 200;
+    let server = server!();
+    let worker = nats_server::example_binary("nats_durable_worker");
+    let raw = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(raw);
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: "ORDERS".into(),
+        subjects: vec!["orders.placed".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let order = |id: u64| serde_json::to_vec(&serde_json::json!({ "id": id })).unwrap();
+    let mut acks = Vec::new();
+    for id in 0..PRELOADED {
+        acks.push(js.publish("orders.placed", order(id).into()).await.unwrap());
+    }
+    for ack in acks.drain(..) {
+        ack.await.unwrap();
+    }
+
+    let mut handled: BTreeMap<u64, u32> = BTreeMap::new();
+    // Kill after this many handled lines in each run; the last run finishes the work.
+    let kills = [25usize, 120, 60];
+    for (run, kill_after) in kills.iter().copied().map(Some).chain([None]).enumerate() {
+        let mut child = tokio::process::Command::new(&worker)
+            // 5 ms per order, 1 replica, ack wait 2 s (what a kill left pending comes back soon).
+            .args([server.url(), "5".into(), "1".into(), "2".into()])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(PATIENCE, lines.next_line()).await;
+        assert_eq!(line.unwrap().unwrap().as_deref(), Some("ready"));
+        if run == 2 {
+            // Orders arriving while the worker runs, not preloaded.
+            for id in PRELOADED..PRELOADED + LATER {
+                acks.push(js.publish("orders.placed", order(id).into()).await.unwrap());
+            }
+        }
+        let mut this_run = 0;
+        loop {
+            if kill_after == Some(this_run) {
+                child.start_kill().unwrap(); // SIGKILL
+                break;
+            }
+            if kill_after.is_none() && handled.len() as u64 == PRELOADED + LATER {
+                child.start_kill().unwrap();
+                break;
+            }
+            let line = tokio::time::timeout(PATIENCE, lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("run {run}: no progress; handled {}", handled.len()))
+                .unwrap()
+                .unwrap_or_else(|| panic!("run {run}: the worker exited"));
+            let id: u64 = line.strip_prefix("handled ").unwrap().parse().unwrap();
+            *handled.entry(id).or_default() += 1;
+            this_run += 1;
+        }
+        child.wait().await.unwrap();
+        // Lines the worker wrote before it died count as handled too.
+        while let Ok(Some(line)) = lines.next_line().await {
+            let id: u64 = line.strip_prefix("handled ").unwrap().parse().unwrap();
+            *handled.entry(id).or_default() += 1;
+        }
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    let missing: Vec<u64> = (0..PRELOADED + LATER)
+        .filter(|id| !handled.contains_key(id))
+        .collect();
+    assert!(missing.is_empty(), "never handled: {missing:?}");
+    let again: u32 = handled.values().map(|n| n - 1).sum();
+    eprintln!("handled twice or more after a kill: {again}");
+}
+
+// ---- close always ends (issue 16.2) ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_in_time_with_the_server_gone_and_a_full_core_queue() {
+    let mut server = server!();
+    let bus = Bus::new();
+    let options = fast(&server.url()).close_timeout(Duration::from_secs(1));
+    let bridge = Bridge::connect(options, &bus).await.unwrap();
+    bridge.export::<Note>("gone.core").unwrap();
+    server.kill();
+    wait_stats(&bridge, "the outage", |s| !s.connected).await;
+    // More than the client's queue (2048) holds: the export blocks in `publish`.
+    const SENT: u64 = 5_000;
+    for seq in 0..SENT {
+        bus.send(note(seq)).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let error = bridge.close().await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1_500 + 500),
+        "close took {took:?}"
+    );
+    // At least what did not fit in the client's queue was never published.
+    let undelivered = error.undelivered();
+    assert!(
+        (SENT - 2_100..=SENT).contains(&undelivered),
+        "{undelivered} undelivered: {error}"
+    );
+    assert!(error.to_string().contains("not delivered"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_in_time_when_a_durable_export_cannot_reach_the_stream() {
+    let mut server = server!();
+    let bus = Bus::new();
+    let options = fast(&server.url())
+        .close_timeout(Duration::from_secs(1))
+        .retry_backoff(Duration::from_millis(10), Duration::from_millis(50));
+    let bridge = Bridge::connect(options, &bus).await.unwrap();
+    bridge
+        .export_durable::<Note>("GONE", "gone.durable")
+        .await
+        .unwrap();
+    server.kill();
+    wait_stats(&bridge, "the outage", |s| !s.connected).await;
+    for seq in 0..100 {
+        bus.send(note(seq)).unwrap();
+    }
+    // The export is retrying (stuck in settling its window) when close is called.
+    wait_stats(&bridge, "failed attempts", |s| s.publish_errors > 0).await;
+    let started = std::time::Instant::now();
+    let error = bridge.close().await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1_500 + 500),
+        "close took {took:?}"
+    );
+    assert_eq!(error.undelivered(), 100, "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_reports_nothing_undelivered_when_everything_went_out() {
+    let server = server!();
+    let bus = Bus::new();
+    let bridge = Bridge::connect(server.url(), &bus).await.unwrap();
+    bridge
+        .export_durable::<Note>("FINE", "fine.durable")
+        .await
+        .unwrap();
+    bridge.export::<Note>("fine.core").unwrap();
+    for seq in 0..300 {
+        bus.send(note(seq)).unwrap();
+    }
+    bridge.close().await.unwrap();
+    let raw = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(raw);
+    let mut stream = js.get_stream("FINE").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 300);
+}
+
+// ---- streams must cover their subjects; knobs (issue 16.3, 16.4) ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_does_not_store_the_subject_is_an_error() {
+    let server = server!();
+    let bus = Bus::new();
+    let bridge = Bridge::connect(server.url(), &bus).await.unwrap();
+    let js = async_nats::jetstream::new(bridge.client().clone());
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: "OTHER".into(),
+        subjects: vec!["other.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let error = bridge
+        .export_durable::<Note>("OTHER", "notes.x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("does not store") && error.contains("notes.x"),
+        "{error}"
+    );
+    let error = bridge
+        .import_durable::<Note>("OTHER", "notes.*", "c")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("does not store"), "{error}");
+    // Covered by the stream's wildcard: fine.
+    bridge
+        .export_durable::<Note>("OTHER", "other.a.b")
+        .await
+        .unwrap();
+    bridge
+        .import_durable::<Note>("OTHER", "other.*.b", "c")
+        .await
+        .unwrap();
+    // A consumer that reads another subject is refused too.
+    let error = bridge
+        .import_durable::<Note>("OTHER", "other.z", "c")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("reads subject"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_options_shape_the_streams_and_consumers_the_bridge_creates() {
+    let server = server!();
+    let bus = Bus::new();
+    let defaults = Bridge::connect(server.url(), &bus).await.unwrap();
+    defaults
+        .import_durable::<Note>("DEFAULTS", "defaults", "d")
+        .await
+        .unwrap();
+    let options = BridgeOptions::new(server.url()).jetstream(
+        JetStreamOptions::default()
+            .ack_wait(Duration::from_secs(7))
+            .max_ack_pending(42)
+            .max_age(Duration::from_secs(3600))
+            .max_bytes(Some(1 << 20))
+            .max_messages(Some(1000))
+            .storage(tidings::bridge::nats::StorageType::Memory),
+    );
+    let tuned = Bridge::connect(options, &bus).await.unwrap();
+    tuned
+        .import_durable::<Note>("TUNED", "tuned", "t")
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(tuned.client().clone());
+    let mut stream = js.get_stream("DEFAULTS").await.unwrap();
+    let config = stream.info().await.unwrap().config.clone();
+    assert_eq!(config.max_age, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(config.max_bytes, 1 << 30);
+    assert_eq!(config.max_messages, -1);
+    assert_eq!(
+        config.storage,
+        async_nats::jetstream::stream::StorageType::File
+    );
+    let consumer = wait_consumer(&js, "DEFAULTS", "d", "the consumer", |_| true).await;
+    assert_eq!(consumer.config.ack_wait, Duration::from_secs(30));
+    assert_eq!(consumer.config.max_ack_pending, 256);
+
+    let mut stream = js.get_stream("TUNED").await.unwrap();
+    let config = stream.info().await.unwrap().config.clone();
+    assert_eq!(config.max_age, Duration::from_secs(3600));
+    assert_eq!(config.max_bytes, 1 << 20);
+    assert_eq!(config.max_messages, 1000);
+    assert_eq!(
+        config.storage,
+        async_nats::jetstream::stream::StorageType::Memory
+    );
+    let consumer = wait_consumer(&js, "TUNED", "t", "the consumer", |_| true).await;
+    assert_eq!(consumer.config.ack_wait, Duration::from_secs(7));
+    assert_eq!(consumer.config.max_ack_pending, 42);
 }

@@ -307,3 +307,32 @@ fn scopes_log_entry_and_exit_with_ids_duration_and_outcome() {
     });
     assert!(!root.fields.contains_key("parent_id"));
 }
+
+/// Issue 18 point 7: a background task's failure is logged (and fails no scope). Background
+/// tasks run on threads of their own, so this test installs a global subscriber (the other
+/// tests' thread-local ones take precedence on their threads).
+#[test]
+fn background_failures_are_logged() {
+    use tracing_subscriber::prelude::*;
+    let keep = fields::Keep::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(keep.clone()))
+        .expect("the only global subscriber of this binary");
+    let handle = ctx::try_spawn_background(async { Err::<(), _>("lost connection") });
+    assert!(block_on(handle).is_err());
+    let handle = ctx::spawn_background(async { panic!("background crash") });
+    assert!(block_on(handle).is_err());
+    let seen = keep.0.lock().unwrap().clone();
+    let failed = one(&seen, "tidings::task", |s| {
+        s.fields
+            .get("error")
+            .is_some_and(|e| e.contains("lost connection"))
+    });
+    assert_eq!(failed.level, tracing::Level::ERROR);
+    assert_eq!(failed.fields["scope"], "background");
+    let panicked = one(&seen, "tidings::task", |s| {
+        s.fields
+            .get("panic")
+            .is_some_and(|p| p == "background crash")
+    });
+    assert_eq!(panicked.fields["scope"], "background");
+}

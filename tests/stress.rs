@@ -13,10 +13,8 @@
 //! `cargo test` runs it; the sanitizer scripts set 20 s times the scale). `TIDINGS_STRESS_SCALE`
 //! multiplies the events per round (default 1). Under miri a round is smaller still.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Wake, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -95,6 +93,13 @@ fn read_all_blocking(mut sub: Subscription<Msg>) -> [u64; SENDERS + 1] {
     counts
 }
 
+/// Joins every thread, failing if one panicked.
+fn join_all(threads: Vec<thread::JoinHandle<()>>) {
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
 #[test]
 fn stress_senders_churn_and_close() {
     rounds("senders, churn and close", senders_churn_and_close);
@@ -167,13 +172,9 @@ fn senders_churn_and_close() {
             }
         })
     };
-    for s in senders {
-        s.join().unwrap();
-    }
+    join_all(senders);
     stop.store(true, Ordering::Relaxed);
-    for c in churners {
-        c.join().unwrap();
-    }
+    join_all(churners);
     bus.close();
     let raced = racer.join().unwrap();
     for counts in [blocking.join().unwrap(), parked.join().unwrap()] {
@@ -236,110 +237,283 @@ fn scopes_on_threads() {
     }
 }
 
-/// Clones and drops that panic now and then: a clone when the process-wide clone count hits a
-/// multiple of 13 (so the retry, which clones again, succeeds), a drop for every 17th value
-/// (never while already unwinding, which would abort).
-struct Touchy {
-    seq: u64,
-    payload: String,
-}
+// ---------------------------------------------------------------------------------------------
+// Hostile user code: `Clone` and `Drop` that panic, wakers that panic (issue 12).
 
-static CLONES: AtomicU64 = AtomicU64::new(0);
+mod hostile {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Once};
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::thread;
 
-impl Clone for Touchy {
-    fn clone(&self) -> Self {
-        if CLONES.fetch_add(1, Ordering::Relaxed) % 13 == 0 {
-            panic!("hostile clone");
-        }
-        Touchy {
-            seq: self.seq,
-            payload: self.payload.clone(),
-        }
-    }
-}
+    use tidings::{Bus, TryRecvError};
 
-impl Drop for Touchy {
-    fn drop(&mut self) {
-        if self.seq % 17 == 0 && !thread::panicking() {
-            panic!("hostile drop");
-        }
-    }
-}
+    const CLONE_PANIC: &str = "hostile clone";
+    const DROP_PANIC: &str = "hostile drop";
+    const WAKE_PANIC: &str = "hostile wake";
 
-/// A waker whose `wake` panics.
-struct Hostile;
-
-impl Wake for Hostile {
-    fn wake(self: Arc<Self>) {
-        panic!("hostile waker");
-    }
-}
-
-#[test]
-fn stress_panicking_clone_drop_and_wakers() {
-    rounds("panicking clone, drop and wakers", panicking_user_code);
-}
-
-/// One sender; two readers whose clones panic (retried, so they still get every event once, in
-/// order); a thread parking subscriptions with panicking wakers and dropping them; every value
-/// dropped, some with a panic, by readers and by reclamation on whichever thread collects.
-fn panicking_user_code() {
-    let n = per_sender();
-    let bus = Bus::new();
-    let readers: Vec<_> = (0..2)
-        .map(|_| {
-            let mut sub = bus.subscribe::<Touchy>();
-            thread::spawn(move || {
-                let mut next = 0u64;
-                loop {
-                    match catch_unwind(AssertUnwindSafe(|| sub.recv_blocking())) {
-                        Ok(Some(v)) => {
-                            assert_eq!(v.seq, next, "lost, repeated or reordered");
-                            assert_eq!(v.payload, v.seq.to_string());
-                            next += 1;
-                            let _ = catch_unwind(AssertUnwindSafe(|| drop(v)));
-                        }
-                        Ok(None) => return next,
-                        Err(_) => {} // a clone panicked; the event is still there
-                    }
+    /// Keeps the expected panics of this test off stderr; any other panic still prints.
+    fn quiet_hook() {
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
+                if !matches!(message, Some(CLONE_PANIC | DROP_PANIC | WAKE_PANIC)) {
+                    previous(info);
                 }
+            }));
+        });
+    }
+
+    /// Counts of one run, shared with every value and waker.
+    #[derive(Default)]
+    struct Tally {
+        originals: AtomicU64,
+        originals_dropped: AtomicU64,
+        drop_panics: AtomicU64,
+        wake_panics: AtomicU64,
+    }
+
+    /// An event whose clone panics if `bad_clone`, and whose original's drop panics if
+    /// `bad_drop` (clones never panic on drop: they are the reader's own values).
+    struct Ev {
+        sender: usize,
+        seq: u64,
+        payload: String,
+        bad_clone: bool,
+        bad_drop: bool,
+        original: bool,
+        tally: Arc<Tally>,
+    }
+
+    impl Clone for Ev {
+        fn clone(&self) -> Self {
+            if self.bad_clone {
+                panic!("{CLONE_PANIC}");
+            }
+            Ev {
+                payload: self.payload.clone(),
+                original: false,
+                tally: self.tally.clone(),
+                ..*self
+            }
+        }
+    }
+
+    impl Drop for Ev {
+        fn drop(&mut self) {
+            if !self.original {
+                return;
+            }
+            self.tally.originals_dropped.fetch_add(1, Ordering::SeqCst);
+            if self.bad_drop {
+                self.tally.drop_panics.fetch_add(1, Ordering::SeqCst);
+                panic!("{DROP_PANIC}");
+            }
+        }
+    }
+
+    thread_local! {
+        /// Set while this thread polls its own subscription: a wake from inside is the poll
+        /// waking itself (a sender between its claim and its write), which is the owner's own
+        /// call and not contained by the bus.
+        static POLLING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// `sub.poll_recv(cx)`, catching a hostile clone (or the owner's own waker).
+    fn poll(
+        sub: &mut tidings::Subscription<Ev>,
+        cx: &mut Context<'_>,
+    ) -> std::thread::Result<Poll<Option<(usize, u64)>>> {
+        POLLING.with(|p| p.set(true));
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            sub.poll_recv(cx).map(|e| e.map(|e| (e.sender, e.seq)))
+        }));
+        POLLING.with(|p| p.set(false));
+        polled
+    }
+
+    /// Unparks its thread, then panics on every `n`th wake.
+    struct Waking {
+        thread: thread::Thread,
+        n: u64,
+        wakes: AtomicU64,
+        tally: Arc<Tally>,
+    }
+
+    impl Wake for Waking {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.thread.unpark();
+            if self.wakes.fetch_add(1, Ordering::SeqCst) % self.n == self.n - 1 {
+                if !POLLING.with(std::cell::Cell::get) {
+                    self.tally.wake_panics.fetch_add(1, Ordering::SeqCst);
+                }
+                panic!("{WAKE_PANIC}");
+            }
+        }
+    }
+
+    /// Reads one event by clone, falling back to a read by reference when the clone panics
+    /// (which must not have consumed it).
+    fn read(sub: &mut tidings::Subscription<Ev>) -> Result<(usize, u64), TryRecvError> {
+        match catch_unwind(AssertUnwindSafe(|| {
+            sub.try_recv().map(|e| (e.sender, e.seq))
+        })) {
+            Ok(r) => r,
+            Err(_) => sub.try_recv_ref().map(|e| {
+                assert!(e.bad_clone, "only a hostile clone panics");
+                (e.sender, e.seq)
+            }),
+        }
+    }
+
+    #[test]
+    fn stress_with_panicking_clone_drop_and_wakers() {
+        quiet_hook();
+        super::rounds("panicking clone, drop and wakers", round);
+    }
+
+    fn round() {
+        const SENDERS: usize = 3;
+        let n = super::per_sender();
+        let tally = Arc::new(Tally::default());
+        let bus = Bus::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        // Parked readers, polled by hand with wakers that panic every third wake: they must
+        // still see every event in order, and every panic must be counted.
+        let readers: Vec<_> = (0..2)
+            .map(|r| {
+                let mut sub = bus.subscribe::<Ev>();
+                let tally = tally.clone();
+                thread::spawn(move || {
+                    let waker = Waker::from(Arc::new(Waking {
+                        thread: thread::current(),
+                        n: 3 + r,
+                        wakes: AtomicU64::new(0),
+                        tally,
+                    }));
+                    let mut cx = Context::from_waker(&waker);
+                    let mut last = [None; SENDERS];
+                    let mut got = 0u64;
+                    loop {
+                        match read(&mut sub) {
+                            Ok((s, seq)) => {
+                                assert!(last[s].is_none_or(|p| seq > p), "out of order");
+                                last[s] = Some(seq);
+                                got += 1;
+                            }
+                            Err(TryRecvError::Closed) => return got,
+                            Err(TryRecvError::Empty) => {
+                                // Park: `poll_recv` registers the waker; a hostile clone here
+                                // is caught and the event read next time round.
+                                match poll(&mut sub, &mut cx) {
+                                    Ok(Poll::Pending) => thread::park(),
+                                    Ok(Poll::Ready(Some((s, seq)))) => {
+                                        assert!(last[s].is_none_or(|p| seq > p));
+                                        last[s] = Some(seq);
+                                        got += 1;
+                                    }
+                                    Ok(Poll::Ready(None)) => return got,
+                                    Err(_) => {}
+                                }
+                            }
+                        }
+                    }
+                })
             })
-        })
-        .collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let parker = {
-        let (bus, stop) = (bus.clone(), stop.clone());
-        thread::spawn(move || {
-            let waker = Waker::from(Arc::new(Hostile));
-            let mut cx = Context::from_waker(&waker);
-            while !stop.load(Ordering::Relaxed) {
-                let mut sub = bus.subscribe::<Touchy>();
-                // Parks (or finds an event, whose clone may panic: caught, and dropped).
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    let _ = sub.poll_recv(&mut cx);
-                }));
-                thread::yield_now();
-                drop(sub);
+            .collect();
+        // Churners: subscribe, park with a waker that always panics, drop (sometimes after
+        // reading a little): the parked node must go with it, and a send must never panic.
+        let churners: Vec<_> = (0..2)
+            .map(|_| {
+                let (bus, stop, tally) = (bus.clone(), stop.clone(), tally.clone());
+                thread::spawn(move || {
+                    let waker = Waker::from(Arc::new(Waking {
+                        thread: thread::current(),
+                        n: 1,
+                        wakes: AtomicU64::new(0),
+                        tally,
+                    }));
+                    let mut cx = Context::from_waker(&waker);
+                    let mut round = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut sub = bus.subscribe::<Ev>();
+                        for _ in 0..round % 8 {
+                            let _ = read(&mut sub);
+                        }
+                        let _ = poll(&mut sub, &mut cx);
+                        drop(sub);
+                        round += 1;
+                    }
+                })
+            })
+            .collect();
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|s| {
+                let (bus, tally) = (bus.clone(), tally.clone());
+                thread::spawn(move || {
+                    for seq in 0..n {
+                        tally.originals.fetch_add(1, Ordering::SeqCst);
+                        let ev = Ev {
+                            sender: s,
+                            seq,
+                            payload: format!("{s}:{seq}"),
+                            bad_clone: seq % 7 == 1,
+                            bad_drop: seq % 5 == 2,
+                            original: true,
+                            tally: tally.clone(),
+                        };
+                        let sent = catch_unwind(AssertUnwindSafe(|| bus.send(ev).is_ok()));
+                        assert!(matches!(sent, Ok(true)), "send panicked or failed");
+                    }
+                })
+            })
+            .collect();
+        super::join_all(senders);
+        stop.store(true, Ordering::Relaxed);
+        super::join_all(churners);
+        bus.close();
+        for r in readers {
+            assert_eq!(
+                r.join().unwrap(),
+                SENDERS as u64 * n,
+                "a reader lost events"
+            );
+        }
+        assert_eq!(bus.stats().topics.len(), 0, "every subscription is gone");
+        // Every original is dropped once, by the bus (every send succeeded).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tally.originals_dropped.load(Ordering::SeqCst)
+            < tally.originals.load(Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+        {
+            for _ in 0..64 {
+                crossbeam_epoch::pin().flush();
             }
-        })
-    };
-    let sender = {
-        let bus = bus.clone();
-        thread::spawn(move || {
-            for seq in 0..n {
-                let v = Touchy {
-                    seq,
-                    payload: seq.to_string(),
-                };
-                bus.send(v).ok().expect("the readers are subscribed");
-            }
-        })
-    };
-    sender.join().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    parker.join().unwrap();
-    bus.close();
-    for r in readers {
-        assert_eq!(r.join().unwrap(), n, "a reader missed events");
+            thread::yield_now();
+        }
+        assert_eq!(
+            tally.originals_dropped.load(Ordering::SeqCst),
+            tally.originals.load(Ordering::SeqCst),
+            "an event value leaked"
+        );
+        let expected =
+            tally.drop_panics.load(Ordering::SeqCst) + tally.wake_panics.load(Ordering::SeqCst);
+        assert!(tally.drop_panics.load(Ordering::SeqCst) > 0);
+        assert_eq!(
+            bus.stats().user_panics,
+            expected,
+            "contained panics miscounted"
+        );
     }
 }

@@ -342,3 +342,147 @@ fn tail_advance_race_keeps_segment_count() {
         );
     });
 }
+
+/// A run of two events (`send_all`) claimed from the last slot of one segment into the next
+/// (segments hold 2 slots under loom) races a close, while a subscription waits in
+/// `recv_many`. The run must land whole or not at all, and the waiting receive must end.
+/// Catches a run claimed in pieces (part before the close and part after: half a run
+/// delivered), a run written into the wrong segment or before its successor is installed, and
+/// a `recv_many` parked on the run and never woken (a loom deadlock).
+#[test]
+fn send_all_across_a_segment_vs_close() {
+    model(|| {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<Ev>();
+        // Index 0; the run claims 1 (segment 0's last slot) and 2 (segment 1's first).
+        bus.send(Ev::new(1)).unwrap();
+        let (b1, b2) = (bus.clone(), bus.clone());
+        let sender = thread::spawn(move || b1.send_all([Ev::new(2), Ev::new(3)]).is_ok());
+        let closer = thread::spawn(move || b2.close());
+        let mut buf = Vec::new();
+        while loom::future::block_on(sub.recv_many(&mut buf, 4)) > 0 {}
+        let sent = sender.join().unwrap();
+        closer.join().unwrap();
+        let got: Vec<u32> = buf.iter().map(|e| *e.0).collect();
+        assert_eq!(got, if sent { vec![1, 2, 3] } else { vec![1] });
+    });
+}
+
+/// A run crossing a segment boundary races a new subscription. The subscription gets the whole
+/// run or none of it, and the whole run if `subscribe` returned before `send_all` started.
+/// Catches a late subscription whose cursor starts inside the run (half a run, or an event
+/// read before it is written), and a run claimed in pieces that a subscription can fall
+/// between.
+#[test]
+fn send_all_across_a_segment_vs_subscribe() {
+    model(|| {
+        let bus = Bus::new();
+        let mut early = bus.subscribe::<Ev>();
+        bus.send(Ev::new(1)).unwrap();
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let (b, flag) = (bus.clone(), subscribed.clone());
+        let sender = thread::spawn(move || {
+            let after = flag.load(Ordering::SeqCst);
+            b.send_all([Ev::new(2), Ev::new(3)]).unwrap();
+            after
+        });
+        let mut late = bus.subscribe::<Ev>();
+        subscribed.store(true, Ordering::SeqCst);
+        let mut got = drain(&mut late);
+        let after = sender.join().unwrap();
+        got.extend(drain(&mut late));
+        assert_eq!(drain(&mut early), [1, 2, 3]);
+        assert!(got.is_empty() || got == [2, 3], "part of a run: {got:?}");
+        if after {
+            assert_eq!(got, [2, 3], "a run that started after subscribe returned was lost");
+        }
+    });
+}
+
+/// Counts its wake-ups; a std `Arc`, so a model can check who still holds it.
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (std::sync::Arc<Count>, std::task::Waker) {
+    let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+    (count.clone(), std::task::Waker::from(count))
+}
+
+fn wakes(count: &Count) -> usize {
+    count.0.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Polls `sub` once with `waker`.
+fn poll_once(sub: &mut Subscription<Ev>, waker: &std::task::Waker) -> std::task::Poll<Option<Ev>> {
+    sub.poll_recv(&mut std::task::Context::from_waker(waker))
+}
+
+/// A parked subscription is dropped while a sender publishes and another subscription waits.
+/// The leaving one takes the wait list (the loom limit on gone nodes is 0) racing the sender's
+/// take. Catches a leave that takes the list without waking the live nodes on it (the waiting
+/// subscription then sleeps through the send: a loom deadlock), a node woken after its owner
+/// left, a waker kept after the drop, and a gone-node count that drifts (checked when the
+/// topic's wait list is freed at the end).
+#[test]
+fn leave_while_parked_vs_send() {
+    model(|| {
+        let bus = Bus::new();
+        let mut keep = bus.subscribe::<Ev>();
+        let mut gone = bus.subscribe::<Ev>();
+        let (count, waker) = counting_waker();
+        assert!(poll_once(&mut gone, &waker).is_pending());
+        drop(waker);
+        let dropper = thread::spawn(move || drop(gone));
+        let b = bus.clone();
+        let sender = thread::spawn(move || b.send(Ev::new(1)).unwrap());
+        assert_eq!(loom::future::block_on(keep.recv()), Some(Ev::new(1)));
+        dropper.join().unwrap();
+        sender.join().unwrap();
+        assert_eq!(std::sync::Arc::strong_count(&count), 1, "the waker was kept");
+        assert!(
+            tidings::__loom::live_wait_nodes() <= 1,
+            "the gone subscription's node is still allocated"
+        );
+    });
+}
+
+/// A parked subscription is dropped while no send comes and another subscription parks again.
+/// Catches a node left on the list until the next send (the leak of the request-with-timeout
+/// pattern), and a live node that the leave took off the list and did not wake, so that the
+/// next send finds an empty list and wakes nobody.
+#[test]
+fn leave_while_parked_without_a_send() {
+    model(|| {
+        let bus = Bus::new();
+        let mut keep = bus.subscribe::<Ev>();
+        let mut gone = bus.subscribe::<Ev>();
+        let (keep_count, keep_waker) = counting_waker();
+        let (gone_count, gone_waker) = counting_waker();
+        assert!(poll_once(&mut keep, &keep_waker).is_pending());
+        assert!(poll_once(&mut gone, &gone_waker).is_pending());
+        drop(gone_waker);
+        let dropper = thread::spawn(move || drop(gone));
+        // Polled again while the other leaves (an executor's spurious or real re-poll).
+        assert!(poll_once(&mut keep, &keep_waker).is_pending());
+        dropper.join().unwrap();
+        assert_eq!(std::sync::Arc::strong_count(&gone_count), 1, "the waker was kept");
+        assert_eq!(
+            tidings::__loom::live_wait_nodes(),
+            1,
+            "the gone subscription's node outlived it without a send"
+        );
+        // Woken (maybe spuriously by the leave): an executor polls again, and it parks again.
+        if wakes(&keep_count) > 0 {
+            assert!(poll_once(&mut keep, &keep_waker).is_pending());
+        }
+        let before = wakes(&keep_count);
+        bus.send(Ev::new(2)).unwrap();
+        assert!(wakes(&keep_count) > before, "the send did not wake the parked subscription");
+        assert_eq!(poll_once(&mut keep, &keep_waker), std::task::Poll::Ready(Some(Ev::new(2))));
+    });
+}

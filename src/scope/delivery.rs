@@ -21,6 +21,9 @@ use std::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
+#[cfg(not(tidings_loom))]
+use crate::RecvTimeoutError;
+use crate::subscription::Pick;
 use crate::{Bus, Subscription, TryRecvError};
 
 /// Where an event comes from, as much as the ancestry check needs.
@@ -264,6 +267,275 @@ impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
                 Err(TryRecvError::Closed)
             }
             Err(TryRecvError::Empty) => Err(TryRecvError::Empty),
+        }
+    }
+}
+
+/// The rest of [`Subscription`]'s reading surface.
+impl<E: Send + Sync + 'static> ScopedSubscription<E> {
+    /// Whether its bus has closed, or it has ended with its scope. Events sent before may still
+    /// be waiting.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let sub = Scope::new("app")
+    ///     .run(async {
+    ///         let sub = ctx::subscribe::<u8>().unwrap();
+    ///         assert!(!sub.is_closed());
+    ///         sub
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert!(sub.is_closed()); // the root scope closed its bus
+    /// # });
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// How many events wait for this subscription: sent in its scope or below (or broadcast)
+    /// and not yet received, up to its end. A snapshot, counted by reading ahead without
+    /// consuming: O(events waiting, including other scopes' that it will skip).
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         assert!(sub.is_empty());
+    ///         ctx::send(1u8).unwrap();
+    ///         ctx::send(2u8).unwrap();
+    ///         assert_eq!(sub.len(), 2);
+    ///         sub.try_recv().unwrap();
+    ///         assert_eq!(sub.len(), 1);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn len(&self) -> usize {
+        let (id, depth) = (self.id, self.depth);
+        self.inner.count_ready(|env| match env {
+            Envelope::Event { origin, .. } => Some(origin.is_within(depth, id)),
+            Envelope::End(scope) => (*scope != id).then_some(false),
+        })
+    }
+
+    /// Whether no event waits for this subscription (`len() == 0`).
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let sub = ctx::subscribe::<u8>().unwrap();
+    ///         ctx::send(1u8).unwrap();
+    ///         assert!(!sub.is_empty());
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A second subscription of the same scope at this one's position: it receives what this
+    /// one has not received yet and everything later, and ends with the same scope.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut first = ctx::subscribe::<u8>().unwrap();
+    ///         ctx::send(1u8).unwrap();
+    ///         ctx::send(2u8).unwrap();
+    ///         assert_eq!(first.try_recv(), Ok(1));
+    ///         let mut second = first.resubscribe();
+    ///         assert_eq!(second.try_recv(), Ok(2));
+    ///         assert_eq!(first.try_recv(), Ok(2));
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn resubscribe(&self) -> ScopedSubscription<E> {
+        ScopedSubscription::new(self.inner.resubscribe(), self.id, self.depth)
+    }
+}
+
+/// Receives by reference, without cloning; `E` need not be `Clone` (see
+/// [`Subscription::recv_ref`]).
+impl<E: Send + Sync + 'static> ScopedSubscription<E> {
+    /// Receives the next event by reference; `None` once ended. The reference is valid until
+    /// the next call on this subscription. Cancel-safe.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// struct Frame(Vec<u8>); // not Clone
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<Frame>().unwrap();
+    ///         ctx::send(Frame(vec![1, 2])).unwrap();
+    ///         assert_eq!(sub.recv_ref().await.unwrap().0, [1, 2]);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub async fn recv_ref(&mut self) -> Option<&E> {
+        let (id, depth) = (self.id, self.depth);
+        let inner = &mut self.inner;
+        if !std::future::poll_fn(|cx| inner.poll_pick_ready(cx, |env| Self::pick(id, depth, env)))
+            .await
+        {
+            return None;
+        }
+        Some(Self::event(self.inner.take_ready()))
+    }
+
+    /// Receives the next event by reference if one is ready now.
+    ///
+    /// ```
+    /// use tidings::{Scope, TryRecvError, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         assert_eq!(sub.try_recv_ref(), Err(TryRecvError::Empty));
+    ///         ctx::send(9u8).unwrap();
+    ///         assert_eq!(sub.try_recv_ref(), Ok(&9));
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn try_recv_ref(&mut self) -> Result<&E, TryRecvError> {
+        let (id, depth) = (self.id, self.depth);
+        self.inner
+            .try_pick_ready(|env| Self::pick(id, depth, env))?;
+        Ok(Self::event(self.inner.take_ready()))
+    }
+
+    /// What a by-reference read does with an envelope (as `take` for the cloning reads).
+    fn pick(id: u64, depth: usize, envelope: &Envelope<E>) -> Pick {
+        match Self::take(id, depth, envelope, |_| ()) {
+            Some(Taken::Event(())) => Pick::Take,
+            Some(Taken::End) => Pick::End,
+            None => Pick::Skip,
+        }
+    }
+
+    fn event(envelope: &Envelope<E>) -> &E {
+        match envelope {
+            Envelope::Event { event, .. } => event,
+            Envelope::End(_) => unreachable!("`pick` takes events only"),
+        }
+    }
+}
+
+/// Blocking receives, for plain threads (see [`Subscription::recv_blocking`]).
+#[cfg(not(tidings_loom))]
+impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
+    /// Receives the next event, blocking the thread until one is ready; `None` once ended.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         ctx::send(4u8).unwrap();
+    ///         assert_eq!(sub.recv_blocking(), Some(4));
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn recv_blocking(&mut self) -> Option<E> {
+        self.pick_until(None).ok()
+    }
+
+    /// Receives the next event, blocking the thread for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if no event came in time, [`RecvTimeoutError::Closed`] once
+    /// the subscription has ended.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tidings::{RecvTimeoutError, Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         let wait = Duration::from_millis(5);
+    ///         assert_eq!(sub.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
+    ///         ctx::send(4u8).unwrap();
+    ///         assert_eq!(sub.recv_timeout(wait), Ok(4));
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn recv_timeout(&mut self, timeout: std::time::Duration) -> Result<E, RecvTimeoutError> {
+        // Beyond what an `Instant` can hold: no deadline at all.
+        self.pick_until(std::time::Instant::now().checked_add(timeout))
+    }
+
+    /// Receives the next event, blocking the thread until `deadline` at the latest.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use tidings::{RecvTimeoutError, Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         ctx::send(4u8).unwrap();
+    ///         assert_eq!(sub.recv_deadline(Instant::now()), Ok(4));
+    ///         assert_eq!(sub.recv_deadline(Instant::now()), Err(RecvTimeoutError::Timeout));
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn recv_deadline(&mut self, deadline: std::time::Instant) -> Result<E, RecvTimeoutError> {
+        self.pick_until(Some(deadline))
+    }
+
+    fn pick_until(&mut self, deadline: Option<std::time::Instant>) -> Result<E, RecvTimeoutError> {
+        let (id, depth) = (self.id, self.depth);
+        match self
+            .inner
+            .pick_until(deadline, |env| Self::take(id, depth, env, E::clone))
+        {
+            Ok(Taken::Event(event)) => Ok(event),
+            Ok(Taken::End) | Err(RecvTimeoutError::Closed) => {
+                // Ended: give the backlog of other scopes' events back at once.
+                self.inner = Subscription::closed();
+                Err(RecvTimeoutError::Closed)
+            }
+            Err(RecvTimeoutError::Timeout) => Err(RecvTimeoutError::Timeout),
         }
     }
 }

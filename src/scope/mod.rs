@@ -13,12 +13,14 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+pub(crate) mod background;
 pub(crate) mod cancel;
 pub(crate) mod current;
 pub(crate) mod delivery;
 pub(crate) mod identity;
 pub(crate) mod node;
 pub(crate) mod observe;
+pub(crate) mod resource;
 pub(crate) mod run;
 pub(crate) mod snapshot;
 pub(crate) mod state;
@@ -29,7 +31,8 @@ use identity::TraceId;
 use node::{Frame, Node, Opening};
 use state::StateMap;
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A boxed error, as [`Resource`](crate::Resource) and `try_*` futures return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A scope to run a future in: the Rust form of Haiway's `ctx.scope(...)`.
 ///
@@ -79,6 +82,7 @@ pub struct Scope {
     state: Vec<(std::any::TypeId, Arc<dyn Any + Send + Sync>)>,
     trace_id: Option<TraceId>,
     cancel: Arc<CancelState>,
+    resources: Vec<Box<dyn resource::Erased>>,
     #[cfg(feature = "tokio")]
     tokio: Option<bool>,
 }
@@ -92,6 +96,7 @@ impl Scope {
             state: Vec::new(),
             trace_id: None,
             cancel: CancelState::new(),
+            resources: Vec::new(),
             #[cfg(feature = "tokio")]
             tokio: None,
         }
@@ -120,6 +125,18 @@ impl Scope {
     /// ```
     pub fn with_trace_id(mut self, trace_id: TraceId) -> Self {
         self.trace_id = Some(trace_id);
+        self
+    }
+
+    /// Adds a resource (Haiway's disposable): opened when the scope starts, before its body
+    /// runs, its [`State`](resource::Resource::State) visible in the body and tasks; closed in
+    /// reverse order once they have all finished, also after a failure, panic or
+    /// cancellation. A state value given with [`with_state`](Self::with_state) wins over a
+    /// resource's of the same type. An error or panic while opening fails the scope (its body
+    /// never runs) and closes what was already opened; errors while closing are added to the
+    /// scope's failures. See [`Resource`](crate::Resource) for an example.
+    pub fn with_resource<R: resource::Resource>(mut self, resource: R) -> Self {
+        self.resources.push(Box::new(resource));
         self
     }
 
@@ -217,8 +234,8 @@ impl Scope {
     /// # });
     /// ```
     pub async fn run<F: Future>(self, fut: F) -> Result<F::Output, ScopeError> {
-        let frame = self.open();
-        run::Driver::new(frame, async move { Ok(fut.await) }).await
+        let (frame, resources) = self.open();
+        run::Driver::new(frame, resources, async move { Ok(fut.await) }).await
     }
 
     /// Like [`run`](Scope::run), for a body that can fail: an `Err` from `fut` fails the scope
@@ -240,12 +257,17 @@ impl Scope {
         F: Future<Output = Result<T, E>>,
         E: Into<BoxError>,
     {
-        let frame = self.open();
-        run::Driver::new(frame, async move { fut.await.map_err(Into::into) }).await
+        let (frame, resources) = self.open();
+        run::Driver::new(
+            frame,
+            resources,
+            async move { fut.await.map_err(Into::into) },
+        )
+        .await
     }
 
     /// Builds the scope's frame under whatever scope is current now.
-    fn open(self) -> Arc<Frame> {
+    fn open(self) -> (Arc<Frame>, run::Resources) {
         let outer = current::frame();
         #[cfg(feature = "tokio")]
         let tokio = self
@@ -260,10 +282,12 @@ impl Scope {
             cancel: self.cancel,
         };
         let node = Node::new(opening, outer.as_ref().map(|o| &*o.node), self.isolated);
-        Arc::new(Frame {
+        let resources = run::Resources::new(self.resources, &self.state);
+        let frame = Arc::new(Frame {
             node: Arc::new(node),
             state: StateMap::layered(outer.as_ref().map(|o| &o.state), self.state),
-        })
+        });
+        (frame, resources)
     }
 }
 

@@ -177,15 +177,15 @@ mod emit {
     }
 
     pub(crate) fn task_failed(scope: &str, error: &(dyn std::error::Error + Send + Sync)) {
-        tracing::error!(scope, error = %error, "task failed");
+        tracing::error!(target: "tidings::task", scope, error = %error, "task failed");
     }
 
     pub(crate) fn task_panicked(scope: &str, message: &str) {
-        tracing::error!(scope, panic = message, "task panicked");
+        tracing::error!(target: "tidings::task", scope, panic = message, "task panicked");
     }
 
     pub(crate) fn scope_failed(failure: &ScopeError) {
-        tracing::error!(error = %failure, "scope body failed");
+        tracing::error!(target: "tidings::scope", error = %failure, "scope failed");
     }
 
     pub(crate) fn record(level: Level, message: std::fmt::Arguments<'_>) {

@@ -1,12 +1,14 @@
 //! The future of `Scope::run`: drives the body and the scope's local tasks, then closes.
 //!
 //! Life of a scope:
-//! 1. **Open** (first poll): the frame is built from whatever scope is current there.
+//! 1. **Open** (first poll): the frame is built from whatever scope is current there; the
+//!    scope's resources are opened in order and their state laid over the frame.
 //! 2. **Run**: each poll enters the frame, polls the body, moves newly spawned tasks into the
 //!    driver's `FuturesUnordered` and polls those that were woken.
 //! 3. **Begin closing**, when the body returns: subscriptions made in the scope end after what
 //!    was already sent to them (so tasks iterating them finish), new subscriptions end at once.
-//! 4. **Wait** until every task has finished; then a root or isolated scope closes its bus.
+//! 4. **Wait** until every task has finished; close the resources, last opened first; then a
+//!    root or isolated scope closes its bus.
 //!
 //! On a failure (the body or a task panics, or returns an error through `try_run` /
 //! `try_spawn`) the body is dropped, the scope begins closing, every task is cancelled, and once
@@ -23,8 +25,38 @@ use futures_util::stream::FuturesUnordered;
 
 use super::current;
 use super::node::{Frame, Node};
+use super::resource::{BoxFuture, Erased, Opening};
+use super::state::{StateMap, Value};
 use super::task::LocalTask;
 use super::{BoxError, ScopeError};
+
+/// A scope's resources through its life: to open, being opened, opened, being closed.
+pub(crate) struct Resources {
+    to_open: std::vec::IntoIter<Box<dyn Erased>>,
+    opening: Option<Opening>,
+    /// In opening order; closed from the back.
+    opened: Vec<Box<dyn Erased>>,
+    closing: Option<BoxFuture<Result<(), BoxError>>>,
+    /// The state values the opened resources provide, laid over the frame once all are open.
+    states: Vec<(std::any::TypeId, Value)>,
+    /// Types the scope's own `with_state` values set: those win over a resource's.
+    explicit: Vec<std::any::TypeId>,
+    open_done: bool,
+}
+
+impl Resources {
+    pub(crate) fn new(list: Vec<Box<dyn Erased>>, explicit: &[(std::any::TypeId, Value)]) -> Self {
+        Resources {
+            open_done: list.is_empty(),
+            to_open: list.into_iter(),
+            opening: None,
+            opened: Vec::new(),
+            closing: None,
+            states: Vec::new(),
+            explicit: explicit.iter().map(|(t, _)| *t).collect(),
+        }
+    }
+}
 
 pub(crate) struct Driver<F: Future<Output = Result<T, BoxError>>, T> {
     node: Arc<Node>,
@@ -38,14 +70,16 @@ pub(crate) struct Driver<F: Future<Output = Result<T, BoxError>>, T> {
     cancel_seen: bool,
     /// When the scope opened, for the duration of the `scope exited` event.
     started: std::time::Instant,
+    resources: Resources,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
 }
 
 impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
-    pub(crate) fn new(frame: Arc<Frame>, body: F) -> Self {
+    pub(crate) fn new(frame: Arc<Frame>, resources: Resources, body: F) -> Self {
         super::observe::scope_entered(&frame.node);
         Driver {
+            resources,
             started: std::time::Instant::now(),
             node: Arc::clone(&frame.node),
             #[cfg(feature = "tracing")]
@@ -96,6 +130,116 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
             self.node.tasks.fail(failure);
         }
         self.node.begin_close();
+    }
+
+    /// Opens the resources in order, before the body's first poll; on a failure (or a
+    /// cancellation) stops opening and leaves the rest to the failure path.
+    fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.resources.open_done {
+            return Poll::Ready(());
+        }
+        loop {
+            if self.node.cancel.is_set() || self.node.tasks.has_failed() {
+                let _enter = current::enter(&mut self.frame);
+                self.resources.opening = None;
+                break;
+            }
+            let res = &mut self.resources;
+            if res.opening.is_none() {
+                match res.to_open.next() {
+                    Some(resource) => res.opening = Some(resource.open()),
+                    None => break,
+                }
+            }
+            let opening = res.opening.as_mut().expect("set above");
+            let polled = {
+                let _enter = current::enter(&mut self.frame);
+                catch_unwind(AssertUnwindSafe(|| opening.as_mut().poll(cx)))
+            };
+            let failure = match polled {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready((resource, Ok(entry)))) => {
+                    self.resources.opening = None;
+                    self.resources.opened.push(resource);
+                    if !self.resources.explicit.contains(&entry.0) {
+                        self.resources.states.push(entry);
+                    }
+                    continue;
+                }
+                Ok(Poll::Ready((resource, Err(error)))) => {
+                    let _enter = current::enter(&mut self.frame);
+                    self.resources.opening = None;
+                    drop(resource); // never opened: not closed
+                    ScopeError::Failed {
+                        scope: Arc::clone(&self.node.name),
+                        error: Arc::from(error),
+                    }
+                }
+                Err(payload) => {
+                    let _enter = current::enter(&mut self.frame);
+                    self.resources.opening = None;
+                    ScopeError::Panicked {
+                        scope: Arc::clone(&self.node.name),
+                        message: super::panic_message(payload.as_ref()),
+                    }
+                }
+            };
+            super::observe::scope_failed(&failure);
+            self.node.tasks.fail(failure);
+            break;
+        }
+        self.resources.open_done = true;
+        self.resources.to_open = Vec::new().into_iter();
+        let states = std::mem::take(&mut self.resources.states);
+        if !states.is_empty() {
+            let frame = self
+                .frame
+                .as_ref()
+                .expect("the frame is home between polls");
+            self.frame = Some(Arc::new(Frame {
+                node: Arc::clone(&frame.node),
+                state: StateMap::layered(Some(&frame.state), states),
+            }));
+        }
+        Poll::Ready(())
+    }
+
+    /// Closes the opened resources, last opened first; failures are added to the scope's.
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let res = &mut self.resources;
+            if res.closing.is_none() {
+                match res.opened.pop() {
+                    Some(resource) => res.closing = Some(resource.close()),
+                    None => return Poll::Ready(()),
+                }
+            }
+            let closing = res.closing.as_mut().expect("set above");
+            let polled = {
+                let _enter = current::enter(&mut self.frame);
+                catch_unwind(AssertUnwindSafe(|| closing.as_mut().poll(cx)))
+            };
+            let failure = match polled {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(Ok(()))) => None,
+                Ok(Poll::Ready(Err(error))) => Some(ScopeError::Failed {
+                    scope: Arc::clone(&self.node.name),
+                    error: Arc::from(error),
+                }),
+                Err(payload) => Some(ScopeError::Panicked {
+                    scope: Arc::clone(&self.node.name),
+                    message: super::panic_message(payload.as_ref()),
+                }),
+            };
+            {
+                let _enter = current::enter(&mut self.frame);
+                self.resources.closing = None;
+            }
+            if let Some(failure) = failure {
+                super::observe::scope_failed(&failure);
+                self.node.tasks.fail(failure);
+            }
+        }
     }
 
     /// After a failure or a cancellation: drops the body, begins closing, cancels every task.
@@ -158,6 +302,9 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Future for Driver<F, T> {
         let _span = this.span.clone().entered();
         this.node.tasks.driver.register(cx.waker());
         this.node.cancel.driver.register(cx.waker());
+        if this.poll_open(cx).is_pending() {
+            return Poll::Pending;
+        }
         loop {
             this.teardown_if_failed();
             this.poll_body(cx);
@@ -167,6 +314,9 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Future for Driver<F, T> {
             }
         }
         if this.body.is_none() && this.node.tasks.live() == 0 && this.node.tasks.close_if_idle() {
+            if this.poll_close(cx).is_pending() {
+                return Poll::Pending;
+            }
             return Poll::Ready(this.finish());
         }
         Poll::Pending
@@ -185,6 +335,15 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Drop for Driver<F, T> {
         // Local tasks are dropped with `local`; each reports `Cancelled` to its handle.
         self.local = FuturesUnordered::new();
         drop(self.node.tasks.close());
+        {
+            // Nothing can await `close` now: the resources are dropped, last opened first.
+            let _enter = current::enter(&mut self.frame);
+            self.resources.opening = None;
+            self.resources.closing = None;
+            while let Some(resource) = self.resources.opened.pop() {
+                drop(resource);
+            }
+        }
         if self.node.owns_bus {
             self.node.bus.close();
         }

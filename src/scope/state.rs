@@ -16,7 +16,7 @@ use super::current;
 use super::node::Frame;
 use crate::ContextMissing;
 
-type Value = Arc<dyn Any + Send + Sync>;
+pub(crate) type Value = Arc<dyn Any + Send + Sync>;
 
 /// A frame's state values by type.
 #[derive(Default, Clone)]

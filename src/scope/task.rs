@@ -51,6 +51,9 @@ pub(crate) struct TaskSet {
     failed: AtomicBool,
     /// Every task not known to be finished, to cancel them all on failure.
     controls: Mutex<Vec<Weak<dyn Control>>>,
+    /// `Some` for the background set (`ctx::spawn_background`): its failures are only logged,
+    /// and any number of `ctx::shutdown_background` futures wait here for `live` to reach 0.
+    idle_waiters: Option<Mutex<Vec<Waker>>>,
 }
 
 /// Guarded by `TaskSet::queue`.
@@ -73,7 +76,30 @@ impl TaskSet {
             failure: Mutex::new(Vec::new()),
             failed: AtomicBool::new(false),
             controls: Mutex::new(Vec::new()),
+            idle_waiters: None,
         }
+    }
+
+    /// The set of background tasks: never closed, failures logged only.
+    pub(crate) fn background() -> Self {
+        TaskSet {
+            idle_waiters: Some(Mutex::new(Vec::new())),
+            ..TaskSet::new()
+        }
+    }
+
+    /// Ready once no task of the set is live; registers `waker` otherwise (background set).
+    pub(crate) fn poll_idle(&self, waker: &Waker) -> Poll<()> {
+        let waiters = self.idle_waiters.as_ref().expect("only the background set");
+        let mut waiters = lock(waiters);
+        // Checked under the lock `done` takes after its decrement: no wake-up is lost.
+        if self.live.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(());
+        }
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+        Poll::Pending
     }
 
     pub(crate) fn live(&self) -> usize {
@@ -124,6 +150,9 @@ impl TaskSet {
     /// Records `error` among the scope's failures. An error that is a scope's cancellation
     /// (`ctx::check_cancellation()?` in a `try_spawn` task) counts as the cancellation, once.
     pub(crate) fn fail(&self, error: ScopeError) {
+        if self.idle_waiters.is_some() {
+            return; // a background task: logged by the task, nobody to fail
+        }
         let cancelled = match &error {
             ScopeError::Failed { error: inner, .. } => inner
                 .downcast_ref::<ScopeError>()
@@ -164,8 +193,15 @@ impl TaskSet {
 
     fn done(&self) {
         // Release: publishes the outcome stored before it (see `live`).
-        self.live.fetch_sub(1, Ordering::Release);
+        let was = self.live.fetch_sub(1, Ordering::Release);
         self.driver.wake();
+        if let Some(waiters) = &self.idle_waiters {
+            if was == 1 {
+                for waker in std::mem::take(&mut *lock(waiters)) {
+                    waker.wake();
+                }
+            }
+        }
     }
 }
 
@@ -302,6 +338,19 @@ where
     T: Send + 'static,
 {
     let set = Arc::clone(&frame.node.tasks);
+    new_task_in(set, Some(frame), fut)
+}
+
+/// Wraps `fut` as a task of `set`, run in `frame` (or in no context).
+pub(crate) fn new_task_in<F, T>(
+    set: Arc<TaskSet>,
+    frame: Option<Arc<Frame>>,
+    fut: F,
+) -> Option<(Task<F, T>, JoinHandle<T>)>
+where
+    F: Future<Output = Result<T, BoxError>> + Send + 'static,
+    T: Send + 'static,
+{
     if !set.admit() {
         return None;
     }
@@ -322,7 +371,7 @@ where
     }
     let task = Task {
         fut: Some(Box::pin(fut)),
-        frame: Some(frame),
+        frame,
         cell: Arc::clone(&cell),
         set,
     };
@@ -357,7 +406,7 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Task<F, T> {
     fn scope_name(&self) -> Arc<str> {
         match &self.frame {
             Some(frame) => Arc::clone(&frame.node.name),
-            None => Arc::from("?"),
+            None => Arc::from("background"),
         }
     }
 }

@@ -20,6 +20,8 @@ struct LedgerInner {
     original_drops: Vec<u8>,
     clones_made: u64,
     clones_dropped: u64,
+    /// Originals whose drop panicked (an armed [`Fragile`]).
+    explosions: u64,
 }
 
 impl Ledger {
@@ -35,8 +37,14 @@ impl Ledger {
         Tracked {
             id,
             original: true,
+            explode: false,
             ledger: Arc::clone(self),
         }
+    }
+
+    /// Originals whose drop panicked so far.
+    pub fn explosions(&self) -> u64 {
+        self.lock().explosions
     }
 
     /// Whether the original value `id` is still alive.
@@ -69,6 +77,8 @@ impl Ledger {
 pub struct Tracked {
     pub id: u64,
     original: bool,
+    /// The original's drop panics (after being counted): set on [`Fragile`]s sent while armed.
+    pub explode: bool,
     ledger: Arc<Ledger>,
 }
 
@@ -78,6 +88,7 @@ impl Tracked {
         Tracked {
             id: self.id,
             original: false,
+            explode: false,
             ledger: Arc::clone(&self.ledger),
         }
     }
@@ -95,6 +106,11 @@ impl Drop for Tracked {
                 // through a drop that may already be running during an unwind.
                 eprintln!("original value {} dropped twice", self.id);
                 std::process::abort();
+            }
+            if self.explode {
+                inner.explosions += 1;
+                drop(inner);
+                panic!("{FRAGILE_DROP_PANIC}");
             }
         } else {
             inner.clones_dropped += 1;
@@ -129,11 +145,21 @@ pub fn arm_fragile(armed: bool) {
     FRAGILE_ARMED.with(|a| a.set(armed));
 }
 
-/// An event whose `Clone` panics while armed (see [`arm_fragile`]).
+/// Whether cloning a [`Fragile`] on this thread panics now.
+pub fn fragile_armed() -> bool {
+    FRAGILE_ARMED.with(Cell::get)
+}
+
+/// An event whose `Clone` panics while armed (see [`arm_fragile`]), and whose original, if sent
+/// while armed, panics when it is dropped (by the bus, as it frees it: contained and counted).
 pub struct Fragile(pub Tracked);
 
 /// The panic message of an armed [`Fragile`] clone.
 pub const FRAGILE_PANIC: &str = "fragile clone armed";
+/// The panic message of an armed [`Fragile`] original's drop.
+pub const FRAGILE_DROP_PANIC: &str = "fragile drop armed";
+/// The panic message of the waker that armed reads park with.
+pub const FRAGILE_WAKE_PANIC: &str = "fragile waker armed";
 
 impl Clone for Fragile {
     fn clone(&self) -> Self {

@@ -24,7 +24,10 @@ use arbitrary::{Arbitrary, Unstructured};
 use futures_core::Stream;
 use tidings::{Bus, SendError, Subscription, TryRecvError};
 
-use events::{Counted, FRAGILE_PANIC, Fragile, Ledger, Plain, Unique, arm_fragile};
+use events::{
+    Counted, FRAGILE_DROP_PANIC, FRAGILE_PANIC, FRAGILE_WAKE_PANIC, Fragile, Ledger, Plain, Unique,
+    arm_fragile, fragile_armed,
+};
 
 /// Slots per segment in tidings (not public; the retained-segment model depends on it).
 const SEGMENT_CAP: u64 = 64;
@@ -88,19 +91,51 @@ thread_local! {
     static EXPECTING_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `f`, catching the panic of an armed `Fragile` clone. The panic hook is wrapped once so
-/// that this expected panic neither prints nor reaches libfuzzer's hook (which aborts); every
-/// other panic still does.
-fn catch_fragile<R>(f: impl FnOnce() -> R) -> Option<R> {
+/// Wraps the panic hook once so that the expected panics (an armed `Fragile` clone caught by
+/// `catch_fragile`; an armed `Fragile` drop or an armed read's waker, which tidings contains,
+/// on whatever thread) neither print nor reach libfuzzer's hook (which aborts); every other
+/// panic still does.
+fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !EXPECTING_PANIC.with(|e| e.get()) {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            let contained =
+                matches!(message, Some(m) if m == FRAGILE_DROP_PANIC || m == FRAGILE_WAKE_PANIC);
+            if !EXPECTING_PANIC.with(|e| e.get()) && !contained {
                 previous(info);
             }
         }));
     });
+}
+
+/// The waker of an armed read: panics when woken. A send, close or leaving subscription that
+/// wakes it must contain the panic (count it in `Stats::user_panics`).
+struct HostileWake;
+
+impl std::task::Wake for HostileWake {
+    fn wake(self: Arc<Self>) {
+        panic!("{FRAGILE_WAKE_PANIC}");
+    }
+}
+
+/// The waker a read parks with: hostile while armed.
+fn read_waker(armed: bool) -> Waker {
+    if armed {
+        Waker::from(Arc::new(HostileWake))
+    } else {
+        Waker::noop().clone()
+    }
+}
+
+/// Runs `f`, catching the panic of an armed `Fragile` clone.
+fn catch_fragile<R>(f: impl FnOnce() -> R) -> Option<R> {
+    install_panic_hook();
     EXPECTING_PANIC.with(|e| e.set(true));
     let result = catch_unwind(AssertUnwindSafe(f));
     EXPECTING_PANIC.with(|e| e.set(false));
@@ -127,10 +162,17 @@ trait Event: Send + Sync + Sized + 'static {
     fn id(&self) -> u64;
     /// Reads with `how`; for types that are not `Clone`, `how` falls back to a reference read.
     fn read(sub: &mut Subscription<Self>, how: How, armed: bool) -> Got;
+    /// Makes an armed value safe to drop (one the bus gave back unsent).
+    fn defuse(&mut self) {}
 }
 
-fn read_ref<E: Event>(sub: &mut Subscription<E>, how: How) -> Result<Option<u64>, TryRecvError> {
-    let mut cx = Context::from_waker(Waker::noop());
+fn read_ref<E: Event>(
+    sub: &mut Subscription<E>,
+    how: How,
+    armed: bool,
+) -> Result<Option<u64>, TryRecvError> {
+    let waker = read_waker(armed);
+    let mut cx = Context::from_waker(&waker);
     match how {
         How::RecvRef | How::PollRecv | How::PollNext | How::Recv => {
             let mut fut = pin!(sub.recv_ref());
@@ -156,10 +198,11 @@ fn got(r: Result<Option<u64>, TryRecvError>) -> Got {
 
 fn read_cloning<E: Event + Clone>(sub: &mut Subscription<E>, how: How, armed: bool) -> Got {
     if !how.clones() {
-        return got(read_ref(sub, how));
+        return got(read_ref(sub, how, armed));
     }
     let mut read = || -> Result<Option<u64>, TryRecvError> {
-        let mut cx = Context::from_waker(Waker::noop());
+        let waker = read_waker(armed);
+        let mut cx = Context::from_waker(&waker);
         let polled = match how {
             How::TryRecv => return sub.try_recv().map(|e| Some(e.id())),
             How::RecvBlocking => return Ok(sub.recv_blocking().map(|e| e.id())),
@@ -199,7 +242,12 @@ macro_rules! tracked_event {
         impl Event for $ty {
             const KIND: Kind = Kind::$ty;
             fn make(_: u64, ledger: &Arc<Ledger>) -> Self {
-                $ty(ledger.mint())
+                let mut tracked = ledger.mint();
+                tracked.explode = Self::KIND == Kind::Fragile && fragile_armed();
+                $ty(tracked)
+            }
+            fn defuse(&mut self) {
+                self.0.explode = false;
             }
             fn id(&self) -> u64 {
                 self.0.id
@@ -211,7 +259,7 @@ macro_rules! tracked_event {
     };
 }
 
-tracked_event!(Unique, |sub, how, _| got(read_ref(sub, how)));
+tracked_event!(Unique, |sub, how, armed| got(read_ref(sub, how, armed)));
 tracked_event!(Counted, read_cloning);
 tracked_event!(Fragile, read_cloning);
 
@@ -243,6 +291,8 @@ struct TopicModel {
     sent: u64,
     dropped: u64,
     subscribers: usize,
+    /// Wait nodes of subscriptions that left while parked, still on the wait list.
+    gone: usize,
 }
 
 impl TopicModel {
@@ -256,6 +306,8 @@ struct BusModel {
     handles: Vec<Bus>,
     closed: bool,
     topics: [Option<TopicModel>; 4],
+    /// Hostile wakers woken by this bus (each panic contained and counted by it).
+    wake_panics: u64,
 }
 
 struct SubModel {
@@ -268,6 +320,17 @@ struct SubModel {
     /// not yet moved into the successor).
     seg: u64,
     offset: u64,
+    /// `Some(hostile)` while its wait node is queued, with whether the waker it last parked
+    /// with panics.
+    queued: Option<bool>,
+}
+
+/// Whether a read that finds nothing parks (registers its waker, queues its node).
+fn parks(how: How) -> bool {
+    matches!(
+        how,
+        How::RecvRef | How::PollRecv | How::PollNext | How::Recv
+    )
 }
 
 /// What a run exercised, so the replay tests can show they are not vacuous.
@@ -281,6 +344,10 @@ pub struct Tally {
     pub rejected: u64,
     pub crossings: u64,
     pub max_retained: u64,
+    /// Hostile wakers woken (by a send, a close or a leaving subscription), and armed
+    /// originals whose drop panicked when the bus freed them.
+    pub waker_panics: u64,
+    pub drop_panics: u64,
 }
 
 impl std::ops::AddAssign for Tally {
@@ -293,6 +360,8 @@ impl std::ops::AddAssign for Tally {
         self.rejected += o.rejected;
         self.crossings += o.crossings;
         self.max_retained = self.max_retained.max(o.max_retained);
+        self.waker_panics += o.waker_panics;
+        self.drop_panics += o.drop_panics;
     }
 }
 
@@ -309,6 +378,7 @@ pub struct World {
 
 impl World {
     fn new() -> Self {
+        install_panic_hook();
         let mut world = World {
             tally: Tally::default(),
             buses: Vec::new(),
@@ -328,6 +398,7 @@ impl World {
                 handles: vec![Bus::new()],
                 closed: false,
                 topics: Default::default(),
+                wake_panics: 0,
             });
         }
     }
@@ -355,6 +426,7 @@ impl World {
             drop(model.handles.swap_remove(h));
             if model.handles.is_empty() {
                 model.closed = true;
+                self.take_waiters(b, None);
             }
         }
     }
@@ -363,6 +435,7 @@ impl World {
         if let Some((b, h)) = self.handle(bus, handle) {
             self.buses[b].handles[h].close();
             self.buses[b].closed = true;
+            self.take_waiters(b, None);
         }
     }
 
@@ -388,6 +461,7 @@ impl World {
             queue: VecDeque::new(),
             seg: 0,
             offset: 0,
+            queued: None,
         };
         if sub_model.live {
             let topic = model.topics[kind as usize].get_or_insert_with(TopicModel::default);
@@ -413,6 +487,35 @@ impl World {
             if topic.subscribers == 0 {
                 // The last subscription removes the topic; a new one starts from scratch.
                 *slot = None;
+            } else if model.queued.is_some() {
+                // Its node stays queued, gone; past the limit the leave takes the wait list
+                // and wakes the parked subscriptions (`Topic::unpark`).
+                topic.gone += 1;
+                if topic.gone > topic.subscribers.max(32) {
+                    self.take_waiters(model.bus, Some(model.kind));
+                }
+            }
+        }
+    }
+
+    /// A take of the wait list of bus `b`'s topic of `kind` (every topic for `None`): every
+    /// queued node is dequeued, the hostile wakers among them panic (contained by the bus).
+    fn take_waiters(&mut self, b: usize, kind: Option<Kind>) {
+        for (_, s) in &mut self.subs {
+            if s.live && s.bus == b && kind.is_none_or(|k| k == s.kind) {
+                if let Some(hostile) = s.queued.take() {
+                    if hostile {
+                        self.buses[b].wake_panics += 1;
+                        self.tally.waker_panics += 1;
+                    }
+                }
+            }
+        }
+        for (k, topic) in self.buses[b].topics.iter_mut().enumerate() {
+            if let Some(topic) = topic {
+                if kind.is_none_or(|kind| kind as usize == k) {
+                    topic.gone = 0;
+                }
             }
         }
     }
@@ -465,6 +568,7 @@ impl World {
                     s.queue.push_back(sent_id);
                 }
             }
+            self.take_waiters(b, Some(kind));
         }
     }
 
@@ -533,6 +637,9 @@ impl World {
             Got::Closed => self.tally.closed += 1,
             Got::Panicked => self.tally.clone_panics += 1,
         }
+        if actual == Got::Empty && parks(how) {
+            model.queued = Some(self.armed);
+        }
         if let Got::Value(id) = actual {
             if model.kind != Kind::Plain {
                 // A value read by reference is the stored original: it must still be alive.
@@ -556,6 +663,13 @@ impl World {
             assert_eq!(real.is_closed(), model.closed, "bus {b} closed");
             let stats = real.stats();
             assert_eq!(stats.closed, model.closed);
+            // Exact at the end (`finish`); armed drops are counted whenever the epoch runs.
+            assert!(
+                stats.user_panics >= model.wake_panics,
+                "bus {b}: {} user panics counted, {} hostile wakers woken",
+                stats.user_panics,
+                model.wake_panics
+            );
             let topics = model.topics.iter().flatten().count();
             assert_eq!(stats.topics.len(), topics, "bus {b}: topics listed");
             for kind in KINDS {
@@ -625,9 +739,28 @@ impl World {
     /// exactly once.
     fn finish(mut self) -> Tally {
         arm_fragile(false);
-        self.subs.clear();
+        // One at a time, as the model knows what each leave wakes.
+        while !self.subs.is_empty() {
+            self.drop_sub(0);
+        }
+        let kept: Vec<Option<Bus>> = self
+            .buses
+            .iter()
+            .map(|b| b.handles.first().cloned())
+            .collect();
+        let wakes: u64 = self.buses.iter().map(|b| b.wake_panics).sum();
         self.buses.clear();
         settle(&self.ledger);
+        self.tally.drop_panics = self.ledger.explosions();
+        // Every contained panic is counted, on its own bus (a bus with no handle left cannot be
+        // asked).
+        let counted: u64 = kept.iter().flatten().map(|b| b.stats().user_panics).sum();
+        let expected = wakes + self.ledger.explosions();
+        if kept.iter().all(Option::is_some) {
+            assert_eq!(counted, expected, "contained panics miscounted");
+        } else {
+            assert!(counted <= expected, "contained panics overcounted");
+        }
         self.tally
     }
 }
@@ -655,9 +788,16 @@ fn send_one<E: Event>(
 ) -> (u64, Result<(), SendError<u64>>) {
     let event = E::make(id, ledger);
     let id = event.id();
+    // A value given back unsent is the caller's again: dropping it must not panic here.
     let result = bus.send(event).map_err(|e| match e {
-        SendError::NoSubscribers(e) => SendError::NoSubscribers(e.id()),
-        SendError::Closed(e) => SendError::Closed(e.id()),
+        SendError::NoSubscribers(mut e) => {
+            e.defuse();
+            SendError::NoSubscribers(e.id())
+        }
+        SendError::Closed(mut e) => {
+            e.defuse();
+            SendError::Closed(e.id())
+        }
     });
     (id, result)
 }

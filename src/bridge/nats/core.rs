@@ -8,9 +8,9 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Inner;
 use super::echo::Registration;
 use super::stats::Counters;
+use super::{Closing, Inner};
 use crate::sync::Ordering;
 use crate::{SendError, Subscription};
 
@@ -45,27 +45,68 @@ pub(crate) fn on_connection_event(counters: &Counters, event: Event) {
 }
 
 /// Publishes each local event to `subject` until the bus closes or the bridge shuts down;
-/// on shutdown, first publishes the events already received.
+/// on shutdown, first publishes the events already received, until the close deadline.
+/// Returns how many it could not publish by then.
 pub(crate) async fn export<E: Serialize + Send + Sync + 'static>(
     inner: Arc<Inner>,
     subject: Subject,
     mut subscription: Subscription<E>,
     registration: Registration,
-) {
-    let mut shutdown = inner.shutdown.subscribe();
+) -> u64 {
+    let mut closing = Closing::new(&inner);
     let mut buf = BytesMut::with_capacity(BUFFER);
     loop {
-        let event = tokio::select! {
-            biased;
-            event = subscription.recv_ref() => event,
-            _ = shutdown.wait_for(|stop| *stop) => break,
+        let event = if closing.is_closing() {
+            match subscription.try_recv_ref() {
+                Ok(event) => event,
+                Err(_) => return 0,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                event = subscription.recv_ref() => match event {
+                    Some(event) => event,
+                    None => return 0,
+                },
+                _ = closing.started() => continue,
+            }
         };
-        let Some(event) = event else { return };
-        publish(&inner, &subject, &registration, event, &mut buf).await;
+        let Some(payload) = payload(&inner, &subject, &registration, event, &mut buf) else {
+            continue;
+        };
+        let publish =
+            inner
+                .client
+                .publish_with_headers(subject.clone(), inner.headers.clone(), payload);
+        match closing.run(publish).await {
+            Some(Ok(())) => Counters::bump(&inner.counters.exported),
+            Some(Err(e)) => {
+                Counters::bump(&inner.counters.publish_errors);
+                tracing::warn!(subject = subject.as_str(), error = %e, "tidings nats bridge: publish failed; event dropped");
+            }
+            // The client's queue stayed full (the server is gone) until the deadline.
+            None => return 1 + unsent(&inner, &subject, &registration, &mut subscription),
+        }
     }
+}
+
+/// Counts (and consumes) the events left in an export's subscription when its bridge gives
+/// up: each would have been published.
+pub(crate) fn unsent<E: Serialize + Send + Sync + 'static>(
+    inner: &Inner,
+    subject: &Subject,
+    registration: &Registration,
+    subscription: &mut Subscription<E>,
+) -> u64 {
+    let mut buf = BytesMut::new();
+    let mut count = 0;
     while let Ok(event) = subscription.try_recv_ref() {
-        publish(&inner, &subject, &registration, event, &mut buf).await;
+        // Imported events coming round again would not have been published.
+        if payload(inner, subject, registration, event, &mut buf).is_some() {
+            count += 1;
+        }
     }
+    count
 }
 
 /// Encodes a local event for export; `None` if it does not encode (counted, logged) or is
@@ -97,42 +138,18 @@ pub(crate) fn payload<E: Serialize>(
     Some(payload)
 }
 
-async fn publish<E: Serialize>(
-    inner: &Inner,
-    subject: &Subject,
-    registration: &Registration,
-    event: &E,
-    buf: &mut BytesMut,
-) {
-    let counters = &inner.counters;
-    let Some(payload) = payload(inner, subject, registration, event, buf) else {
-        return;
-    };
-    match inner
-        .client
-        .publish_with_headers(subject.clone(), inner.headers.clone(), payload)
-        .await
-    {
-        Ok(()) => Counters::bump(&counters.exported),
-        Err(e) => {
-            Counters::bump(&counters.publish_errors);
-            tracing::warn!(subject = subject.as_str(), error = %e, "tidings nats bridge: publish failed; event dropped");
-        }
-    }
-}
-
 /// Sends each message of `subscriber` into the bus until the bus closes or the bridge shuts
 /// down. async-nats renews the subscription after a reconnect.
 pub(crate) async fn import<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
     inner: Arc<Inner>,
     mut subscriber: Subscriber,
-) {
-    let mut shutdown = inner.shutdown.subscribe();
+) -> u64 {
+    let mut closing = Closing::new(&inner);
     let mut buf = BytesMut::new();
     loop {
         let message = tokio::select! {
             message = subscriber.next() => message,
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            _ = closing.started() => break,
         };
         let Some(message) = message else { break };
         if inner.is_own(message.headers.as_ref()) {
@@ -144,7 +161,9 @@ pub(crate) async fn import<E: Serialize + DeserializeOwned + Send + Sync + 'stat
             Delivered::BusClosed => break,
         }
     }
-    let _ = subscriber.unsubscribe().await;
+    // Bounded: a server that is gone must not hold up `close`.
+    let _ = closing.run(subscriber.unsubscribe()).await;
+    0
 }
 
 /// What became of one imported message.

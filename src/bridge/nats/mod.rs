@@ -24,12 +24,21 @@
 //!   Events published while the server is unreachable, or while no importer is subscribed,
 //!   are lost; nothing is replayed.
 //! - [`export_durable`](Bridge::export_durable) / [`import_durable`](Bridge::import_durable)
-//!   use a JetStream stream and a durable pull consumer: **at least once**. An export counts
-//!   an event as sent once the stream acknowledged it, and retries it (with the same
-//!   `Nats-Msg-Id`, so the stream drops the copy) until it does. An import acknowledges a
-//!   message only after sending it into the local bus; a bridge that starts again resumes
-//!   where its consumer left off. Duplicates are possible (an acknowledgement lost in an
-//!   outage): give events an id if handling one twice matters.
+//!   use a JetStream stream and a durable pull consumer: **at least once, to the handler**. An
+//!   export counts an event as sent once the stream acknowledged it, and retries it (with the
+//!   same `Nats-Msg-Id`, so the stream drops the copy) until it does. An import sends each
+//!   message into the bus as a [`Delivery<E>`] and acknowledges it only once the subscriptions
+//!   that received it have dropped their copies (or one called [`Delivery::ack`]); a process
+//!   killed at any point gets everything it had not handled again on its next run. At most
+//!   [`JetStreamOptions::max_ack_pending`] messages are unacknowledged at once, and an import
+//!   takes nothing from the stream while the bus has no subscription for `Delivery<E>`.
+//!   Duplicates are possible (after a kill, a nak, or an expired ack wait): give events an id
+//!   if handling one twice matters.
+//!
+//! Streams and consumers the bridge creates follow [`JetStreamOptions`] (ack wait, window,
+//! limits, storage, replicas); existing ones are used as they are, after checking that they
+//! cover the subject. Retries back off exponentially with jitter
+//! ([`BridgeOptions::retry_backoff`]).
 //!
 //! Exports read from an ordinary [`Subscription`](crate::Subscription), so a local
 //! [`Bus::send`] never waits for the network; a slow server only grows that subscription's
@@ -63,25 +72,33 @@
 //!
 //! The bridge holds a handle to the bus, so the bus stays open while the bridge lives.
 //! [`Bridge::close`] stops every import, publishes what exports have already received, and
-//! flushes; dropping the bridge stops it without waiting.
+//! flushes, within [`BridgeOptions::close_timeout`] (plus at most half a second) whatever the
+//! server does; what it could not deliver in that time is counted in its [`CloseError`].
+//! Dropping the bridge stops it without waiting.
 
 mod codec;
 mod core;
+mod delivery;
 mod durable;
 mod echo;
+mod options;
 mod stats;
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::Bus;
 
 pub use codec::Codec;
+pub use delivery::Delivery;
+pub use options::{JetStreamOptions, StorageType};
 pub use stats::BridgeStats;
 
 /// Errors from connecting, subscribing and setting up streams: async-nats's boxed error.
@@ -94,17 +111,48 @@ pub const ORIGIN_HEADER: &str = "Tidings-Origin";
 /// defaults (JSON, async-nats's default [`ConnectOptions`]).
 ///
 /// ```
-/// use tidings::bridge::nats::{BridgeOptions, Codec};
+/// use std::time::Duration;
+/// use tidings::bridge::nats::{BridgeOptions, Codec, JetStreamOptions};
 ///
 /// let options = BridgeOptions::new("nats://127.0.0.1:4222")
 ///     .codec(Codec::MessagePack)
-///     .connect_options(async_nats::ConnectOptions::with_token("s3cret".into()));
+///     .connect_options(async_nats::ConnectOptions::with_token("s3cret".into()))
+///     .jetstream(JetStreamOptions::default().replicas(3))
+///     .close_timeout(Duration::from_secs(5))
+///     .retry_backoff(Duration::from_millis(50), Duration::from_secs(2));
 /// assert_eq!(options.addrs(), "nats://127.0.0.1:4222");
 /// ```
 pub struct BridgeOptions {
     addrs: String,
     connect: ConnectOptions,
     codec: Codec,
+    settings: Settings,
+}
+
+/// The knobs the bridge's tasks read.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) jetstream: JetStreamOptions,
+    pub(crate) close_timeout: Duration,
+    pub(crate) retry_min: Duration,
+    pub(crate) retry_max: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            jetstream: JetStreamOptions::default(),
+            close_timeout: Duration::from_secs(10),
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Settings {
+    pub(crate) fn backoff(&self) -> options::Backoff {
+        options::Backoff::new(self.retry_min, self.retry_max)
+    }
 }
 
 impl BridgeOptions {
@@ -114,7 +162,32 @@ impl BridgeOptions {
             addrs: addrs.into(),
             connect: ConnectOptions::new(),
             codec: Codec::default(),
+            settings: Settings::default(),
         }
+    }
+
+    /// How the bridge creates JetStream streams and consumers (ack wait, window of
+    /// unacknowledged messages, stream limits, storage, replicas); [`JetStreamOptions::default`]
+    /// unless set.
+    pub fn jetstream(mut self, options: JetStreamOptions) -> Self {
+        self.settings.jetstream = options;
+        self
+    }
+
+    /// How long [`Bridge::close`] may take to publish what exports hold (10 s unless set).
+    /// `close` returns within this time plus at most half a second, whatever the server does.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.close_timeout = timeout;
+        self
+    }
+
+    /// The wait between attempts while JetStream is unreachable: it doubles from `min` up to
+    /// `max` with random jitter (the upper half of each step), and starts again at `min` after
+    /// a success. 100 ms to 5 s unless set.
+    pub fn retry_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.settings.retry_min = min;
+        self.settings.retry_max = max;
+        self
     }
 
     /// async-nats's options: credentials, token, NKey, TLS, reconnect policy, name. The
@@ -153,6 +226,8 @@ impl std::fmt::Debug for BridgeOptions {
         // Neither the address (it may hold user:password) nor the options (they hold secrets).
         f.debug_struct("BridgeOptions")
             .field("codec", &self.codec)
+            .field("jetstream", &self.settings.jetstream)
+            .field("close_timeout", &self.settings.close_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -174,9 +249,14 @@ pub(crate) struct Inner {
     pub(crate) headers: HeaderMap,
     pub(crate) counters: Arc<stats::Counters>,
     pub(crate) echoes: Arc<echo::Echoes>,
-    pub(crate) shutdown: watch::Sender<bool>,
+    pub(crate) settings: Settings,
+    /// Durable imports' deliveries send their acknowledgements here (the acker task).
+    pub(crate) acks: delivery::AckSender,
+    /// `None` while running; the deadline by which tasks must end once the bridge closes.
+    pub(crate) shutdown: watch::Sender<Option<Instant>>,
     runtime: tokio::runtime::Handle,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Export and import tasks; each returns how many events it could not deliver.
+    tasks: Mutex<Vec<JoinHandle<u64>>>,
 }
 
 impl Inner {
@@ -187,11 +267,106 @@ impl Inner {
             .is_some_and(|v| v.as_str() == self.origin.as_str())
     }
 
-    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+    fn spawn(&self, task: impl Future<Output = u64> + Send + 'static) {
         let handle = self.runtime.spawn(task);
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         tasks.retain(|t| !t.is_finished());
         tasks.push(handle);
+    }
+}
+
+/// A task's view of the bridge closing: the deadline once [`Bridge::close`] (or a drop) set it.
+pub(crate) struct Closing {
+    rx: watch::Receiver<Option<Instant>>,
+    deadline: Option<Instant>,
+}
+
+impl Closing {
+    pub(crate) fn new(inner: &Inner) -> Closing {
+        Closing {
+            rx: inner.shutdown.subscribe(),
+            deadline: None,
+        }
+    }
+
+    /// Waits until the bridge starts closing; returns the deadline.
+    pub(crate) async fn started(&mut self) -> Instant {
+        if let Some(deadline) = self.deadline {
+            return deadline;
+        }
+        // The sender lives in `Inner`, which the task holds: `Err` cannot happen, but if it
+        // did, the task should stop at once.
+        let deadline = match self.rx.wait_for(Option::is_some).await {
+            Ok(deadline) => *deadline,
+            Err(_) => None,
+        }
+        .unwrap_or_else(Instant::now);
+        self.deadline = Some(deadline);
+        deadline
+    }
+
+    /// Whether the bridge is closing.
+    pub(crate) fn is_closing(&mut self) -> bool {
+        if self.deadline.is_none() {
+            self.deadline = *self.rx.borrow();
+        }
+        self.deadline.is_some()
+    }
+
+    /// Runs `work` to its end, unless the bridge closes and the deadline passes first
+    /// (`None`).
+    pub(crate) async fn run<F: Future>(&mut self, work: F) -> Option<F::Output> {
+        tokio::pin!(work);
+        let deadline = match self.deadline {
+            Some(deadline) => deadline,
+            None => tokio::select! {
+                biased;
+                out = &mut work => return Some(out),
+                deadline = self.started() => deadline,
+            },
+        };
+        tokio::time::timeout_at(deadline, work).await.ok()
+    }
+}
+
+/// [`Bridge::close`] did not deliver everything, or could not confirm it did.
+#[derive(Debug)]
+pub struct CloseError {
+    undelivered: u64,
+    source: Option<Error>,
+}
+
+impl CloseError {
+    /// Events that exports had received but had not published (core) or had not seen
+    /// acknowledged by the stream (JetStream) when the close timeout ran out. Durable ones may
+    /// still have been stored; core ones are lost.
+    pub fn undelivered(&self) -> u64 {
+        self.undelivered
+    }
+}
+
+impl std::fmt::Display for CloseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "closing the NATS bridge: {} events not delivered within the close timeout",
+            self.undelivered
+        )?;
+        if let Some(source) = &self.source {
+            write!(
+                f,
+                "; the final round trip failed ({source}), so events already handed to the client may be lost too"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CloseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -209,6 +384,7 @@ impl Bridge {
             addrs,
             connect,
             codec,
+            settings,
         } = options.into();
         // async-nats logs server URLs (with any password in them) at debug level: move
         // credentials out of the URL into the options, which it does not log.
@@ -236,7 +412,13 @@ impl Bridge {
         let origin = HeaderValue::from(format!("{}-{}", process_nonce(), bus.id()).as_str());
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN_HEADER, origin.clone());
-        let (shutdown, _) = watch::channel(false);
+        let (shutdown, _) = watch::channel(None);
+        let (acks, ack_queue) = mpsc::unbounded_channel();
+        tokio::spawn(delivery::acker(
+            client.clone(),
+            ack_queue,
+            Arc::clone(&counters),
+        ));
         Ok(Bridge {
             inner: Arc::new(Inner {
                 jetstream: async_nats::jetstream::new(client.clone()),
@@ -247,6 +429,8 @@ impl Bridge {
                 headers,
                 counters,
                 echoes: Arc::default(),
+                settings,
+                acks,
                 shutdown,
                 runtime: tokio::runtime::Handle::current(),
                 tasks: Mutex::new(Vec::new()),
@@ -292,33 +476,44 @@ impl Bridge {
     }
 
     /// Publishes every local event of type `E` sent from now on to `subject`, stored in the
-    /// JetStream stream `stream` (at least once). The stream is created, on file storage and
-    /// for `subject` alone, if it does not exist.
+    /// JetStream stream `stream` (at least once). The stream is created for `subject` alone,
+    /// with [`BridgeOptions::jetstream`]'s storage, limits and replicas, if it does not exist.
     ///
     /// # Errors
     ///
-    /// If `subject` is invalid, or the stream cannot be found or created.
+    /// If `subject` is invalid, the stream cannot be found or created, or an existing stream
+    /// does not cover `subject` (its subjects are left as they are: add `subject` to them, or
+    /// name another stream).
     pub async fn export_durable<E>(&self, stream: &str, subject: &str) -> Result<(), Error>
     where
         E: Serialize + Send + Sync + 'static,
     {
         let subject = publish_subject(subject)?;
-        durable::ensure_stream(&self.inner.jetstream, stream, subject.as_str()).await?;
+        durable::ensure_stream(&self.inner, stream, subject.as_str()).await?;
         let (subscription, registration) = self.inner.echoes.register::<E>(&self.inner.bus);
         let task = durable::export(Arc::clone(&self.inner), subject, subscription, registration);
         self.inner.spawn(task);
         Ok(())
     }
 
-    /// Sends every message of `stream` on `subject` into the local bus as an `E`, through the
-    /// durable consumer `consumer` (at least once; acknowledged after the local send). A
-    /// consumer that already exists resumes after the last message it acknowledged. Subscribe
-    /// locally first: replay starts at once, and events nobody subscribes to are dropped
-    /// (and acknowledged; [`BridgeStats::unrouted`] counts them).
+    /// Sends every message of `stream` on `subject` (wildcards allowed) into the local bus as
+    /// a [`Delivery<E>`], through the durable consumer `consumer` (at least once).
+    ///
+    /// Subscribe to `Delivery<E>`, not `E`. A message is acknowledged only once the
+    /// subscriptions that received it have handled it (see [`Delivery`]), so a process killed
+    /// at any point has every event it did not handle delivered again on its next run (or to
+    /// another process on the same consumer). At most [`JetStreamOptions::max_ack_pending`]
+    /// messages are unacknowledged at once. While the bus has no subscription for
+    /// `Delivery<E>`, the import holds the next message back instead of dropping it.
+    ///
+    /// A consumer that already exists resumes after the last message it acknowledged; the
+    /// stream and consumer are created (as for [`export_durable`](Bridge::export_durable)) if
+    /// they do not exist.
     ///
     /// # Errors
     ///
-    /// If the stream or consumer cannot be found or created.
+    /// If the stream or consumer cannot be found or created, or an existing stream does not
+    /// cover `subject`, or an existing consumer filters another subject.
     pub async fn import_durable<E>(
         &self,
         stream: &str,
@@ -326,10 +521,10 @@ impl Bridge {
         consumer: &str,
     ) -> Result<(), Error>
     where
-        E: Serialize + DeserializeOwned + Send + Sync + 'static,
+        E: DeserializeOwned + Send + Sync + 'static,
     {
-        let stream = durable::ensure_stream(&self.inner.jetstream, stream, subject).await?;
-        let consumer = durable::ensure_consumer(&stream, subject, consumer).await?;
+        let stream = durable::ensure_stream(&self.inner, stream, subject).await?;
+        let consumer = durable::ensure_consumer(&self.inner, &stream, subject, consumer).await?;
         let task = durable::import::<E>(Arc::clone(&self.inner), consumer);
         self.inner.spawn(task);
         Ok(())
@@ -352,13 +547,22 @@ impl Bridge {
 
     /// Stops every import, lets each export publish what it has received so far (durable
     /// exports: until the stream acknowledged it), and returns once the server has read all of
-    /// it.
+    /// it, or once the close timeout ([`BridgeOptions::close_timeout`], 10 s unless set) has
+    /// run out, whatever the server does: `close` returns within that time plus at most half
+    /// a second.
+    ///
+    /// Durable imports stop taking messages; deliveries already in the bus are acknowledged as
+    /// their handlers finish, if the runtime still runs then, and otherwise delivered again
+    /// on the next run.
     ///
     /// # Errors
     ///
-    /// If the final round trip to the server fails.
-    pub async fn close(self) -> Result<(), Error> {
-        self.inner.shutdown.send_replace(true);
+    /// [`CloseError`] when events were not delivered in time
+    /// ([`CloseError::undelivered`] says how many) or the final round trip to the server
+    /// failed.
+    pub async fn close(self) -> Result<(), CloseError> {
+        let deadline = Instant::now() + self.inner.settings.close_timeout;
+        self.inner.shutdown.send_replace(Some(deadline));
         let tasks = std::mem::take(
             &mut *self
                 .inner
@@ -366,11 +570,51 @@ impl Bridge {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        for task in tasks {
-            // A task that panicked has nothing left to finish.
-            let _ = task.await;
+        // Tasks end by the deadline on their own (every wait of theirs is bounded by it); the
+        // grace covers a loaded scheduler.
+        let grace = Duration::from_millis(250);
+        let mut undelivered = 0;
+        for mut task in tasks {
+            match tokio::time::timeout_at(deadline + grace, &mut task).await {
+                Ok(Ok(lost)) => undelivered += lost,
+                // A task that panicked has nothing left to finish.
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    task.abort();
+                    tracing::error!(
+                        "tidings nats bridge: a task did not stop by the close deadline; aborted"
+                    );
+                }
+            }
         }
-        round_trip(&self.inner.client).await
+        let end = deadline.max(Instant::now()) + grace;
+        // Acknowledgements of deliveries handled so far go out before the round trip.
+        let (flushed, done) = tokio::sync::oneshot::channel();
+        if self
+            .inner
+            .acks
+            .send(delivery::AckMsg::Flush(flushed))
+            .is_ok()
+        {
+            let _ = tokio::time::timeout_at(end, done).await;
+        }
+        let source = match tokio::time::timeout_at(end, round_trip(&self.inner.client)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some("no answer from the server before the close timeout".into()),
+        };
+        if undelivered == 0 && source.is_none() {
+            Ok(())
+        } else {
+            tracing::warn!(
+                undelivered,
+                "tidings nats bridge: closed without delivering everything"
+            );
+            Err(CloseError {
+                undelivered,
+                source,
+            })
+        }
     }
 }
 
@@ -391,8 +635,14 @@ async fn round_trip(client: &Client) -> Result<(), Error> {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        // Tasks see this and end; `close` has already done it if it ran.
-        self.inner.shutdown.send_replace(true);
+        // Tasks see this and end now; `close` has already set its own deadline if it ran.
+        self.inner.shutdown.send_if_modified(|deadline| {
+            let open = deadline.is_none();
+            if open {
+                *deadline = Some(Instant::now());
+            }
+            open
+        });
     }
 }
 

@@ -1,0 +1,354 @@
+//! Batch reads: every ready event in one call (`recv_many`, `try_recv_many`,
+//! `recv_many_blocking`, and [`Batch`] by reference). `Stream::poll_next` (through
+//! `poll_recv`) takes its fast path from the same reading in place (`Live::take_ready`).
+//!
+//! A subscription is a cursor over write-once slots, so reading a run is walking the cursor
+//! over consecutive slots whose `ready` flag is set: one wait (or none) and one poll for the
+//! run, instead of one per event. The guarantees are those of one-at-a-time reads, because a
+//! batch read *is* a sequence of them without the waiting in between: events come in the
+//! type's one order, an event is consumed exactly when it is handed over (a clone that panics
+//! consumes nothing, events already in the buffer stay consumed), a dropped `recv_many` future
+//! has consumed nothing (it moves events only in the poll that returns `Ready`), and a closed
+//! subscription drains everything sent before the close before it reports the end.
+//!
+//! The send side is [`Bus::send_all`](crate::Bus::send_all) (`Topic::push_all`).
+
+use std::future::poll_fn;
+use std::task::{Context, Poll};
+
+use crate::error::TryRecvError;
+use crate::segment::{SEGMENT_CAP, Segment};
+use crate::subscription::{Live, Subscription};
+
+impl<E: Send + Sync + 'static> Live<E> {
+    /// Clones up to `limit` ready events from the cursor into `buf`, crossing segments as
+    /// needed; stops at the first slot not yet written. Returns how many it took. Per event:
+    /// the slot's `ready` load, the clone and the push; the segment, its end and the limit are
+    /// settled once per segment.
+    ///
+    /// The cursor moves past each event only after it is cloned, so a panicking `clone`
+    /// consumes neither it nor anything after it; what is in `buf` stays consumed.
+    #[inline]
+    fn take_cloned(&mut self, buf: &mut Vec<E>, limit: usize) -> usize
+    where
+        E: Clone,
+    {
+        let mut taken = 0;
+        while taken < limit {
+            if self.cursor_offset() == SEGMENT_CAP && !self.cross() {
+                break;
+            }
+            // SAFETY: the cursor's reference keeps the segment allocated while the cursor is
+            // in it, which it is for the loop below.
+            let seg = unsafe { self.segment_ptr().as_ref() };
+            let start = self.cursor_offset();
+            let end = SEGMENT_CAP.min(start + (limit - taken));
+            let mut offset = start;
+            while offset < end {
+                // SAFETY: as above.
+                let Some(event) = (unsafe { seg.get(offset) }) else {
+                    break;
+                };
+                buf.push(event.clone());
+                offset += 1;
+                self.set_cursor_offset(offset);
+            }
+            taken += offset - start;
+            if offset < SEGMENT_CAP {
+                // A slot not yet written, or `limit` reached, before the segment's end.
+                break;
+            }
+        }
+        self.streak = self.streak.saturating_add(taken as u32);
+        taken
+    }
+
+    /// The run of ready events from the cursor to at most the end of its segment, at most
+    /// `limit` long, consumed: the cursor moves past it, staying in the segment (an offset of
+    /// `SEGMENT_CAP` is "at the start of the successor", see `Cursor`), so the run stays valid
+    /// until the next call. The caller found the cursor's slot ready (`peek`).
+    #[inline]
+    fn take_run(&mut self, limit: usize) -> Batch<'_, E> {
+        let start = self.cursor_offset();
+        let end = SEGMENT_CAP.min(start.saturating_add(limit));
+        // SAFETY: the cursor's reference keeps the segment allocated, and it is released no
+        // earlier than the next call on the subscription, which the returned borrow prevents.
+        let seg = unsafe { self.segment_ptr().as_ref() };
+        let mut offset = start + 1;
+        // SAFETY: as above.
+        while offset < end && unsafe { seg.get(offset) }.is_some() {
+            offset += 1;
+        }
+        self.set_cursor_offset(offset);
+        self.streak = self.streak.saturating_add((offset - start) as u32);
+        Batch {
+            seg: Some(seg),
+            next: start,
+            end: offset,
+        }
+    }
+}
+
+impl<E: Clone + Send + Sync + 'static> Subscription<E> {
+    /// Receives every event that is ready, up to `limit`, into `buf`, waiting for at least one
+    /// if none is. Returns how many were appended.
+    ///
+    /// Returns 0 only once the bus is closed and every event sent before the close has been
+    /// received, or at once if `limit` is 0 (tokio's `mpsc::Receiver::recv_many` convention).
+    /// Events come in the one order every subscription shares; `buf` is appended to, not
+    /// cleared. Cancel-safe: a `recv_many` dropped before it completes has consumed nothing.
+    /// If `E::clone` panics, that event and the ones after it are not consumed.
+    ///
+    /// One wait and one poll per run instead of per event: a subscription that has fallen
+    /// behind catches up at a few instructions per event.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u32>();
+    /// bus.send_all([1u32, 2, 3]).unwrap();
+    /// let mut buf = Vec::new();
+    /// assert_eq!(sub.recv_many(&mut buf, 2).await, 2);
+    /// assert_eq!(sub.recv_many(&mut buf, 2).await, 1);
+    /// assert_eq!(buf, [1, 2, 3]);
+    /// drop(bus); // closes the bus
+    /// assert_eq!(sub.recv_many(&mut buf, 2).await, 0);
+    /// # });
+    /// ```
+    pub async fn recv_many(&mut self, buf: &mut Vec<E>, limit: usize) -> usize {
+        poll_fn(|cx| self.poll_recv_many(cx, buf, limit)).await
+    }
+
+    /// Polls for a run of events: `Ready(n)` after appending `n` (at least one, at most
+    /// `limit`) ready events to `buf`, `Ready(0)` once closed and drained (or if `limit` is 0),
+    /// `Pending` with the waker registered as in [`poll_recv`](Subscription::poll_recv) when
+    /// nothing is ready. The building block of `recv_many`.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll};
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// let mut cx = Context::from_waker(std::task::Waker::noop());
+    /// let mut buf = Vec::new();
+    /// assert_eq!(sub.poll_recv_many(&mut cx, &mut buf, 8), Poll::Pending);
+    /// bus.send_all([1u8, 2]).unwrap();
+    /// assert_eq!(sub.poll_recv_many(&mut cx, &mut buf, 8), Poll::Ready(2));
+    /// assert_eq!(buf, [1, 2]);
+    /// ```
+    pub fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<E>,
+        limit: usize,
+    ) -> Poll<usize> {
+        if limit == 0 {
+            return Poll::Ready(0);
+        }
+        let Some(live) = self.live_mut() else {
+            return Poll::Ready(0);
+        };
+        match live.poll_ready(cx) {
+            Poll::Ready(true) => {
+                // `poll_ready` counted one event of the streak already (unless it found it after
+                // parking, with the streak at 0); `take_cloned` counts each.
+                live.streak = live.streak.saturating_sub(1);
+                Poll::Ready(live.take_cloned(buf, limit))
+            }
+            Poll::Ready(false) => Poll::Ready(0),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Receives every event that is ready now, up to `limit`, into `buf`; never waits.
+    ///
+    /// `Ok(n)` with `n >= 1` events appended (`Ok(0)` only if `limit` is 0); otherwise
+    /// [`TryRecvError::Empty`] or, once closed and drained, [`TryRecvError::Closed`].
+    ///
+    /// ```
+    /// use tidings::TryRecvError;
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u8>();
+    /// let mut buf = Vec::new();
+    /// assert_eq!(sub.try_recv_many(&mut buf, 16), Err(TryRecvError::Empty));
+    /// bus.send_all([4u8, 5, 6]).unwrap();
+    /// assert_eq!(sub.try_recv_many(&mut buf, 16), Ok(3));
+    /// bus.close();
+    /// assert_eq!(sub.try_recv_many(&mut buf, 16), Err(TryRecvError::Closed));
+    /// assert_eq!(buf, [4, 5, 6]);
+    /// ```
+    pub fn try_recv_many(&mut self, buf: &mut Vec<E>, limit: usize) -> Result<usize, TryRecvError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let live = self.live_mut().ok_or(TryRecvError::Closed)?;
+        live.peek()?;
+        Ok(live.take_cloned(buf, limit))
+    }
+
+    /// Receives every event that is ready, up to `limit`, into `buf`, blocking the thread until
+    /// at least one is; for code outside any async runtime. Returns 0 only once closed and
+    /// drained (or if `limit` is 0).
+    ///
+    /// Waits as [`recv_blocking`](Subscription::recv_blocking) does: a bounded backoff, then
+    /// parks. Do not call it from an async task.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<u64>();
+    /// let sender = bus.clone();
+    /// let t = std::thread::spawn(move || {
+    ///     sender.send_all([1u64, 2, 3]).unwrap();
+    ///     sender.close();
+    /// });
+    /// let mut buf = Vec::new();
+    /// while sub.recv_many_blocking(&mut buf, 64) > 0 {}
+    /// assert_eq!(buf, [1, 2, 3]);
+    /// t.join().unwrap();
+    /// ```
+    pub fn recv_many_blocking(&mut self, buf: &mut Vec<E>, limit: usize) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        let Some(live) = self.live_mut() else {
+            return 0;
+        };
+        if !live.wait_blocking() {
+            return 0;
+        }
+        live.take_cloned(buf, limit)
+    }
+}
+
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// Receives the run of ready events by reference, without cloning; `E` need not be
+    /// `Clone`. Waits for at least one event if none is ready.
+    ///
+    /// The run is at most `limit` events long and ends at the first event not yet sent, or at
+    /// the end of the segment the subscription is reading (64 events; a longer backlog comes
+    /// in several runs). It is consumed when returned and borrowed until the next call on this
+    /// subscription. Empty only once closed and drained (or if `limit` is 0). Cancel-safe.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// struct Frame(Vec<u8>); // not Clone
+    ///
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<Frame>();
+    /// bus.send_all([Frame(vec![1]), Frame(vec![2, 3])]).unwrap();
+    /// let bytes: usize = sub.recv_many_ref(16).await.map(|f| f.0.len()).sum();
+    /// assert_eq!(bytes, 3);
+    /// drop(bus);
+    /// assert!(sub.recv_many_ref(16).await.is_empty());
+    /// # });
+    /// ```
+    pub async fn recv_many_ref(&mut self, limit: usize) -> Batch<'_, E> {
+        if limit == 0 {
+            return Batch::EMPTY;
+        }
+        let Some(live) = self.live_mut() else {
+            return Batch::EMPTY;
+        };
+        if !poll_fn(|cx| live.poll_ready(cx)).await {
+            return Batch::EMPTY;
+        }
+        live.streak = live.streak.saturating_sub(1);
+        live.take_run(limit)
+    }
+
+    /// The run of ready events by reference, as [`recv_many_ref`](Subscription::recv_many_ref)
+    /// but never waiting: a non-empty [`Batch`] (unless `limit` is 0), or why there is none.
+    ///
+    /// ```
+    /// let bus = tidings::Bus::new();
+    /// let mut sub = bus.subscribe::<String>();
+    /// bus.send_all(["a".to_string(), "b".to_string()]).unwrap();
+    /// let run = sub.try_recv_many_ref(8).unwrap();
+    /// assert_eq!(run.len(), 2);
+    /// assert_eq!(run.collect::<Vec<_>>(), ["a", "b"]);
+    /// assert_eq!(sub.try_recv_many_ref(8).unwrap_err(), tidings::TryRecvError::Empty);
+    /// ```
+    pub fn try_recv_many_ref(&mut self, limit: usize) -> Result<Batch<'_, E>, TryRecvError> {
+        if limit == 0 {
+            return Ok(Batch::EMPTY);
+        }
+        let live = self.live_mut().ok_or(TryRecvError::Closed)?;
+        live.peek()?;
+        Ok(live.take_run(limit))
+    }
+}
+
+/// A run of consecutive events received by reference, from
+/// [`Subscription::recv_many_ref`] or [`Subscription::try_recv_many_ref`]: an iterator of
+/// `&E` in the stream's order, borrowed from the subscription.
+///
+/// The whole run was consumed when it was returned; iterating only part of it does not give
+/// the rest back.
+pub struct Batch<'a, E> {
+    /// The segment holding the run; `None` for an empty batch.
+    seg: Option<&'a Segment<E>>,
+    /// Offsets `next .. end` in `seg`, every one of them ready.
+    next: usize,
+    end: usize,
+}
+
+impl<E> Batch<'_, E> {
+    const EMPTY: Self = Batch {
+        seg: None,
+        next: 0,
+        end: 0,
+    };
+
+    /// Events left in the run.
+    pub fn len(&self) -> usize {
+        self.end - self.next
+    }
+
+    /// Whether the run has no events left.
+    pub fn is_empty(&self) -> bool {
+        self.next == self.end
+    }
+}
+
+impl<'a, E> Iterator for Batch<'a, E> {
+    type Item = &'a E;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a E> {
+        if self.next == self.end {
+            return None;
+        }
+        let seg = self.seg?;
+        // SAFETY: the subscription's cursor holds a reference on `seg` for `'a` (see
+        // `take_run`); every offset below `end` was found ready, and a ready slot stays ready
+        // and unchanged until the segment is freed.
+        let event = unsafe { seg.get(self.next) };
+        self.next += 1;
+        event
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len(), Some(self.len()))
+    }
+}
+
+impl<E> ExactSizeIterator for Batch<'_, E> {}
+
+impl<E> std::iter::FusedIterator for Batch<'_, E> {}
+
+impl<E> Clone for Batch<'_, E> {
+    fn clone(&self) -> Self {
+        Batch {
+            seg: self.seg,
+            next: self.next,
+            end: self.end,
+        }
+    }
+}
+
+impl<E> std::fmt::Debug for Batch<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").field("len", &self.len()).finish()
+    }
+}

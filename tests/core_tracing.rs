@@ -1,0 +1,153 @@
+//! Feature `tracing`: the bus core reports topics created and removed, the bus closing, a
+//! subscription far behind, and scoped sends that reach nobody.
+#![cfg(feature = "tracing")]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use futures::executor::block_on;
+use tidings::{Bus, Scope, ctx};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What `f` logged at debug level and above, one event a line.
+fn capture(f: impl FnOnce()) -> String {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .without_time()
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = out.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+fn lines<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn topics_created_and_removed_are_debug_events() {
+    let log = capture(|| {
+        let bus = Bus::new();
+        let a = bus.subscribe::<u32>();
+        let b = bus.subscribe::<u32>(); // same topic: not created again
+        drop(a);
+        drop(b);
+    });
+    let created = lines(&log, "topic created");
+    assert_eq!(created.len(), 1, "{log}");
+    assert!(created[0].contains("DEBUG") && created[0].contains(r#"event_type="u32""#));
+    let removed = lines(&log, "topic removed");
+    assert_eq!(removed.len(), 1, "{log}");
+    assert!(removed[0].contains(r#"event_type="u32""#), "{log}");
+}
+
+#[test]
+fn a_bus_closing_is_one_debug_event() {
+    let log = capture(|| {
+        let bus = Bus::new();
+        let id = bus.id();
+        bus.close();
+        bus.close();
+        drop(bus); // the last handle: closes again, idempotently
+        assert!(!id.to_string().is_empty());
+    });
+    assert_eq!(lines(&log, "bus closed").len(), 1, "{log}");
+}
+
+#[test]
+fn a_subscription_past_the_threshold_is_warned_about_once_per_episode() {
+    let log = capture(|| {
+        let bus = Bus::new();
+        let mut slow = bus.subscribe::<u64>();
+        bus.set_lag_warning(Some(1_000)); // a registered topic takes the new threshold
+        for i in 0..900u64 {
+            bus.send(i).unwrap();
+        }
+        tracing::info!("marker: 900 sent");
+        for i in 0..3_000u64 {
+            bus.send(i).unwrap();
+        }
+        tracing::info!("marker: 3900 sent");
+        // Caught up: the warning re-arms once the lag is back under half the threshold.
+        while slow.try_recv().is_ok() {}
+        for i in 0..200u64 {
+            bus.send(i).unwrap();
+            slow.try_recv().unwrap();
+        }
+        for i in 0..2_000u64 {
+            bus.send(i).unwrap();
+        }
+    });
+    let warns = lines(&log, "events behind");
+    assert_eq!(warns.len(), 2, "one per episode: {log}");
+    assert!(
+        warns
+            .iter()
+            .all(|w| w.contains("WARN") && w.contains(r#"event_type="u64""#))
+    );
+    let before = log.find("marker: 900 sent").unwrap();
+    let first = log.find("events behind").unwrap();
+    let after = log.find("marker: 3900 sent").unwrap();
+    assert!(
+        before < first && first < after,
+        "not before 900, by 3900: {log}"
+    );
+}
+
+#[test]
+fn the_default_threshold_is_65536_events_and_none_turns_it_off() {
+    let log = capture(|| {
+        let bus = Bus::new();
+        let _slow = bus.subscribe::<u32>();
+        for i in 0..60_000u32 {
+            bus.send(i).unwrap();
+        }
+        tracing::info!("marker: 60000 sent");
+        for i in 0..10_000u32 {
+            bus.send(i).unwrap();
+        }
+        let quiet = Bus::new();
+        quiet.set_lag_warning(None);
+        let _slow = quiet.subscribe::<u16>();
+        for i in 0..70_000u32 {
+            quiet.send(i as u16).unwrap();
+        }
+    });
+    let warns = lines(&log, "events behind");
+    assert_eq!(warns.len(), 1, "{log}");
+    assert!(warns[0].contains(r#"event_type="u32""#));
+    assert!(log.find("marker: 60000 sent").unwrap() < log.find("events behind").unwrap());
+}
+
+#[test]
+fn a_scoped_send_that_reaches_nobody_is_a_debug_event() {
+    let log = capture(|| {
+        block_on(Scope::new("app").run(async {
+            let _sub = ctx::subscribe::<u32>().unwrap();
+            ctx::send(1u32).unwrap();
+            ctx::send(2i32).unwrap(); // the wrong type: dropped, not an error
+            assert_eq!(ctx::try_send(3i64), Ok(false));
+        }))
+        .unwrap();
+    });
+    let nobody = lines(&log, "reached no subscription");
+    assert_eq!(nobody.len(), 2, "{log}");
+    assert!(nobody[0].contains("DEBUG") && nobody[0].contains(r#"event_type="i32""#));
+    assert!(nobody[1].contains(r#"event_type="i64""#), "{log}");
+}

@@ -1,0 +1,49 @@
+//! Numbers a service exports to its metrics: per subscription (`Subscription::stats`) and per
+//! event type (`Bus::stats`), each one lock-free snapshot call.
+
+use tidings::Bus;
+
+#[test]
+fn subscription_stats_count_backlog_and_received() {
+    let bus = Bus::new();
+    let mut sub = bus.subscribe::<u32>();
+    let s = sub.stats();
+    assert_eq!((s.backlog, s.received, s.closed), (0, 0, false));
+    assert_eq!(s.type_name, "u32");
+    for i in 0..100u32 {
+        bus.send(i).unwrap();
+    }
+    for _ in 0..30 {
+        sub.try_recv().unwrap();
+    }
+    let s = sub.stats();
+    assert_eq!((s.backlog, s.received), (70, 30));
+    // A resubscription counts from its own start.
+    let again = sub.resubscribe();
+    assert_eq!((again.stats().backlog, again.stats().received), (70, 0));
+    bus.close();
+    while sub.try_recv().is_ok() {}
+    let s = sub.stats();
+    assert_eq!((s.backlog, s.received, s.closed), (0, 100, true));
+    let late = bus.subscribe::<u32>().stats();
+    assert_eq!((late.backlog, late.received, late.closed), (0, 0, true));
+}
+
+#[test]
+fn topic_stats_report_the_bytes_a_backlog_retains() {
+    let bus = Bus::new();
+    let mut sub = bus.subscribe::<[u64; 4]>();
+    let empty = bus.stats().topic::<[u64; 4]>().unwrap().retained_bytes;
+    assert!(empty >= 64 * 32, "one segment of 64 32-byte slots: {empty}");
+    for i in 0..6_400u64 {
+        bus.send([i; 4]).unwrap();
+    }
+    let t = bus.stats();
+    let t = t.topic::<[u64; 4]>().unwrap();
+    assert!(t.retained_segments >= 100, "{t:?}");
+    assert_eq!(t.retained_bytes, t.retained_segments * empty, "{t:?}");
+    assert_eq!((t.sent, t.dropped), (6_400, 0));
+    while sub.try_recv().is_ok() {}
+    let after = bus.stats().topic::<[u64; 4]>().unwrap().retained_bytes;
+    assert!(after <= 8 * empty, "caught up, a few segments: {after}");
+}
