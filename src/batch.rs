@@ -321,11 +321,10 @@ impl<'a, E> Iterator for Batch<'a, E> {
         }
         let seg = self.seg?;
         // SAFETY: the subscription's cursor holds a reference on `seg` for `'a` (see
-        // `take_run`); every offset below `end` was found ready, and a ready slot stays ready
-        // and unchanged until the segment is freed.
-        let event = unsafe { seg.get(self.next) };
+        // `take_run`), and `take_run` found every offset below `end` published.
+        let event = unsafe { seg.get_published(self.next) };
         self.next += 1;
-        event
+        Some(event)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -11,11 +11,14 @@
 //! registry shard.
 
 use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+use crate::bound::{Bound, BusBuilder};
 use crate::error::SendError;
 use crate::lag;
+use crate::notify::WaitNode;
 use crate::registry::Registry;
 use crate::segment::Segment;
 use crate::send_cache;
@@ -71,6 +74,9 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// Live `Bus` handles; the last one to go closes the bus.
     handles: AtomicUsize,
+    /// Bounds by event type, from [`BusBuilder`]; fixed at build. Read only when a topic is
+    /// made, so every topic a type ever has gets its bound.
+    bounds: HashMap<TypeId, Bound>,
     /// User panics contained on this bus's behalf ([`Stats::user_panics`]); shared with its
     /// topics and their deferred segment destructions, which may outlive the bus.
     user_panics: std::sync::Arc<UserPanics>,
@@ -153,8 +159,26 @@ fn bucket<E: 'static>() -> usize {
 }
 
 impl Bus {
-    /// A new, open bus with no subscriptions.
+    /// A new, open bus with no subscriptions; every event type unbounded and lossless. The same
+    /// as `Bus::builder().build()`.
     pub fn new() -> Self {
+        Self::with_bounds(HashMap::new())
+    }
+
+    /// A builder, to bound chosen event types (see [`Overflow`](crate::Overflow)).
+    ///
+    /// ```
+    /// use tidings::{Bus, Overflow};
+    ///
+    /// let bus = Bus::builder().bound::<u64>(1024, Overflow::DropOldest).build();
+    /// let _sub = bus.subscribe::<u64>();
+    /// bus.send(1u64).unwrap();
+    /// ```
+    pub fn builder() -> BusBuilder {
+        BusBuilder::default()
+    }
+
+    pub(crate) fn with_bounds(bounds: HashMap<TypeId, Bound>) -> Self {
         Bus {
             shared: std::sync::Arc::new(Shared {
                 registry: Registry::new(),
@@ -162,6 +186,7 @@ impl Bus {
                 buckets: std::array::from_fn(|_| AtomicUsize::new(0)),
                 closed: AtomicBool::new(false),
                 handles: AtomicUsize::new(1),
+                bounds,
                 user_panics: std::sync::Arc::new(UserPanics::new()),
                 lag_warning: AtomicU64::new(lag::DEFAULT_LAG_WARNING),
             }),
@@ -195,6 +220,104 @@ impl Bus {
     #[inline]
     pub fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
         self.shared.send(event)
+    }
+
+    /// Sends `event`, waiting while its type is bounded with
+    /// [`Overflow::Backpressure`](crate::Overflow::Backpressure) and full.
+    ///
+    /// Resolves as soon as there is room: when the slowest subscription reads, when it is
+    /// dropped, or (with [`SendError::Closed`]) when the bus closes. For unbounded and
+    /// [`DropOldest`](crate::Overflow::DropOldest) types it resolves at once, like
+    /// [`send`](Bus::send). Cancel-safe: dropped before it resolves, it has sent nothing (the
+    /// event is dropped with it).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Bus::send), except that it never returns [`SendError::Full`].
+    ///
+    /// ```
+    /// use tidings::{Bus, Overflow};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let bus = Bus::builder().bound::<u32>(1, Overflow::Backpressure).build();
+    /// let mut sub = bus.subscribe::<u32>();
+    /// bus.send(1u32).unwrap();
+    /// let reader = std::thread::spawn(move || {
+    ///     let first = sub.recv_blocking();
+    ///     (first, sub.recv_blocking())
+    /// });
+    /// bus.send_async(2u32).await.unwrap(); // waits until the reader took 1
+    /// assert_eq!(reader.join().unwrap(), (Some(1), Some(2)));
+    /// # });
+    /// ```
+    pub async fn send_async<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        let mut event = Some(event);
+        let mut node: Option<crate::sync::Arc<WaitNode>> = None;
+        std::future::poll_fn(|cx| {
+            let e = event.take().expect("send_async polled after completion");
+            match self.shared.send(e) {
+                Err(SendError::Full(e)) => {
+                    let n = node.get_or_insert_with(|| crate::sync::Arc::new(WaitNode::new()));
+                    n.waker.register(cx.waker());
+                    match self.shared.send_or_park(e, n) {
+                        Err(SendError::Full(e)) => {
+                            event = Some(e);
+                            std::task::Poll::Pending
+                        }
+                        done => std::task::Poll::Ready(done),
+                    }
+                }
+                done => std::task::Poll::Ready(done),
+            }
+        })
+        .await
+    }
+
+    /// [`send_async`](Bus::send_async) for plain threads: blocks the thread while the type is
+    /// bounded with [`Overflow::Backpressure`](crate::Overflow::Backpressure) and full.
+    ///
+    /// Do not call it from an async task: it blocks the executor's thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Bus::send), except that it never returns [`SendError::Full`].
+    ///
+    /// ```
+    /// use tidings::{Bus, Overflow};
+    ///
+    /// let bus = Bus::builder().bound::<u32>(1, Overflow::Backpressure).build();
+    /// let mut sub = bus.subscribe::<u32>();
+    /// bus.send(1u32).unwrap();
+    /// let reader = std::thread::spawn(move || (sub.recv_blocking(), sub.recv_blocking()));
+    /// bus.send_blocking(2u32).unwrap(); // waits until the reader took 1
+    /// assert_eq!(reader.join().unwrap(), (Some(1), Some(2)));
+    /// ```
+    pub fn send_blocking<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        let mut event = match self.shared.send(event) {
+            Err(SendError::Full(e)) => e,
+            done => return done,
+        };
+        let node = crate::sync::Arc::new(WaitNode::new());
+        let waker = std::task::Waker::from(std::sync::Arc::new(crate::subscription::ThreadWaker(
+            crate::sync::thread::current(),
+        )));
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            if backoff.is_completed() {
+                node.waker.register(&waker);
+                match self.shared.send_or_park(event, &node) {
+                    Err(SendError::Full(e)) => event = e,
+                    done => return done,
+                }
+                crate::sync::thread::park();
+            } else {
+                backoff.snooze();
+                match self.shared.send(event) {
+                    Err(SendError::Full(e)) => event = e,
+                    done => return done,
+                }
+            }
+        }
     }
 
     /// Publishes every event of `events`, in order, as one run: one claim of consecutive
@@ -396,6 +519,34 @@ impl Shared {
             // then the answer is `Closed`, as it would be had the topic been gone already.
             Rejected::NoSubscribers => self.unrouted(event),
             Rejected::Closed => SendError::Closed(event),
+            Rejected::Full => SendError::Full(event),
+        })
+    }
+
+    /// A send that, if the topic is full, parks `node` on the topic's list of waiting senders
+    /// and tries once more (the sender's half of the pattern in `Topic::park_sender`): if that
+    /// also finds it full, `node`'s waker is woken when room may have appeared.
+    #[cold]
+    pub(crate) fn send_or_park<E: Send + Sync + 'static>(
+        &self,
+        event: E,
+        node: &crate::sync::Arc<WaitNode>,
+    ) -> Result<(), SendError<E>> {
+        if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
+            return Err(self.unrouted(event));
+        }
+        let guard = epoch::pin();
+        self.registry.with_shard::<E, _>(|shard| {
+            let Some(topic) = shard.get::<E>() else {
+                return Err(self.unrouted(event));
+            };
+            match self.push(topic, event, &guard) {
+                Err(SendError::Full(event)) => {
+                    topic.park_sender(node);
+                    self.push(topic, event, &guard)
+                }
+                done => done,
+            }
         })
     }
 
@@ -425,6 +576,7 @@ impl Shared {
         pushed.map_err(|(why, events)| match why {
             Rejected::NoSubscribers => self.unrouted(events),
             Rejected::Closed => SendError::Closed(events),
+            Rejected::Full => SendError::Full(events),
         })
     }
 
@@ -461,8 +613,11 @@ impl Shared {
             // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips
             // the registry while the topic is registered.
             this.buckets[b].fetch_add(1, Ordering::SeqCst);
-            let topic =
-                std::sync::Arc::new(Topic::<E>::new(std::sync::Arc::clone(&this.user_panics)));
+            let bound = this.bounds.get(&TypeId::of::<E>()).copied();
+            let topic = std::sync::Arc::new(Topic::<E>::new(
+                bound,
+                std::sync::Arc::clone(&this.user_panics),
+            ));
             // Relaxed: a setting; `set_lag_warning` also updates registered topics.
             topic.lag.set(this.lag_warning.load(Ordering::Relaxed));
             if this.registry.insert(&topic, current.as_ref()) {

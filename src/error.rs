@@ -93,13 +93,18 @@ pub enum SendError<E> {
     NoSubscribers(E),
     /// The bus is closed.
     Closed(E),
+    /// The event's type is bounded with [`Overflow::Backpressure`](crate::Overflow) and its
+    /// slowest subscription is as far behind as the bound allows: accepting the event would
+    /// put it further. [`Bus::send_async`](crate::Bus::send_async) and
+    /// [`Bus::send_blocking`](crate::Bus::send_blocking) wait for room instead.
+    Full(E),
 }
 
 impl<E> SendError<E> {
     /// The event that was not sent.
     pub fn into_inner(self) -> E {
         match self {
-            SendError::NoSubscribers(e) | SendError::Closed(e) => e,
+            SendError::NoSubscribers(e) | SendError::Closed(e) | SendError::Full(e) => e,
         }
     }
 
@@ -114,6 +119,21 @@ impl<E> SendError<E> {
     pub fn is_closed(&self) -> bool {
         matches!(self, SendError::Closed(_))
     }
+
+    /// Whether the send failed because a bounded topic was full
+    /// ([`Overflow::Backpressure`](crate::Overflow::Backpressure)).
+    ///
+    /// ```
+    /// use tidings::{Bus, Overflow};
+    ///
+    /// let bus = Bus::builder().bound::<u8>(1, Overflow::Backpressure).build();
+    /// let _sub = bus.subscribe::<u8>();
+    /// bus.send(1u8).unwrap();
+    /// assert!(bus.send(2u8).unwrap_err().is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        matches!(self, SendError::Full(_))
+    }
 }
 
 // Like tokio's `SendError`, `Debug` does not require `E: Debug`.
@@ -122,6 +142,7 @@ impl<E> fmt::Debug for SendError<E> {
         f.write_str(match self {
             SendError::NoSubscribers(_) => "NoSubscribers(..)",
             SendError::Closed(_) => "Closed(..)",
+            SendError::Full(_) => "Full(..)",
         })
     }
 }
@@ -131,6 +152,7 @@ impl<E> fmt::Display for SendError<E> {
         f.write_str(match self {
             SendError::NoSubscribers(_) => "no subscription for this event type",
             SendError::Closed(_) => "bus closed",
+            SendError::Full(_) => "a subscription is as far behind as the bound allows",
         })
     }
 }

@@ -112,6 +112,7 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 mod batch;
+mod bound;
 pub mod bridge;
 mod bus;
 pub mod ctx;
@@ -129,6 +130,7 @@ mod sync;
 mod topic;
 
 pub use batch::Batch;
+pub use bound::{BusBuilder, Overflow};
 pub use bus::{Bus, WeakBus};
 
 // The README's code blocks, compiled and run as doctests so that it cannot drift from the API.

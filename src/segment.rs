@@ -26,6 +26,15 @@
 //!
 //! A dead segment's `next` is never null (it died because the tail moved past it, so its
 //! successor was installed) except when the whole topic is dropped.
+//!
+//! # DropOldest: the head reference and cut links
+//!
+//! A DropOldest topic (see `topic`) adds one more reference: its `head` pointer holds one on
+//! the oldest retained segment. When `head` moves from a segment to its successor, the
+//! segment's link reference on the successor becomes the head reference, and the segment is
+//! marked [`cut`](Segment::cut): when it dies (its last cursor leaves), it has no link
+//! reference to drop, so the cascade stops there. Every segment from `head` on is kept alive by
+//! the head reference or a link; every segment before it only by cursors in it.
 
 use std::mem::MaybeUninit;
 use std::ptr;
@@ -66,6 +75,10 @@ pub(crate) struct Segment<E> {
     /// Reference count, see the module docs. Increments need an existing reference (or are
     /// conditional on the count being non-zero, `try_acquire`), so a count never rises from 0.
     refs: AtomicUsize,
+    /// DropOldest: set (once, before the head reference on this segment is dropped) when
+    /// `head` moved past this segment and took over its link reference on `next`. A dead cut
+    /// segment does not cascade. Never set for other policies.
+    cut: AtomicBool,
     slots: [Slot<E>; SEGMENT_CAP],
 }
 
@@ -93,6 +106,7 @@ impl<E> Segment<E> {
             ptr::addr_of_mut!((*p).start).write(start);
             ptr::addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
             ptr::addr_of_mut!((*p).refs).write(AtomicUsize::new(refs));
+            ptr::addr_of_mut!((*p).cut).write(AtomicBool::new(false));
             let slots = ptr::addr_of_mut!((*p).slots).cast::<Slot<E>>();
             for i in 0..SEGMENT_CAP {
                 let slot = slots.add(i);
@@ -144,25 +158,53 @@ impl<E> Segment<E> {
         }
     }
 
+    /// The event at `offset`, which this thread already found published.
+    ///
+    /// # Safety
+    /// As [`get`](Segment::get), and `get(offset)` returned `Some` on this thread before (its
+    /// Acquire load synchronised with the write, and a published slot stays published).
+    #[inline]
+    pub(crate) unsafe fn get_published(&self, offset: usize) -> &E {
+        #[cfg(tidings_loom)]
+        loom_check::alive(self);
+        debug_assert!(self.slots[offset].ready.load(Ordering::Relaxed));
+        // SAFETY: the caller's contract: initialised, never written again, not yet dropped.
+        self.slots[offset]
+            .value
+            .with(|p| unsafe { (*p).assume_init_ref() })
+    }
+
     /// Takes one more reference if the count is not already zero.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
         #[cfg(tidings_loom)]
         loom_check::alive(self);
-        // Relaxed: see the compare-and-swap below.
-        let mut n = self.refs.load(Ordering::Relaxed);
+        // Acquire (here and on failure below): a caller that finds the count at zero learns
+        // that the segment died, and must then see why. A DropOldest cursor finding its
+        // successor dead then loads `head` and must see it past the successor: the final
+        // decrement is in the release sequence of the trimmer's, which followed its move of
+        // `head` (the `drop_oldest_laggard_vs_trim` loom model; Relaxed failed it).
+        let mut n = self.refs.load(Ordering::Acquire);
         while n != 0 {
-            // Relaxed: the caller is pinned, so the memory stays valid whatever this returns;
-            // the count itself is the only thing published here.
+            // Relaxed on success: the caller is pinned, so the memory stays valid; the count
+            // itself is the only thing published here.
             match self
                 .refs
-                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Acquire)
             {
                 Ok(_) => return true,
                 Err(actual) => n = actual,
             }
         }
         false
+    }
+
+    /// Marks this segment's link reference on its successor as taken over (module docs). The
+    /// caller holds the head reference on this segment and drops it afterwards.
+    pub(crate) fn cut(&self) {
+        // Relaxed: the caller's release of its reference (AcqRel) follows, so whoever makes
+        // the final decrement, and so reads the flag, sees it.
+        self.cut.store(true, Ordering::Relaxed);
     }
 
     /// Takes one more reference when the caller already holds one (or the link to it).
@@ -205,6 +247,12 @@ pub(crate) unsafe fn release<E: Send + Sync>(
             break;
         }
         dead += 1;
+        // Relaxed: the final decrement above acquired every earlier holder's release, the
+        // cutter's among them.
+        if s.cut.load(Ordering::Relaxed) {
+            // Its link reference belongs to `head` now (DropOldest).
+            break;
+        }
         // Acquire: pairs with the installing compare-and-swap, so the successor's fields are
         // visible before its link reference is dropped.
         let next = s.next.load(Ordering::Acquire);

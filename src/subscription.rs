@@ -15,8 +15,8 @@ use crate::error::TryRecvError;
 use crate::notify::WaitNode;
 use crate::segment::{SEGMENT_CAP, Segment};
 use crate::stats::SubscriptionStats;
-use crate::sync::{Arc, Ordering, retry_hint, thread};
-use crate::topic::Topic;
+use crate::sync::{Arc, Ordering, epoch, retry_hint, thread};
+use crate::topic::{PosCell, Topic};
 
 /// A subscription that has caught up flushes the segments it retired to the epoch once there
 /// are this many. Each flush allocates a queue node, so flushing every one would double the
@@ -90,6 +90,12 @@ pub(crate) struct Live<E: Send + Sync + 'static> {
     retired: usize,
     /// Events received since the stream was last found empty by a poll (see [`BURST`]).
     pub(crate) streak: u32,
+    /// Backpressure topics: this subscription's position cell (owned by the topic, which
+    /// `topic` keeps alive), updated after every read. `None` for other policies.
+    position: Option<NonNull<PosCell>>,
+    /// DropOldest topics: events skipped because the topic dropped them before this
+    /// subscription read them (see `Live::cross_dropping`).
+    missed: u64,
     /// The cursor's index when this subscription was made (for `stats`).
     first: u64,
 }
@@ -102,6 +108,13 @@ struct Cursor<E> {
     seg: NonNull<Segment<E>>,
     offset: usize,
 }
+
+// SAFETY: `Live` is `Send`/`Sync` through its fields except `position`, a pointer to a cell
+// of atomics owned by the topic that `Live` keeps alive; it is only used through `&mut self`
+// (stores) or for atomic stores in `Drop`.
+unsafe impl<E: Send + Sync + 'static> Send for Live<E> {}
+// SAFETY: as above; `&Live` never touches `position`.
+unsafe impl<E: Send + Sync + 'static> Sync for Live<E> {}
 
 // SAFETY: the cursor owns a counted reference to a segment, which is `Send + Sync` for
 // `E: Send + Sync` (see `Segment`); it is only moved or mutated through `&mut`.
@@ -136,6 +149,9 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// Steps into the successor segment, if it exists yet.
     #[cold]
     pub(crate) fn cross(&mut self) -> bool {
+        if self.topic.drops_oldest() {
+            return self.cross_dropping();
+        }
         // SAFETY: the cursor's reference keeps the segment allocated.
         let seg = unsafe { self.cursor.seg.as_ref() };
         // Acquire: pairs with the installing compare-and-swap.
@@ -149,6 +165,49 @@ impl<E: Send + Sync + 'static> Live<E> {
         // SAFETY: we owned one reference on `old` and give it up.
         self.retired += unsafe { self.topic.release(old.as_ptr()) };
         true
+    }
+
+    /// `cross` for a DropOldest topic (see `topic`'s module docs): the successor only if
+    /// `head` has not passed this segment, else a jump to `head`, counting the skipped events.
+    fn cross_dropping(&mut self) -> bool {
+        // SAFETY: the cursor's reference keeps the segment allocated.
+        let seg = unsafe { self.cursor.seg.as_ref() };
+        let from = seg.start + SEGMENT_CAP as u64;
+        // Pinned before `head` is loaded: what `head` has not passed yet is retired only after
+        // it does, so stays allocated until the guard is dropped.
+        let guard = epoch::pin();
+        if self.topic.head_start(&guard) <= seg.start {
+            // Acquire: pairs with the installing compare-and-swap.
+            let next = seg.next.load(Ordering::Acquire);
+            if next.is_null() {
+                return false;
+            }
+            // SAFETY: `head` had not passed `seg` when loaded under this pin, so `seg`'s link to
+            // `next` was intact then and `next` can only be retired after this pin began.
+            if unsafe { (*next).try_acquire() } {
+                self.move_to(next, 0);
+                return true;
+            }
+            // `next` died since: `head` has passed it. Overtaken after all.
+        }
+        let head = self.topic.acquire_head(&guard);
+        // SAFETY: `acquire_head` took a reference for us.
+        let start = unsafe { (*head).start };
+        // `head` only passes segments whose events are all claimed, and had passed `seg`.
+        debug_assert!(start >= from);
+        self.missed += start - from;
+        self.move_to(head, 0);
+        true
+    }
+
+    /// Moves the cursor to `seg` (on which the caller took a reference for it) at `offset`,
+    /// giving up the reference on the old segment.
+    fn move_to(&mut self, seg: *mut Segment<E>, offset: usize) {
+        let seg = NonNull::new(seg).expect("segments are never null");
+        let old = std::mem::replace(&mut self.cursor.seg, seg);
+        self.cursor.offset = offset;
+        // SAFETY: we owned one reference on `old` and give it up.
+        self.retired += unsafe { self.topic.release(old.as_ptr()) };
     }
 
     fn empty_or_closed(&mut self) -> Result<(), TryRecvError> {
@@ -178,6 +237,16 @@ impl<E: Send + Sync + 'static> Live<E> {
     #[inline]
     fn advance(&mut self) {
         self.cursor.offset += 1;
+        self.moved();
+    }
+
+    /// After the cursor moved forward within its segment: a Backpressure subscription
+    /// publishes its position (the senders may have room now).
+    #[inline]
+    fn moved(&mut self) {
+        if let Some(cell) = self.position {
+            self.topic.publish_position(cell, self.cursor.index());
+        }
     }
 
     /// The segment the cursor holds a reference on.
@@ -197,6 +266,7 @@ impl<E: Send + Sync + 'static> Live<E> {
     pub(crate) fn set_cursor_offset(&mut self, offset: usize) {
         debug_assert!(offset >= self.cursor.offset && offset <= SEGMENT_CAP);
         self.cursor.offset = offset;
+        self.moved();
     }
 
     /// The next event if it is ready in the cursor's segment now, consumed; `None` if the
@@ -216,7 +286,7 @@ impl<E: Send + Sync + 'static> Live<E> {
         let seg = unsafe { self.cursor.seg.as_ref() };
         // SAFETY: as above.
         let event = unsafe { seg.get(self.cursor.offset) }?.clone();
-        self.cursor.offset += 1;
+        self.advance();
         self.streak = self.streak.saturating_add(1);
         Some(event)
     }
@@ -359,7 +429,7 @@ impl<E: Send + Sync + 'static> Live<E> {
 }
 
 /// Wakes a thread parked in `recv_blocking`.
-struct ThreadWaker(thread::Thread);
+pub(crate) struct ThreadWaker(pub(crate) thread::Thread);
 
 impl Wake for ThreadWaker {
     fn wake(self: std::sync::Arc<Self>) {
@@ -373,20 +443,28 @@ impl Wake for ThreadWaker {
 
 impl<E: Send + Sync + 'static> Subscription<E> {
     pub(crate) fn new(shared: std::sync::Arc<Shared>, topic: std::sync::Arc<Topic<E>>) -> Self {
+        // Backpressure: the cell first, with a position no later than the start index, so that
+        // no sender lets this subscription fall more than the bound behind (see `topic`).
+        let position = topic.register_position();
         let (seg, index) = topic.start_cursor();
+        if let Some(cell) = position {
+            topic.publish_position(cell, index);
+        }
         let seg = NonNull::new(seg).expect("start_cursor returns a live segment");
         // SAFETY: `start_cursor` took a reference on `seg` for us.
         let start = unsafe { seg.as_ref() }.start;
         let offset = (index - start) as usize;
-        Self::at(shared, topic, Cursor { seg, offset })
+        Self::at(shared, topic, Cursor { seg, offset }, position)
     }
 
     /// A subscription reading from `cursor`, whose segment reference it takes over, and already
-    /// counted among the topic's subscribers.
+    /// counted among the topic's subscribers; `position` is its Backpressure cell, holding the
+    /// cursor's index already.
     fn at(
         shared: std::sync::Arc<Shared>,
         topic: std::sync::Arc<Topic<E>>,
         cursor: Cursor<E>,
+        position: Option<NonNull<PosCell>>,
     ) -> Self {
         Subscription {
             live: Some(Live {
@@ -398,6 +476,8 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                 thread_waker: None,
                 retired: 0,
                 streak: 0,
+                position,
+                missed: 0,
             }),
         }
     }
@@ -456,6 +536,37 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         let seg = unsafe_segment(live);
         // SAFETY: as in `recv_ref`.
         Ok(unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready"))
+    }
+
+    /// Events this subscription lost so far: sent to it, but dropped by a bounded topic with
+    /// [`Overflow::DropOldest`](crate::Overflow::DropOldest) before it read them. Always 0 for
+    /// other types. Received plus missed is every event sent to this subscription.
+    ///
+    /// A count rather than an error: tokio's broadcast reports a gap as
+    /// `RecvError::Lagged(n)`, which every `recv` loop must handle (or end on) even though the
+    /// next call just returns the next event; a `Stream` of events cannot carry it at all
+    /// without an item type of `Result`. Here the stream keeps its item type, `recv` returns
+    /// `None` only at the end, and a consumer that cares reads the count when it likes, e.g.
+    /// after each event: the gap lies right before the first event received after the count
+    /// grew.
+    ///
+    /// ```
+    /// use tidings::{Bus, Overflow};
+    ///
+    /// let bus = Bus::builder().bound::<u32>(64, Overflow::DropOldest).build();
+    /// let mut sub = bus.subscribe::<u32>();
+    /// for i in 0..1000u32 {
+    ///     bus.send(i).unwrap();
+    /// }
+    /// let mut received = 0;
+    /// while sub.try_recv().is_ok() {
+    ///     received += 1;
+    /// }
+    /// assert!(sub.missed() > 0);
+    /// assert_eq!(received + sub.missed(), 1000);
+    /// ```
+    pub fn missed(&self) -> u64 {
+        self.live.as_ref().map_or(0, |live| live.missed)
     }
 
     /// Whether the bus has been closed. Events sent before the close may still be waiting.
@@ -648,12 +759,25 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         };
         let (mut seg, mut offset) = (live.cursor.seg, live.cursor.offset);
         let mut n = 0;
+        // DropOldest: links out of a segment `head` has passed may lead to freed segments, so
+        // the walk is pinned and steps through `head` as `Live::cross_dropping` does.
+        let guard = live.topic.drops_oldest().then(epoch::pin);
         loop {
-            // SAFETY: the cursor holds a reference on its segment, and every segment after it
-            // is held by the link from its predecessor (see `segment`), so the chain from the
-            // cursor on stays allocated while `self` is borrowed.
+            // SAFETY: the cursor holds a reference on its segment. Unbounded and Backpressure:
+            // every segment after it is held by the link from its predecessor (see `segment`),
+            // so the chain from the cursor on stays allocated while `self` is borrowed.
+            // DropOldest: every later segment was reached from `head` not yet past it, under
+            // `guard`, so it is retired (if at all) after the pin began.
             let s = unsafe { seg.as_ref() };
             if offset == SEGMENT_CAP {
+                if let Some(guard) = &guard {
+                    if live.topic.head_start(guard) > s.start {
+                        // Overtaken: a read would skip to `head`; count from there.
+                        let head = live.topic.head_ptr(guard);
+                        (seg, offset) = (NonNull::new(head).expect("head is never null"), 0);
+                        continue;
+                    }
+                }
                 // Acquire: pairs with the installing compare-and-swap.
                 match NonNull::new(s.next.load(Ordering::Acquire)) {
                     Some(next) => (seg, offset) = (next, 0),
@@ -892,7 +1016,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
             Some(live) => SubscriptionStats {
                 type_name,
                 backlog: self.len() as u64,
-                received: live.cursor.index() - live.first,
+                received: live.cursor.index() - live.first - live.missed,
                 closed: live.topic.is_closed(),
             },
         }
@@ -945,10 +1069,17 @@ impl<E: Send + Sync + 'static> Subscription<E> {
             seg: live.cursor.seg,
             offset: live.cursor.offset,
         };
+        // Backpressure: a cell of its own at our position. Until it holds that, ours (at the
+        // same position, and kept by `&self`) holds the senders back for it.
+        let position = live.topic.register_position();
+        if let Some(cell) = position {
+            live.topic.publish_position(cell, cursor.index());
+        }
         Subscription::at(
             std::sync::Arc::clone(&live.shared),
             std::sync::Arc::clone(&live.topic),
             cursor,
+            position,
         )
     }
 }
@@ -979,6 +1110,11 @@ impl<E: Send + Sync + 'static> Drop for Subscription<E> {
             impl<E: Send + Sync + 'static> Drop for Unsubscribe<'_, E> {
                 fn drop(&mut self) {
                     self.0.shared.unsubscribe(&self.0.topic);
+                    if let Some(cell) = self.0.position {
+                        // After the count fell: a sender woken here that finds no subscription
+                        // left reports that instead of storing for nobody.
+                        self.0.topic.release_position(cell);
+                    }
                 }
             }
             let unsubscribe = Unsubscribe(&live);
@@ -1087,7 +1223,13 @@ mod tests {
             // found the event, and every park came after a full backoff.
             assert_eq!(events.last(), Some(&Blocking::Look));
             let parks = events.iter().filter(|&&e| e == Blocking::Park).count();
-            assert!(events.len() <= parks * (BLOCKING_LOOKS as usize + 1) + 1);
+            // At most a full backoff before each park and one after the last (a spurious
+            // wake-up may precede the send): bounded, never spinning on.
+            let looks = events.len() - parks;
+            assert!(
+                looks <= (parks + 1) * BLOCKING_LOOKS as usize,
+                "{looks} looks, {parks} parks"
+            );
         }
     }
 

@@ -30,11 +30,49 @@
 //! written, claims after it fail. The index it returns is stored in `closed_at`, so a
 //! subscription ends exactly when its cursor reaches it, after every event sent before the
 //! close.
+//!
+//! # Bounded topics
+//!
+//! A topic made for a type with a [`Bound`] takes the `push_bounded` path instead (one
+//! predictable branch on `bound`, so unbounded sends pay nothing else).
+//!
+//! **Backpressure** (capacity `c`): every subscription publishes its read position in a
+//! [`PosCell`] of the topic's `positions` list. A sender claims with a compare-and-swap instead
+//! of `fetch_add`, and only claims index `i` if `i < min(position) + c`: accepting it leaves the
+//! slowest subscription at most `c` events behind, and refusing it means accepting it would put
+//! it further (exact, per event). The minimum is cached in `gate`, a lower bound of every live
+//! position, so a sender scans the list only when the cached bound says the topic may be full.
+//! A sender that finds it full may park on `senders` (push, SeqCst fence, look again); a
+//! subscription stores its new position SeqCst and then loads `senders`' head SeqCst, the
+//! Dekker pattern of `notify` with the roles swapped, so no wake-up is lost. Dropping a
+//! subscription frees its cell (position `FREE`) and wakes every parked sender; so does
+//! `close`.
+//!
+//! **DropOldest** (capacity `c`): `head` points to the oldest segment still retained and holds
+//! a reference on it (the *head reference*; see `segment`). After writing index `i`, a sender
+//! moves `head` forward past every segment whose events are all older than the newest `c`
+//! (`start + SEGMENT_CAP <= i + 1 - c`), never past `tail_seg`. Moving `head` from `H` to its
+//! successor `N` turns `H`'s link reference on `N` into the head reference (no count changes),
+//! marks `H` *cut* so that its death does not cascade to `N`, and drops the head reference on
+//! `H`. A subscription still in `H` keeps `H` alone alive: one segment per lagging
+//! subscription. It must not follow `H.next` once `H` is cut (`N` may be freed), so a cursor of
+//! a DropOldest topic crosses a segment boundary by first loading `head` under a pin: if `head`
+//! has not passed its segment, the link was intact when it looked, so the successor is safe to
+//! `try_acquire` (it is retired only after `head` passes it, after the load); otherwise it was
+//! overtaken and jumps to `head` (`try_acquire`, retrying while the count is already zero),
+//! counting the events it skipped as missed.
+//!
+//! Retained by a DropOldest topic of capacity `c`, when no send is in flight: the segments from
+//! `head` to the one holding the newest event, at most `ceil((c - 1) / SEGMENT_CAP) + 1`
+//! (`head` ends within `c + SEGMENT_CAP - 1` events of the newest), plus one segment per
+//! subscription whose cursor `head` has passed. An overtaken subscription first reads what is
+//! left of the segment it holds, then jumps.
 
 use std::ptr;
 
 use crossbeam_utils::CachePadded;
 
+use crate::bound::{Bound, Overflow};
 use crate::lag::{self, LagWarning};
 use crate::notify::{WaitList, WaitNode};
 use crate::segment::{self, SEGMENT_CAP, Segment};
@@ -55,6 +93,28 @@ pub(crate) const DEAD: usize = usize::MAX;
 pub(crate) enum Rejected {
     NoSubscribers,
     Closed,
+    /// Backpressure: the slowest subscription is `capacity` events behind.
+    Full,
+}
+
+/// `Topic::policy` values.
+const UNBOUNDED: u8 = 0;
+const DROP_OLDEST: u8 = 1;
+const BACKPRESSURE: u8 = 2;
+
+/// A free [`PosCell`].
+const FREE: u64 = u64::MAX;
+
+/// One Backpressure subscription's read position: the global index of the next event it will
+/// read, or [`FREE`] when no subscription owns the cell. Cells are linked into the topic's
+/// `positions` list once and never unlinked; a new subscription reuses a free one. They are
+/// freed with the topic, so a sender scanning the list needs no pin.
+pub(crate) struct PosCell {
+    /// Only rises while a subscription owns the cell (a cursor only moves forward). SeqCst:
+    /// the subscription's half of the Dekker pattern with parked senders (module docs).
+    pub(crate) pos: AtomicU64,
+    /// The cell below this one; written before the push publishes the cell, never after.
+    next: *mut PosCell,
 }
 
 pub(crate) struct Topic<E> {
@@ -70,6 +130,24 @@ pub(crate) struct Topic<E> {
     /// Live subscriptions, or [`DEAD`] once the last one left and the topic is being removed
     /// from the registry (it never revives; a new subscription makes a new topic).
     subscribers: AtomicUsize,
+    /// [`UNBOUNDED`], [`DROP_OLDEST`] or [`BACKPRESSURE`]; fixed at creation. Next to
+    /// `subscribers`, which every send loads first, so the check costs no extra cache line.
+    policy: u8,
+    /// The bound's capacity in events (`u64::MAX` when unbounded); fixed at creation.
+    capacity: u64,
+    /// DropOldest: the oldest retained segment, holding the head reference (module docs).
+    /// Moved forward only by compare-and-swap, never past `tail_seg`. Null for other policies.
+    head: AtomicPtr<Segment<E>>,
+    /// Backpressure: a lower bound of every live subscription's position (and of every later
+    /// subscription's start), cached so that most sends do not scan `positions`. Only rises.
+    gate: AtomicU64,
+    /// Backpressure: the list of position cells (a push-only stack).
+    positions: AtomicPtr<PosCell>,
+    /// Backpressure: bumped (SeqCst) each time a subscription takes a cell, so that a scan of
+    /// `positions` can tell that a cell was taken while it ran and scan again.
+    registrations: AtomicU64,
+    /// Backpressure: parked senders, woken by reader progress, a subscription's drop, close.
+    senders: WaitList,
     /// `tail_index` at the moment of closing, [`OPEN`] before. Written once, after the
     /// `fetch_or` and before waking parked subscriptions.
     closed_at: AtomicU64,
@@ -87,14 +165,37 @@ pub(crate) struct Topic<E> {
 }
 
 impl<E: Send + Sync + 'static> Topic<E> {
-    /// A topic with one subscriber already counted, counting contained panics in
-    /// `user_panics`.
-    pub(crate) fn new(user_panics: std::sync::Arc<UserPanics>) -> Self {
+    /// A topic with one subscriber already counted, bounded by `bound` if given, counting
+    /// contained panics in `user_panics`.
+    pub(crate) fn new(bound: Option<Bound>, user_panics: std::sync::Arc<UserPanics>) -> Self {
+        let (policy, capacity) = match bound {
+            None => (UNBOUNDED, u64::MAX),
+            Some(Bound {
+                capacity,
+                overflow: Overflow::DropOldest,
+            }) => (DROP_OLDEST, capacity),
+            Some(Bound {
+                capacity,
+                overflow: Overflow::Backpressure,
+            }) => (BACKPRESSURE, capacity),
+        };
+        // One reference, the tail's; DropOldest adds the head reference.
+        let first = Segment::alloc(0, if policy == DROP_OLDEST { 2 } else { 1 });
         Self {
             tail_index: CachePadded::new(AtomicU64::new(0)),
-            // One reference: the tail's.
-            tail_seg: CachePadded::new(AtomicPtr::new(Segment::alloc(0, 1))),
+            tail_seg: CachePadded::new(AtomicPtr::new(first)),
             subscribers: AtomicUsize::new(1),
+            policy,
+            capacity,
+            head: AtomicPtr::new(if policy == DROP_OLDEST {
+                first
+            } else {
+                ptr::null_mut()
+            }),
+            gate: AtomicU64::new(0),
+            positions: AtomicPtr::new(ptr::null_mut()),
+            registrations: AtomicU64::new(0),
+            senders: WaitList::new(),
             closed_at: AtomicU64::new(OPEN),
             live_segments: AtomicUsize::new(1),
             dropped: AtomicU64::new(0),
@@ -116,6 +217,9 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // Relaxed: a statistics counter; nothing is ordered by it.
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Err((Rejected::NoSubscribers, event));
+        }
+        if self.policy != UNBOUNDED {
+            return self.push_bounded(event, guard);
         }
         // Acquire: pairs with the Release in `advance_tail`, which makes `seg.start <= index`
         // hold for the claim below (see the module docs).
@@ -145,6 +249,276 @@ impl<E: Send + Sync + 'static> Topic<E> {
         Ok(())
     }
 
+    /// `push` for a bounded topic (module docs); the caller checked the subscriber count.
+    #[inline(never)]
+    fn push_bounded(&self, event: E, guard: &Guard) -> Result<(), (Rejected, E)> {
+        // Acquire: as in `push`. Loaded before the claim, so `tail.start <= index`.
+        let tail = self.tail_seg.load(Ordering::Acquire);
+        let claim = if self.policy == BACKPRESSURE {
+            self.claim_gated(1)
+        } else {
+            let index = self.tail_index.fetch_add(1, Ordering::SeqCst);
+            if index & CLOSED != 0 {
+                Err(Rejected::Closed)
+            } else {
+                Ok(index)
+            }
+        };
+        let index = match claim {
+            Ok(index) => index,
+            Err(why) => {
+                if let Rejected::Closed = why {
+                    // Relaxed: statistics only.
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                return Err((why, event));
+            }
+        };
+        // SAFETY: as in `push`.
+        let seg = unsafe { self.find_segment(tail, index, guard) };
+        // SAFETY: as in `push`.
+        unsafe { (*seg).write((index - (*seg).start) as usize, event) };
+        if seg != tail {
+            // SAFETY: as in `push`.
+            unsafe { self.advance_tail(seg, guard) };
+        }
+        if self.policy == DROP_OLDEST {
+            self.trim(index, guard);
+        }
+        // As in `push`.
+        if !self.waiters.is_empty() {
+            self.waiters.wake_all(&self.user_panics);
+        }
+        Ok(())
+    }
+
+    /// Backpressure: claims the next `n` indices if that leaves every live subscription at most
+    /// `capacity` events behind, by compare-and-swap so that the check and the claim are one
+    /// step; returns the first. Scans the positions only when the cached `gate` says the topic
+    /// may be full. A run longer than the capacity never fits.
+    fn claim_gated(&self, n: u64) -> Result<u64, Rejected> {
+        // SeqCst: the claim is the send's linearisation point, as `fetch_add` in `push`.
+        let mut raw = self.tail_index.load(Ordering::SeqCst);
+        loop {
+            if raw & CLOSED != 0 {
+                return Err(Rejected::Closed);
+            }
+            // Relaxed: `gate` is only ever a lower bound of the live positions, whichever value
+            // this reads; a stale one only sends us to the scan below.
+            if raw + n
+                > self
+                    .gate
+                    .load(Ordering::Relaxed)
+                    .saturating_add(self.capacity)
+            {
+                // Capped at `raw`: a subscription made after this scan starts at or after it
+                // (`register_position`), so the gate stays below its position too.
+                let min = self.min_position().min(raw);
+                // Relaxed: as above; `fetch_max` keeps it rising.
+                self.gate.fetch_max(min, Ordering::Relaxed);
+                if raw + n > min.saturating_add(self.capacity) {
+                    return Err(Rejected::Full);
+                }
+            }
+            match self.tail_index.compare_exchange_weak(
+                raw,
+                raw + n,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return Ok(raw),
+                Err(actual) => raw = actual,
+            }
+        }
+    }
+
+    /// Backpressure: the lowest position of a live subscription (`FREE` if none), from a scan
+    /// that no registration overlapped. A cell taken during the scan may have been missed while
+    /// positions loaded late were higher than its start, so such a scan is repeated.
+    fn min_position(&self) -> u64 {
+        loop {
+            // SeqCst: the registration counter and the positions are ordered with the cell
+            // stores and the `fetch_add` in `register_position`, and with the parked sender's
+            // fence (module docs).
+            let before = self.registrations.load(Ordering::SeqCst);
+            let mut min = FREE;
+            let mut cur = self.positions.load(Ordering::SeqCst);
+            while !cur.is_null() {
+                // SAFETY: cells are freed only with the topic, which `&self` keeps alive.
+                let cell = unsafe { &*cur };
+                min = min.min(cell.pos.load(Ordering::SeqCst));
+                cur = cell.next;
+            }
+            if self.registrations.load(Ordering::SeqCst) == before {
+                return min;
+            }
+        }
+    }
+
+    /// Backpressure: takes a position cell for a new subscription, holding a provisional
+    /// position no later than the index its cursor will start at (the caller stores that next,
+    /// with [`Topic::publish_position`]). `None` for other policies.
+    pub(crate) fn register_position(&self) -> Option<ptr::NonNull<PosCell>> {
+        if self.policy != BACKPRESSURE {
+            return None;
+        }
+        // SeqCst: read before the cursor's start index (also SeqCst), so not later than it.
+        let provisional = self.tail_index.load(Ordering::SeqCst) & !CLOSED;
+        // Acquire: pairs with the Release push below, to read a cell's `next`.
+        let mut cur = self.positions.load(Ordering::Acquire);
+        let cell = loop {
+            if cur.is_null() {
+                let cell = Box::into_raw(Box::new(PosCell {
+                    pos: AtomicU64::new(provisional),
+                    next: ptr::null_mut(),
+                }));
+                // Relaxed: a first guess for the compare-and-swap.
+                let mut head = self.positions.load(Ordering::Relaxed);
+                loop {
+                    // SAFETY: not yet published; this thread owns it.
+                    unsafe { (*cell).next = head };
+                    // SeqCst: published before the registration count rises (see
+                    // `min_position`); Release part publishes `next`.
+                    match self.positions.compare_exchange_weak(
+                        head,
+                        cell,
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break,
+                        Err(actual) => head = actual,
+                    }
+                }
+                break cell;
+            }
+            // SAFETY: cells live as long as the topic.
+            let c = unsafe { &*cur };
+            // SeqCst: as the push above.
+            if c.pos
+                .compare_exchange(FREE, provisional, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                break cur;
+            }
+            cur = c.next;
+        };
+        // SeqCst: after the cell holds a position; a scan that overlapped this sees the count
+        // change and scans again.
+        self.registrations.fetch_add(1, Ordering::SeqCst);
+        ptr::NonNull::new(cell)
+    }
+
+    /// Backpressure: stores a subscription's new position and wakes parked senders, which may
+    /// now have room (the subscription's half of the pattern in the module docs).
+    #[inline]
+    pub(crate) fn publish_position(&self, cell: ptr::NonNull<PosCell>, index: u64) {
+        // SAFETY: cells live as long as the topic, which the caller's `Arc` keeps alive.
+        let cell = unsafe { cell.as_ref() };
+        // SeqCst: ordered before the SeqCst load of the senders' list (module docs).
+        cell.pos.store(index, Ordering::SeqCst);
+        if !self.senders.is_empty() {
+            self.senders.wake_all(&self.user_panics);
+        }
+    }
+
+    /// Backpressure: gives a subscription's cell back and wakes parked senders: the slowest
+    /// subscription may have been this one.
+    pub(crate) fn release_position(&self, cell: ptr::NonNull<PosCell>) {
+        // SAFETY: as in `publish_position`.
+        let cell = unsafe { cell.as_ref() };
+        // SeqCst: as in `publish_position`.
+        cell.pos.store(FREE, Ordering::SeqCst);
+        self.senders.wake_all(&self.user_panics);
+    }
+
+    /// Parks a sender that found the topic full. The caller must then try its send once more
+    /// before it sleeps: the fence orders the push before that attempt's loads of the
+    /// positions, against the subscription's position store and its load of this list.
+    pub(crate) fn park_sender(&self, node: &Arc<WaitNode>) {
+        self.senders.push(node);
+        fence(Ordering::SeqCst);
+    }
+
+    /// DropOldest: moves `head` past every segment whose events are all older than the newest
+    /// `capacity` as of `index` (module docs).
+    fn trim(&self, index: u64, guard: &Guard) {
+        let Some(keep_from) = (index + 1).checked_sub(self.capacity) else {
+            return;
+        };
+        loop {
+            // Acquire: pairs with the compare-and-swap below, to read the new head's fields.
+            let h = self.head.load(Ordering::Acquire);
+            // SAFETY: loaded from `head` while pinned; a segment is retired only after `head`
+            // has moved past it, so it stays allocated until `guard` is dropped.
+            let hs = unsafe { &*h };
+            if hs.start + SEGMENT_CAP as u64 > keep_from {
+                return;
+            }
+            // Acquire: as in `push`.
+            let t = self.tail_seg.load(Ordering::Acquire);
+            // SAFETY: pinned, loaded from `tail_seg`.
+            if unsafe { (*t).start } <= hs.start {
+                // Never pass the tail: senders walk from it. The sender that moves it trims.
+                return;
+            }
+            // Acquire: pairs with the installing compare-and-swap. Not null: the tail, later
+            // than `hs`, is reachable from it.
+            let n = hs.next.load(Ordering::Acquire);
+            debug_assert!(!n.is_null());
+            // AcqRel: Release publishes nothing new but pairs with the Acquire loads of `head`;
+            // Acquire on success orders the reads of `hs` above before the cut.
+            if self
+                .head
+                .compare_exchange(h, n, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                // `hs`'s link reference on `n` is now the head reference: cut the link first,
+                // so that `hs`'s death does not drop it.
+                hs.cut();
+                // SAFETY: we own the head reference on `h`, taken over from `head`; pinned.
+                let dead = unsafe { segment::release(h, guard, &self.user_panics) };
+                // Relaxed: statistics only.
+                self.live_segments.fetch_sub(dead, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether this is a DropOldest topic (its cursors cross segments through `head`).
+    #[inline]
+    pub(crate) fn drops_oldest(&self) -> bool {
+        self.policy == DROP_OLDEST
+    }
+
+    /// DropOldest: a counted reference on the oldest retained segment, for a cursor that was
+    /// overtaken. The caller is pinned by `_guard`.
+    pub(crate) fn acquire_head(&self, _guard: &Guard) -> *mut Segment<E> {
+        loop {
+            // Acquire: as in `trim`.
+            let h = self.head.load(Ordering::Acquire);
+            // SAFETY: loaded from `head` while pinned, see `trim`.
+            if unsafe { (*h).try_acquire() } {
+                return h;
+            }
+            // `head` moved on and the segment died meanwhile: look again.
+            retry_hint();
+        }
+    }
+
+    /// DropOldest: the oldest retained segment, valid while the caller's pin `_guard` lasts
+    /// (no reference taken).
+    pub(crate) fn head_ptr(&self, _guard: &Guard) -> *mut Segment<E> {
+        // Acquire: as in `trim`.
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// DropOldest: the start of the oldest retained segment. The caller is pinned by `_guard`.
+    pub(crate) fn head_start(&self, _guard: &Guard) -> u64 {
+        // Acquire: as in `trim`.
+        let h = self.head.load(Ordering::Acquire);
+        // SAFETY: loaded from `head` while pinned, see `trim`.
+        unsafe { (*h).start }
+    }
+
     /// Publishes `events` as one run of consecutive indices, claimed with one `fetch_add`:
     /// the run is contiguous in the type's order (no other send lands inside it) and, against
     /// `close`, all or nothing (the claim either precedes the `CLOSED` bit and every event is
@@ -168,14 +542,29 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let n = events.len();
         // Acquire: as in `push`.
         let tail = self.tail_seg.load(Ordering::Acquire);
-        // SeqCst: as in `push`; one read-modify-write claims the whole run. `n` is the length
-        // of a `Vec`, far below 2^63, so the low bits cannot carry into `CLOSED`.
-        let first = self.tail_index.fetch_add(n as u64, Ordering::SeqCst);
-        if first & CLOSED != 0 {
-            // Relaxed: statistics only.
-            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
-            return Err((Rejected::Closed, events));
-        }
+        let first = if self.policy == BACKPRESSURE {
+            // The whole run or nothing: Full unless all of it fits.
+            match self.claim_gated(n as u64) {
+                Ok(first) => first,
+                Err(why) => {
+                    if let Rejected::Closed = why {
+                        // Relaxed: statistics only.
+                        self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    return Err((why, events));
+                }
+            }
+        } else {
+            // SeqCst: as in `push`; one read-modify-write claims the whole run. `n` is the
+            // length of a `Vec`, far below 2^63, so the low bits cannot carry into `CLOSED`.
+            let first = self.tail_index.fetch_add(n as u64, Ordering::SeqCst);
+            if first & CLOSED != 0 {
+                // Relaxed: statistics only.
+                self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                return Err((Rejected::Closed, events));
+            }
+            first
+        };
         if n == 0 {
             return Ok(0);
         }
@@ -199,6 +588,9 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if seg != tail {
             // SAFETY: pinned; we claimed an index in `seg` (the run's last).
             unsafe { self.advance_tail(seg, guard) };
+        }
+        if self.policy == DROP_OLDEST {
+            self.trim(first + n as u64 - 1, guard);
         }
         // As in `push`: the SC claim and the SC load of the wait list.
         if !self.waiters.is_empty() {
@@ -432,6 +824,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // missed by the take (see the `close_vs_send_and_recv` loom model).
         fence(Ordering::SeqCst);
         self.waiters.wake_all(&self.user_panics);
+        self.senders.wake_all(&self.user_panics);
     }
 
     /// Whether a cursor at `index` has read everything it ever will.
@@ -523,8 +916,15 @@ impl<E> Drop for Topic<E> {
         // topic's `Arc`). Every segment before the tail is already dead (retired to the epoch,
         // which frees it on its own); the tail and any successors installed ahead of it are
         // reachable only from here, so they are freed at once, in a loop.
+        // A DropOldest topic keeps every segment from `head` on alive (not retired): free from
+        // there. Those before `head` died with the last cursor in them.
         // Relaxed: `&mut self` already synchronised with every thread that used the topic.
-        let mut cur = self.tail_seg.load(Ordering::Relaxed);
+        let head = self.head.load(Ordering::Relaxed);
+        let mut cur = if head.is_null() {
+            self.tail_seg.load(Ordering::Relaxed)
+        } else {
+            head
+        };
         while !cur.is_null() {
             // SAFETY: exclusive access, argued above; each segment is freed exactly once.
             let mut seg = unsafe { Box::from_raw(cur) };
@@ -532,6 +932,13 @@ impl<E> Drop for Topic<E> {
             // This drop may run inside any caller's pin (the registry that held the topic is
             // freed through the epoch): a panicking `E::drop` is contained.
             seg.drop_values(&self.user_panics);
+        }
+        // Relaxed: as above.
+        let mut cell = self.positions.load(Ordering::Relaxed);
+        while !cell.is_null() {
+            // SAFETY: cells are owned by the topic and freed only here.
+            let c = unsafe { Box::from_raw(cell) };
+            cell = c.next;
         }
     }
 }

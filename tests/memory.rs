@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 
-use tidings::{Bus, TryRecvError};
+use tidings::{Bus, Overflow, TryRecvError};
 
 struct Counting;
 
@@ -371,6 +371,174 @@ fn dropping_a_bus_with_a_million_retained_events_frees_them() {
         .join()
         .unwrap();
     assert_all_dropped_once();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 14, behaviour 1: a DropOldest topic bounds memory even if a subscription never reads
+// again.
+
+/// Events per segment (`SEGMENT_CAP`).
+const SEG: u64 = 64;
+
+/// The documented bound (README, "When a consumer is slow"): a DropOldest topic of capacity
+/// `c` retains at most `ceil((c - 1) / 64) + 1` segments from its oldest retained one to the
+/// newest, plus one segment per subscription it has overtaken.
+fn bound_segments(c: u64, overtaken: u64) -> u64 {
+    (c - 1).div_ceil(SEG) + 1 + overtaken
+}
+
+/// Bytes of one segment of `u64` events: what the 65th send allocates (the callers hold the
+/// serial lock, so no other test allocates meanwhile).
+fn segment_bytes() -> isize {
+    let bus = Bus::new();
+    let _sub = bus.subscribe::<u64>();
+    for i in 0..SEG {
+        bus.send(i).unwrap();
+    }
+    // Earlier tests' threads may have left garbage that a pin would free meanwhile.
+    flush_epoch();
+    let before = live_bytes();
+    bus.send(SEG).unwrap();
+    live_bytes() - before
+}
+
+/// A subscription that never reads again while many events are sent: the topic retains at most
+/// the bound, in segments (exactly, from the topic's own count) and in bytes (from the
+/// allocator), and the senders never fail. 10 M events in release builds, 1 M in debug ones.
+#[test]
+fn a_stalled_subscription_leaves_memory_bounded() {
+    let _serial = serial();
+    let n: u64 = if cfg!(debug_assertions) {
+        1_000_000
+    } else {
+        10_000_000
+    };
+    let seg_bytes = segment_bytes();
+    assert!(
+        seg_bytes > 64 * 16,
+        "a segment of u64 holds 64 slots: {seg_bytes}"
+    );
+    for c in [1u64, 64, 1000, 4096] {
+        let bus = Bus::builder()
+            .bound::<u64>(c as usize, Overflow::DropOldest)
+            .build();
+        let stalled = bus.subscribe::<u64>();
+        bus.send(0u64).unwrap();
+        flush_epoch();
+        let base = live_bytes();
+        let mut max_segments = 0;
+        for i in 1..n {
+            bus.send(i).unwrap();
+            if i % 4096 == 0 {
+                let s = bus.stats().topic::<u64>().unwrap().retained_segments as u64;
+                max_segments = max_segments.max(s);
+            }
+        }
+        flush_epoch();
+        let grown = live_bytes() - base;
+        let segments = bus.stats().topic::<u64>().unwrap().retained_segments as u64;
+        let bound = bound_segments(c, 1);
+        assert!(
+            max_segments <= bound,
+            "c = {c}: {max_segments} > {bound} segments"
+        );
+        assert!(segments <= bound, "c = {c}: {segments} > {bound} segments");
+        // The base held one segment; everything since is at most the rest of the bound, plus
+        // the epoch's own bookkeeping (a queue node of sealed garbage bags may be left over,
+        // under 4 KiB; 10 M events kept would be 160 MB).
+        assert!(
+            grown <= (bound as isize - 1) * seg_bytes + 4096,
+            "c = {c}: {grown} bytes retained beyond the first segment, bound {} segments of {seg_bytes}",
+            bound - 1
+        );
+        drop(stalled);
+        drop(bus);
+    }
+}
+
+/// Several stalled subscriptions at different places: one segment each on top of the window.
+#[test]
+fn each_overtaken_subscription_keeps_one_segment() {
+    let _serial = serial();
+    let c = 200u64;
+    let bus = Bus::builder()
+        .bound::<u64>(c as usize, Overflow::DropOldest)
+        .build();
+    let mut stalled = Vec::new();
+    let mut sent = 0u64;
+    for _ in 0..5 {
+        stalled.push(bus.subscribe::<u64>());
+        for _ in 0..1000 {
+            bus.send(sent).unwrap();
+            sent += 1;
+        }
+    }
+    for _ in 0..100_000 {
+        bus.send(sent).unwrap();
+        sent += 1;
+    }
+    let segments = bus.stats().topic::<u64>().unwrap().retained_segments as u64;
+    assert!(segments <= bound_segments(c, 5), "{segments}");
+    assert!(
+        segments > bound_segments(c, 0),
+        "each stalled one holds its own: {segments}"
+    );
+    // Each one resumes, and received + missed = sent to it.
+    for (k, mut sub) in stalled.into_iter().enumerate() {
+        let mut received = 0u64;
+        while sub.try_recv().is_ok() {
+            received += 1;
+        }
+        assert_eq!(received + sub.missed(), sent - 1000 * k as u64);
+    }
+}
+
+/// Every event value is dropped exactly once, including those the topic dropped unread.
+#[test]
+fn drop_oldest_drops_every_value_once() {
+    let _serial = serial();
+    static LIVE_VALUES: AtomicUsize = AtomicUsize::new(0);
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    #[derive(Debug)]
+    struct V;
+    impl V {
+        fn new() -> Self {
+            MADE.fetch_add(1, Ordering::SeqCst);
+            LIVE_VALUES.fetch_add(1, Ordering::SeqCst);
+            V
+        }
+    }
+    impl Clone for V {
+        fn clone(&self) -> Self {
+            V::new()
+        }
+    }
+    impl Drop for V {
+        fn drop(&mut self) {
+            LIVE_VALUES.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    {
+        let bus = Bus::builder().bound::<V>(30, Overflow::DropOldest).build();
+        let mut lag = bus.subscribe::<V>();
+        let mut fast = bus.subscribe::<V>();
+        for i in 0..10_000 {
+            bus.send(V::new()).unwrap();
+            drop(fast.try_recv().unwrap());
+            if i % 997 == 0 {
+                while let Ok(v) = lag.try_recv() {
+                    drop(v);
+                }
+            }
+        }
+    }
+    flush_epoch();
+    assert!(MADE.load(Ordering::SeqCst) > 10_000);
+    assert_eq!(
+        LIVE_VALUES.load(Ordering::SeqCst),
+        0,
+        "a value leaked or was dropped twice"
+    );
 }
 
 /// Issue 12, item 3: the request-with-timeout pattern. A subscription that parked and is then

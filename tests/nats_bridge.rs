@@ -71,6 +71,13 @@ fn events<E: Clone>(deliveries: Vec<Delivery<E>>) -> Vec<E> {
     deliveries.iter().map(|d| d.event().clone()).collect()
 }
 
+/// Returns once the server has processed the subscriptions `client` made so far. `flush` only
+/// writes them to the socket: another connection's publish could still reach the server first.
+/// A request nobody answers is answered ("no responders") after everything sent before it.
+async fn subscribed(client: &async_nats::Client) {
+    let _ = client.request("_TIDINGS_TEST.sync", "".into()).await;
+}
+
 /// Waits until `f` holds for the bridge's stats.
 async fn wait_stats(bridge: &Bridge, what: &str, f: impl Fn(&BridgeStats) -> bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -247,7 +254,7 @@ async fn json_on_the_wire_is_plain_and_interoperable() {
     bridge.import::<Note>("in").await.unwrap();
     let raw = async_nats::connect(server.url()).await.unwrap();
     let mut out = raw.subscribe("out").await.unwrap();
-    raw.flush().await.unwrap();
+    subscribed(&raw).await;
 
     // What a Python service would publish: JSON, no headers, other field order, spaces.
     raw.publish("in", r#"{ "text": "from python", "seq": 9 }"#.into())
@@ -286,7 +293,7 @@ async fn messagepack_bridges_two_buses() {
     .await;
     let raw = async_nats::connect(server.url()).await.unwrap();
     let mut wire = raw.subscribe("mp").await.unwrap();
-    raw.flush().await.unwrap();
+    subscribed(&raw).await;
     let _keep = a.subscribe::<Note>();
     a.send(note(4)).unwrap();
     assert_eq!(recv(&mut on_b).await, note(4));
@@ -1210,4 +1217,193 @@ async fn jetstream_options_shape_the_streams_and_consumers_the_bridge_creates() 
     let consumer = wait_consumer(&js, "TUNED", "t", "the consumer", |_| true).await;
     assert_eq!(consumer.config.ack_wait, Duration::from_secs(7));
     assert_eq!(consumer.config.max_ack_pending, 42);
+}
+
+/// Issue 18 point 2: the trace id of the scope a bridge was connected in goes out with every
+/// export (`Tidings-Trace-Id`), and an import continues the trace a message carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_id_crosses_the_bridge_both_ways() {
+    use tidings::bridge::nats::TRACE_HEADER;
+    use tidings::{Scope, TraceId};
+
+    let logs = logs();
+    let server = server!();
+    let url = server.url().to_string();
+    let ours: TraceId = "4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap();
+    let bus = Bus::new();
+    let mut local = bus.subscribe::<Note>();
+    let bridge = Scope::new("service")
+        .with_trace_id(ours)
+        .run(Bridge::connect(url.as_str(), &bus))
+        .await
+        .unwrap()
+        .unwrap();
+    bridge.export::<Note>("trace.out").unwrap();
+    bridge.import::<Note>("trace.in").await.unwrap();
+    // A bridge connected outside any scope has no trace to send.
+    let plain_bus = Bus::new();
+    let plain = Bridge::connect(url.as_str(), &plain_bus).await.unwrap();
+    plain.export::<Note>("trace.plain").unwrap();
+
+    let raw = async_nats::connect(url.as_str()).await.unwrap();
+    let mut out = raw.subscribe("trace.out").await.unwrap();
+    let mut plain_out = raw.subscribe("trace.plain").await.unwrap();
+    subscribed(&raw).await;
+    bus.send(note(1)).unwrap();
+    plain_bus.send(note(2)).unwrap();
+    let message = tokio::time::timeout(PATIENCE, out.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let headers = message.headers.unwrap();
+    assert_eq!(
+        headers.get(TRACE_HEADER).unwrap().as_str(),
+        ours.to_string()
+    );
+    let message = tokio::time::timeout(PATIENCE, plain_out.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(message.headers.unwrap().get(TRACE_HEADER).is_none());
+
+    // What a Haiway service would send: its ctx.trace_id() under the header.
+    let theirs = "0af7651916cd43dd8448eb211c80319c";
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(TRACE_HEADER, theirs);
+    raw.publish_with_headers(
+        "trace.in",
+        headers,
+        br#"{"seq":5,"text":"traced"}"#.to_vec().into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(recv(&mut local).await.seq, 1, "the local send");
+    assert_eq!(recv(&mut local).await.seq, 5);
+    let text = logs.text();
+    let continued = text
+        .lines()
+        .find(|l| l.contains("continuing trace") && l.contains(r#"subject="trace.in""#))
+        .unwrap_or_else(|| panic!("no continued trace in the log:\n{text}"));
+    assert!(
+        continued.contains(&format!("tidings_nats_import{{trace_id={theirs}}}")),
+        "{continued}"
+    );
+}
+
+// ---- a three-node cluster (issue 16.7) ----
+
+/// Three nodes, streams on three replicas; both bridges start on node 0 (the URL list in
+/// order), which is killed mid-stream. Core traffic must resume on another node, and every
+/// durable event must reach the handler at least once. Prints the measured failover time:
+/// from the kill to the first core event sent after it that arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_losing_the_node_a_bridge_uses_fails_over() {
+    const COUNT: u64 = 1_000;
+    let Some(mut cluster) = nats_server::NatsCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    let options = || {
+        BridgeOptions::new(urls.clone())
+            .connect_options(
+                ConnectOptions::new()
+                    .retain_servers_order()
+                    .reconnect_delay_callback(|_| Duration::from_millis(100)),
+            )
+            .jetstream(
+                JetStreamOptions::default()
+                    .replicas(3)
+                    .ack_wait(Duration::from_secs(5)),
+            )
+            .retry_backoff(Duration::from_millis(50), Duration::from_millis(500))
+    };
+    let (a, b) = (Bus::new(), Bus::new());
+    let bridge_a = Bridge::connect(options(), &a).await.unwrap();
+    let bridge_b = Bridge::connect(options(), &b).await.unwrap();
+    // JetStream needs the cluster to elect its meta leader first.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while let Err(e) = bridge_a
+        .export_durable::<Note>("CLUSTER", "cluster.durable")
+        .await
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "JetStream cluster not ready: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let js = async_nats::jetstream::new(bridge_a.client().clone());
+    let info = js
+        .get_stream("CLUSTER")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.config.num_replicas, 3);
+    let mut durable = b.subscribe::<Delivery<Note>>();
+    bridge_b
+        .import_durable::<Note>("CLUSTER", "cluster.durable", "b")
+        .await
+        .unwrap();
+    // Core traffic on another type.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Ping(u64);
+    let mut pings = b.subscribe::<Ping>();
+    bridge_b.import::<Ping>("cluster.core").await.unwrap();
+    bridge_a.export::<Ping>("cluster.core").unwrap();
+    a.send(Ping(0)).unwrap();
+    recv(&mut pings).await;
+    let node = cluster
+        .node_with_port(bridge_a.client().server_info().port)
+        .expect("connected to a node of the cluster");
+    assert_eq!(node, 0, "retain_servers_order: the first URL");
+
+    let mut handled: BTreeMap<u64, u32> = BTreeMap::new();
+    let pump = |on: &mut Subscription<Delivery<Note>>, handled: &mut BTreeMap<u64, u32>| {
+        while let Ok(d) = on.try_recv() {
+            *handled.entry(d.seq).or_default() += 1;
+        }
+    };
+    for seq in 0..COUNT / 3 {
+        a.send(note(seq)).unwrap();
+    }
+    pump(&mut durable, &mut handled);
+    cluster.nodes[node].kill();
+    let killed = std::time::Instant::now();
+    for seq in COUNT / 3..COUNT {
+        a.send(note(seq)).unwrap();
+    }
+    // Core: probe until a ping sent after the kill arrives.
+    let mut probe = 1;
+    let failover = loop {
+        a.send(Ping(probe)).unwrap();
+        probe += 1;
+        if let Ok(Some(Ping(n))) =
+            tokio::time::timeout(Duration::from_millis(10), pings.recv()).await
+            && n >= 1
+        {
+            break killed.elapsed();
+        }
+        pump(&mut durable, &mut handled);
+        assert!(killed.elapsed() < PATIENCE, "core traffic did not resume");
+    };
+    eprintln!("core failover after killing node {node}: {failover:?}");
+    // Durable: every event handled at least once.
+    while handled.len() < COUNT as usize {
+        let d = recv(&mut durable).await;
+        *handled.entry(d.seq).or_default() += 1;
+    }
+    assert_eq!(
+        handled.keys().copied().collect::<Vec<_>>(),
+        (0..COUNT).collect::<Vec<_>>()
+    );
+    let again: u32 = handled.values().map(|n| n - 1).sum();
+    eprintln!(
+        "durable: {COUNT} events handled ({again} twice) in {:?} after the kill",
+        killed.elapsed()
+    );
+    let stats = bridge_a.stats();
+    assert!(stats.disconnects >= 1 && stats.reconnects >= 1, "{stats:?}");
 }

@@ -168,6 +168,7 @@ fn senders_churn_and_close() {
                     Ok(()) => seq += 1,
                     Err(SendError::Closed(_)) => return seq,
                     Err(SendError::NoSubscribers(_)) => panic!("the readers are subscribed"),
+                    Err(SendError::Full(_)) => panic!("the bus is unbounded"),
                 }
             }
         })

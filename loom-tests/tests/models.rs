@@ -10,7 +10,7 @@ use std::cell::Cell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use tidings::{Bus, SendError, Subscription, TryRecvError};
+use tidings::{Bus, Overflow, SendError, Subscription, TryRecvError};
 
 thread_local! {
     /// Live `Ev` values on this OS thread, which runs every thread of a loom model.
@@ -343,6 +343,170 @@ fn tail_advance_race_keeps_segment_count() {
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Bounded topics (issue 14). Under loom a segment holds 2 slots, so capacity 1 makes `head`
+// move past a segment every other send.
+
+/// DropOldest: a laggard crosses out of its segment while a sender moves `head` past that
+/// segment and the next one, freeing what no cursor holds. The laggard must either step into
+/// the successor (if `head` had not passed its segment when it looked) or jump to `head`, and
+/// never touch a freed segment; what it gets is in order, and received + missed = sent.
+/// Catches a cursor that follows `next` out of a cut segment without checking `head` (a use of
+/// a freed segment: injected once by replacing the `head_start` check in
+/// `Live::cross_dropping` with `true`, loom reported "use of a freed segment"), a cut that
+/// does not stop the cascade (window segments freed under `head`), and a miscount of missed.
+#[test]
+fn drop_oldest_laggard_vs_trim() {
+    model(|| {
+        let bus = Bus::builder().bound::<Ev>(1, Overflow::DropOldest).build();
+        let mut lag = bus.subscribe::<Ev>();
+        bus.send(Ev::new(0)).unwrap();
+        bus.send(Ev::new(1)).unwrap();
+        assert_eq!(drain(&mut lag), [0, 1]);
+        let b = bus.clone();
+        let sender = thread::spawn(move || {
+            for v in 2..6 {
+                b.send(Ev::new(v)).unwrap();
+            }
+        });
+        let mut got = drain(&mut lag);
+        sender.join().unwrap();
+        got.extend(drain(&mut lag));
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "out of order: {got:?}");
+        assert_eq!(
+            got.len() as u64 + lag.missed(),
+            4,
+            "{got:?}, missed {}",
+            lag.missed()
+        );
+        assert_eq!(got.last(), Some(&5), "the newest is always retained");
+    });
+}
+
+/// DropOldest: a subscription is dropped (its segment freed) while a sender trims and another
+/// subscription crosses segments. Catches a dead cut segment that still cascades (its link
+/// reference belongs to `head`: injected once by deleting `hs.cut()` in `Topic::trim`, loom
+/// reported a use of a freed segment), a segment freed twice, and a segment or value leaked by
+/// a cascade cut short.
+#[test]
+fn drop_oldest_drop_vs_trim() {
+    model(|| {
+        let bus = Bus::builder().bound::<Ev>(1, Overflow::DropOldest).build();
+        let lag = bus.subscribe::<Ev>();
+        let mut fast = bus.subscribe::<Ev>();
+        bus.send(Ev::new(0)).unwrap();
+        bus.send(Ev::new(1)).unwrap();
+        let b = bus.clone();
+        let sender = thread::spawn(move || {
+            for v in 2..6 {
+                b.send(Ev::new(v)).unwrap();
+            }
+        });
+        let dropper = thread::spawn(move || drop(lag));
+        let mut got = drain(&mut fast);
+        sender.join().unwrap();
+        dropper.join().unwrap();
+        got.extend(drain(&mut fast));
+        assert_eq!(got.len() as u64 + fast.missed(), 6, "{got:?}");
+    });
+}
+
+/// Backpressure: a sender finds the topic full and waits in `send_async` while the reader reads
+/// the event that makes room. A lost wake-up shows as a loom deadlock. Catches a sender that
+/// parks without the SeqCst fence before its second look, and a reader that publishes its
+/// position without looking for parked senders (injected once by deleting the wake in
+/// `Topic::publish_position`: loom reported a deadlock).
+#[test]
+fn full_sender_vs_reader() {
+    model(|| {
+        let bus = Bus::builder()
+            .bound::<Ev>(1, Overflow::Backpressure)
+            .build();
+        let mut sub = bus.subscribe::<Ev>();
+        bus.send(Ev::new(1)).unwrap();
+        let reader = thread::spawn(move || {
+            let first = sub.try_recv().map(|e| *e.0);
+            (first, sub)
+        });
+        let sent = loom::future::block_on(bus.send_async(Ev::new(2)));
+        assert!(sent.is_ok());
+        let (first, mut sub) = reader.join().unwrap();
+        assert_eq!(first, Ok(1), "room appeared only through this read");
+        assert_eq!(drain(&mut sub), [2]);
+    });
+}
+
+/// Backpressure: a sender waits on a full topic while the bus closes. It must wake and get its
+/// event back in `Closed` (a deadlock otherwise). Catches a close that does not wake parked
+/// senders (injected once by deleting `self.senders.wake_all()` in `Topic::close`: loom
+/// reported a deadlock) and a sender that re-checks room but not the close.
+#[test]
+fn full_sender_vs_close() {
+    model(|| {
+        let bus = Bus::builder()
+            .bound::<Ev>(1, Overflow::Backpressure)
+            .build();
+        let mut sub = bus.subscribe::<Ev>();
+        bus.send(Ev::new(1)).unwrap();
+        let b = bus.clone();
+        let closer = thread::spawn(move || b.close());
+        match loom::future::block_on(bus.send_async(Ev::new(2))) {
+            Err(SendError::Closed(e)) => assert_eq!(*e.0, 2),
+            other => panic!("nobody read, so only the close can end the wait: {other:?}"),
+        }
+        closer.join().unwrap();
+        assert_eq!(drain(&mut sub), [1]);
+    });
+}
+
+/// Backpressure: a sender waits on a full topic while its slowest subscription is dropped; the
+/// other one has read everything, so the drop makes room. Catches a drop that frees the
+/// position without waking parked senders (injected once by deleting the wake in
+/// `Topic::release_position`: loom reported a deadlock), and a scan that still counts the
+/// freed position.
+#[test]
+fn full_sender_vs_slow_subscription_drop() {
+    model(|| {
+        let bus = Bus::builder()
+            .bound::<Ev>(1, Overflow::Backpressure)
+            .build();
+        let slow = bus.subscribe::<Ev>();
+        let mut fast = bus.subscribe::<Ev>();
+        bus.send(Ev::new(1)).unwrap();
+        assert_eq!(drain(&mut fast), [1]);
+        let dropper = thread::spawn(move || drop(slow));
+        let sent = loom::future::block_on(bus.send_async(Ev::new(2)));
+        assert!(sent.is_ok(), "{sent:?}");
+        dropper.join().unwrap();
+        assert_eq!(drain(&mut fast), [2]);
+    });
+}
+
+/// Backpressure: the first subscription of a type is made (its topic registered, then its
+/// position cell) while a sender sends four events. The sender may find the topic before the
+/// cell exists and scan no position at all; the subscription must still never be more than the
+/// bound (1) behind. Catches a gate raised to "no position" (`u64::MAX`) by such a scan, after
+/// which every send is accepted (injected once by removing the cap `.min(raw)` in
+/// `Topic::claim_gated`: loom found the subscription two behind).
+#[test]
+fn backpressure_first_subscription_vs_sender() {
+    model(|| {
+        let bus = Bus::builder()
+            .bound::<Ev>(1, Overflow::Backpressure)
+            .build();
+        let b = bus.clone();
+        let sender = thread::spawn(move || {
+            for v in 0..4 {
+                let _ = b.send(Ev::new(v));
+            }
+        });
+        let mut sub = bus.subscribe::<Ev>();
+        sender.join().unwrap();
+        let got = drain(&mut sub);
+        assert!(got.len() <= 1, "more than the bound behind: {got:?}");
+    });
+}
+
 /// A run of two events (`send_all`) claimed from the last slot of one segment into the next
 /// (segments hold 2 slots under loom) races a close, while a subscription waits in
 /// `recv_many`. The run must land whole or not at all, and the waiting receive must end.
@@ -394,7 +558,11 @@ fn send_all_across_a_segment_vs_subscribe() {
         assert_eq!(drain(&mut early), [1, 2, 3]);
         assert!(got.is_empty() || got == [2, 3], "part of a run: {got:?}");
         if after {
-            assert_eq!(got, [2, 3], "a run that started after subscribe returned was lost");
+            assert_eq!(
+                got,
+                [2, 3],
+                "a run that started after subscribe returned was lost"
+            );
         }
     });
 }
@@ -443,7 +611,11 @@ fn leave_while_parked_vs_send() {
         assert_eq!(loom::future::block_on(keep.recv()), Some(Ev::new(1)));
         dropper.join().unwrap();
         sender.join().unwrap();
-        assert_eq!(std::sync::Arc::strong_count(&count), 1, "the waker was kept");
+        assert_eq!(
+            std::sync::Arc::strong_count(&count),
+            1,
+            "the waker was kept"
+        );
         assert!(
             tidings::__loom::live_wait_nodes() <= 1,
             "the gone subscription's node is still allocated"
@@ -470,7 +642,11 @@ fn leave_while_parked_without_a_send() {
         // Polled again while the other leaves (an executor's spurious or real re-poll).
         assert!(poll_once(&mut keep, &keep_waker).is_pending());
         dropper.join().unwrap();
-        assert_eq!(std::sync::Arc::strong_count(&gone_count), 1, "the waker was kept");
+        assert_eq!(
+            std::sync::Arc::strong_count(&gone_count),
+            1,
+            "the waker was kept"
+        );
         assert_eq!(
             tidings::__loom::live_wait_nodes(),
             1,
@@ -482,7 +658,13 @@ fn leave_while_parked_without_a_send() {
         }
         let before = wakes(&keep_count);
         bus.send(Ev::new(2)).unwrap();
-        assert!(wakes(&keep_count) > before, "the send did not wake the parked subscription");
-        assert_eq!(poll_once(&mut keep, &keep_waker), std::task::Poll::Ready(Some(Ev::new(2))));
+        assert!(
+            wakes(&keep_count) > before,
+            "the send did not wake the parked subscription"
+        );
+        assert_eq!(
+            poll_once(&mut keep, &keep_waker),
+            std::task::Poll::Ready(Some(Ev::new(2)))
+        );
     });
 }

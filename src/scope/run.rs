@@ -93,6 +93,22 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
         }
     }
 
+    /// The scope's failure for an error of its body or a resource.
+    fn failed(&self, error: BoxError) -> ScopeError {
+        ScopeError::Failed {
+            scope: Arc::clone(&self.node.name),
+            error: Arc::from(error),
+        }
+    }
+
+    /// The scope's failure for a panic of its body or a resource.
+    fn panicked(&self, payload: &(dyn std::any::Any + Send)) -> ScopeError {
+        ScopeError::Panicked {
+            scope: Arc::clone(&self.node.name),
+            message: super::panic_message(payload),
+        }
+    }
+
     /// Drops the body inside its frame, so its destructors still see their scope.
     fn drop_body(&mut self) {
         if self.body.is_some() {
@@ -115,14 +131,8 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
                 self.output = Some(value);
                 None
             }
-            Ok(Poll::Ready(Err(error))) => Some(ScopeError::Failed {
-                scope: Arc::clone(&self.node.name),
-                error: Arc::from(error),
-            }),
-            Err(payload) => Some(ScopeError::Panicked {
-                scope: Arc::clone(&self.node.name),
-                message: super::panic_message(payload.as_ref()),
-            }),
+            Ok(Poll::Ready(Err(error))) => Some(self.failed(error)),
+            Err(payload) => Some(self.panicked(&*payload)),
         };
         self.drop_body();
         if let Some(failure) = failure {
@@ -167,21 +177,17 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
                     continue;
                 }
                 Ok(Poll::Ready((resource, Err(error)))) => {
+                    let failure = self.failed(error);
                     let _enter = current::enter(&mut self.frame);
                     self.resources.opening = None;
                     drop(resource); // never opened: not closed
-                    ScopeError::Failed {
-                        scope: Arc::clone(&self.node.name),
-                        error: Arc::from(error),
-                    }
+                    failure
                 }
                 Err(payload) => {
+                    let failure = self.panicked(&*payload);
                     let _enter = current::enter(&mut self.frame);
                     self.resources.opening = None;
-                    ScopeError::Panicked {
-                        scope: Arc::clone(&self.node.name),
-                        message: super::panic_message(payload.as_ref()),
-                    }
+                    failure
                 }
             };
             super::observe::scope_failed(&failure);
@@ -222,14 +228,8 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
             let failure = match polled {
                 Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready(Ok(()))) => None,
-                Ok(Poll::Ready(Err(error))) => Some(ScopeError::Failed {
-                    scope: Arc::clone(&self.node.name),
-                    error: Arc::from(error),
-                }),
-                Err(payload) => Some(ScopeError::Panicked {
-                    scope: Arc::clone(&self.node.name),
-                    message: super::panic_message(payload.as_ref()),
-                }),
+                Ok(Poll::Ready(Err(error))) => Some(self.failed(error)),
+                Err(payload) => Some(self.panicked(&*payload)),
             };
             {
                 let _enter = current::enter(&mut self.frame);

@@ -798,6 +798,10 @@ fn send_one<E: Event>(
             e.defuse();
             SendError::Closed(e.id())
         }
+        SendError::Full(mut e) => {
+            e.defuse();
+            SendError::Full(e.id())
+        }
     });
     (id, result)
 }

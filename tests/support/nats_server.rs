@@ -181,3 +181,54 @@ pub fn example_binary(name: &str) -> PathBuf {
         .insert(name.to_owned(), path.clone());
     path
 }
+
+/// A cluster of `nats-server`s with JetStream on loopback ports: every node routes to every
+/// other, so streams can have replicas on each. Killed on drop.
+#[allow(dead_code)] // used by the cluster test only
+pub struct NatsCluster {
+    pub nodes: Vec<NatsServer>,
+}
+
+#[allow(dead_code)]
+impl NatsCluster {
+    /// Starts `size` nodes, or explains why not and returns `None` (as [`NatsServer::start_with`]).
+    pub fn start(size: usize) -> Option<NatsCluster> {
+        let cluster_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let routes = cluster_ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::with_capacity(size);
+        for (i, port) in cluster_ports.iter().enumerate() {
+            let name = format!("n{i}");
+            let listen = format!("nats://127.0.0.1:{port}");
+            let args = [
+                "--name",
+                name.as_str(),
+                "--cluster_name",
+                "tidings",
+                "--cluster",
+                listen.as_str(),
+                "--routes",
+                routes.as_str(),
+            ];
+            nodes.push(NatsServer::start_with(&args)?);
+        }
+        Some(NatsCluster { nodes })
+    }
+
+    /// Every node's client URL, comma-separated, node 0 first.
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Which node listens on client port `port`.
+    pub fn node_with_port(&self, port: u16) -> Option<usize> {
+        self.nodes.iter().position(|n| n.port == port)
+    }
+}

@@ -156,7 +156,14 @@ pub(crate) async fn import<E: Serialize + DeserializeOwned + Send + Sync + 'stat
             Counters::bump(&inner.counters.looped);
             continue;
         }
-        match deliver::<E>(&inner, &message.subject, &message.payload, &mut buf) {
+        let headers = message.headers.as_ref();
+        match deliver::<E>(
+            &inner,
+            &message.subject,
+            headers,
+            &message.payload,
+            &mut buf,
+        ) {
             Delivered::Yes | Delivered::Skipped => {}
             Delivered::BusClosed => break,
         }
@@ -180,9 +187,22 @@ pub(crate) enum Delivered {
 pub(crate) fn deliver<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
     inner: &Inner,
     subject: &Subject,
+    headers: Option<&async_nats::HeaderMap>,
     payload: &[u8],
     buf: &mut BytesMut,
 ) -> Delivered {
+    // The sender's trace (`TRACE_HEADER`), continued for whatever delivery logs.
+    let trace = headers
+        .and_then(|h| h.get(super::TRACE_HEADER))
+        .and_then(|v| v.as_str().parse::<crate::TraceId>().ok());
+    let _span = trace.map(|trace_id| {
+        let span = tracing::debug_span!("tidings_nats_import", trace_id = %trace_id).entered();
+        tracing::debug!(
+            subject = subject.as_str(),
+            "tidings nats bridge: continuing trace"
+        );
+        span
+    });
     let counters = &inner.counters;
     let event = match inner.codec.decode::<E>(payload) {
         Ok(event) => event,
@@ -211,5 +231,12 @@ pub(crate) fn deliver<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
             Delivered::Yes
         }
         Err(SendError::Closed(_)) => Delivered::BusClosed,
+        // A bounded (Backpressure) import type whose slowest subscription is full: the message
+        // is not delivered locally; counted as unrouted rather than blocking the import task.
+        Err(SendError::Full(_)) => {
+            Counters::bump(&counters.imported);
+            Counters::bump(&counters.unrouted);
+            Delivered::Yes
+        }
     }
 }

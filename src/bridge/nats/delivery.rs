@@ -61,6 +61,11 @@ pub(crate) enum AckMsg {
 /// ack wait, so it is handled at least once. The same happens when a subscription ends
 /// without reading it.
 ///
+/// The import counts the subscriptions right before it sends. A subscription made in that
+/// instant may receive the event too and count as one of those waited for, so the message can
+/// be acknowledged while one of the earlier subscriptions still handles it; subscribe before
+/// calling `import_durable` (as the example does) and this cannot happen.
+///
 /// ```
 /// # async fn demo(bus: tidings::Bus, bridge: tidings::bridge::nats::Bridge)
 /// # -> Result<(), tidings::bridge::nats::Error> {

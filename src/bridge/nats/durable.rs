@@ -4,8 +4,13 @@
 //! Export publishes with `Nats-Msg-Id: <origin>-<n>` (n counts this export's events), keeps
 //! up to [`WINDOW`] publishes awaiting the stream's acknowledgement, and on a timeout or error
 //! publishes the same message again: the stream's duplicate window drops a copy it already
-//! stored, so a retry never stores an event twice. Import acknowledges each message after the
-//! local send; a message lost with its acknowledgement is redelivered after [`ACK_WAIT`].
+//! stored, so a retry never stores an event twice. Every wait of an export is bounded by the
+//! close deadline once the bridge closes, and what it still holds then is counted.
+//!
+//! Import pulls at most as many messages as its window ([`Window`], `max_ack_pending`) has
+//! free, and only while the bus has a subscription for `Delivery<E>`; each message goes into
+//! the bus as a [`Delivery`], which acknowledges it once handled (see `delivery.rs`). A message
+//! whose acknowledgement is lost, or that nobody settles, is redelivered after the ack wait.
 //! Retries can reorder events around an outage.
 
 use std::collections::VecDeque;

@@ -107,6 +107,15 @@ pub type Error = async_nats::Error;
 /// The header naming the bus a message came from.
 pub const ORIGIN_HEADER: &str = "Tidings-Origin";
 
+/// The header carrying a trace id across processes: the 32 lowercase hex digits of a
+/// [`TraceId`](crate::TraceId) (a UUID's form is read too). A bridge connected inside a scope
+/// sends that scope's [`ctx::trace_id`](crate::ctx::trace_id) with every message it exports
+/// (core and JetStream); a core [`import`](Bridge::import) delivers each message carrying it
+/// inside a `tidings_nats_import` span whose `trace_id` field continues that trace (and logs
+/// `continuing trace` at debug level). JetStream imports do not continue it yet. A Python
+/// Haiway service joins the trace by sending `ctx.trace_id()` under this name.
+pub const TRACE_HEADER: &str = "Tidings-Trace-Id";
+
 /// Where and how a [`Bridge`] connects. A `&str` or `String` converts into one with the
 /// defaults (JSON, async-nats's default [`ConnectOptions`]).
 ///
@@ -403,7 +412,14 @@ impl Bridge {
                 let counters = Arc::clone(&events);
                 async move { core::on_connection_event(&counters, event) }
             })
-            .connect(addrs)
+            // async-nats parses a `&str` as one URL; a list of several goes as a Vec.
+            .connect(
+                addrs
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .collect::<Vec<_>>(),
+            )
             .await?;
         // Connected before the callback could say so.
         counters
@@ -412,6 +428,9 @@ impl Bridge {
         let origin = HeaderValue::from(format!("{}-{}", process_nonce(), bus.id()).as_str());
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN_HEADER, origin.clone());
+        if let Ok(trace) = crate::ctx::trace_id() {
+            headers.insert(TRACE_HEADER, trace.to_string().as_str());
+        }
         let (shutdown, _) = watch::channel(None);
         let (acks, ack_queue) = mpsc::unbounded_channel();
         tokio::spawn(delivery::acker(
