@@ -327,7 +327,11 @@ impl Bus {
     /// All or nothing: returns `Ok(n)`, the number of events sent (0 for an empty batch), or
     /// gives every event back, unstored and in order, in the same [`SendError`] as
     /// [`send`](Bus::send) would (`NoSubscribers` or `Closed`). Against [`close`](Bus::close)
-    /// the run is one send: it lands entirely before the close or not at all.
+    /// the run is one send: it lands entirely before the close or not at all. On a type bounded
+    /// with [`Overflow::Backpressure`](crate::Overflow::Backpressure) the whole run fits or
+    /// none of it is sent ([`SendError::Full`] with every event; a run longer than the
+    /// capacity never fits); with [`Overflow::DropOldest`](crate::Overflow::DropOldest) it is
+    /// sent, and a lagging subscription loses the oldest events as for single sends.
     ///
     /// `events` is collected into a `Vec` first (a `Vec` passed in keeps its allocation), so
     /// that an iterator that panics does so before anything is claimed.

@@ -2,8 +2,10 @@
 //! [`Scope`](crate::Scope), found without a handle.
 //!
 //! Outside any scope every function returns [`ContextMissing`] (nothing is silently dropped),
-//! except the observability ones ([`record`], [`event`], [`metric`], [`log_error`]), which work
-//! anywhere, as Haiway's fall back to the root logger:
+//! except those that make sense anywhere: the observability ones ([`record`], [`event`],
+//! [`metric`], [`log_error`]; Haiway falls back to the root logger), [`spawn_background`] and
+//! [`shutdown_background`], and the questions [`contains_state`] (`false`),
+//! [`check_cancellation`] (`Ok`) and [`cancelled`] (never ready):
 //!
 //! ```
 //! use tidings::{ContextMissing, ctx};
