@@ -147,3 +147,54 @@ fn scoped_reads_by_reference_skip_other_scopes_and_end_with_the_scope() {
     assert!(sub.is_terminated());
     assert!(block_on(sub.recv_ref()).is_none());
 }
+
+#[test]
+fn batch_reads_skip_a_sibling_scopes_events_and_end_with_the_scope() {
+    let (mut sub, buf) = block_on(Scope::new("root").run(async {
+        let (sent, done) = oneshot::channel::<()>();
+        let (a, b) = futures::join!(
+            Scope::new("a").run(async move {
+                let mut sub = ctx::subscribe::<u32>().unwrap();
+                done.await.unwrap(); // b has sent 20 and 21 meanwhile
+                let mut buf = Vec::new();
+                assert_eq!(
+                    sub.try_recv_many(&mut buf, 8),
+                    Err(tidings::TryRecvError::Empty),
+                    "b's events must be skipped"
+                );
+                for i in 1..=5u32 {
+                    ctx::send(i).unwrap();
+                }
+                assert_eq!(
+                    sub.try_recv_many(&mut buf, 0),
+                    Ok(0),
+                    "a limit of 0 takes nothing"
+                );
+                assert_eq!(sub.try_recv_many(&mut buf, 2), Ok(2));
+                assert_eq!(sub.recv_many(&mut buf, 2).await, 2);
+                assert_eq!(sub.recv_many_blocking(&mut buf, 8), 1);
+                ctx::send(6u32).unwrap();
+                (sub, buf)
+            }),
+            Scope::new("b").run(async move {
+                ctx::send(20u32).unwrap();
+                ctx::send(21u32).unwrap();
+                sent.send(()).unwrap();
+            }),
+        );
+        b.unwrap();
+        a.unwrap()
+    }))
+    .unwrap();
+    assert_eq!(buf, [1, 2, 3, 4, 5]);
+    // Scope "a" has ended: what it had is drained first, then every batch read reports the end.
+    let mut rest = Vec::new();
+    assert_eq!(sub.try_recv_many(&mut rest, 8), Ok(1));
+    assert_eq!(rest, [6]);
+    assert_eq!(
+        sub.try_recv_many(&mut rest, 8),
+        Err(tidings::TryRecvError::Closed)
+    );
+    assert_eq!(block_on(sub.recv_many(&mut rest, 8)), 0);
+    assert_eq!(sub.recv_many_blocking(&mut rest, 8), 0);
+}

@@ -540,6 +540,126 @@ impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
     }
 }
 
+/// Batch reads, as [`Subscription::recv_many`] and its siblings: the same conventions (at least
+/// one event, at most `limit`; 0 only once ended and drained, or for a `limit` of 0), built on
+/// the single reads, so other scopes' events are skipped exactly as they are.
+impl<E: Clone + Send + Sync + 'static> ScopedSubscription<E> {
+    /// Waits for at least one event, then appends up to `limit` ready ones to `buf`; returns how
+    /// many. 0 only once the subscription has ended and is drained (or if `limit` is 0).
+    /// Cancel-safe: dropped before it completes, it has consumed nothing.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         for i in 1..=3u8 {
+    ///             ctx::send(i).unwrap();
+    ///         }
+    ///         let mut buf = Vec::new();
+    ///         assert_eq!(sub.recv_many(&mut buf, 2).await, 2);
+    ///         assert_eq!(sub.recv_many(&mut buf, 2).await, 1);
+    ///         assert_eq!(buf, [1, 2, 3]);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub async fn recv_many(&mut self, buf: &mut Vec<E>, limit: usize) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        match self.recv().await {
+            Some(first) => {
+                buf.push(first);
+                1 + self.take_ready(buf, limit - 1)
+            }
+            None => 0,
+        }
+    }
+
+    /// Appends every event ready now, up to `limit`, to `buf`; never waits. `Ok(n)` with
+    /// `n >= 1` (`Ok(0)` only for a `limit` of 0), else [`TryRecvError::Empty`] or, once ended
+    /// and drained, [`TryRecvError::Closed`].
+    ///
+    /// ```
+    /// use tidings::{Scope, TryRecvError, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         let mut buf = Vec::new();
+    ///         assert_eq!(sub.try_recv_many(&mut buf, 8), Err(TryRecvError::Empty));
+    ///         ctx::send(7u8).unwrap();
+    ///         assert_eq!(sub.try_recv_many(&mut buf, 8), Ok(1));
+    ///         assert_eq!(buf, [7]);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn try_recv_many(&mut self, buf: &mut Vec<E>, limit: usize) -> Result<usize, TryRecvError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let first = self.try_recv()?;
+        buf.push(first);
+        Ok(1 + self.take_ready(buf, limit - 1))
+    }
+
+    /// As [`recv_many`](Self::recv_many), blocking the thread; for code outside any async
+    /// runtime. Returns 0 only once ended and drained (or for a `limit` of 0).
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<u8>().unwrap();
+    ///         ctx::send(1u8).unwrap();
+    ///         ctx::send(2u8).unwrap();
+    ///         let mut buf = Vec::new();
+    ///         assert_eq!(sub.recv_many_blocking(&mut buf, 8), 2);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    #[cfg(not(tidings_loom))]
+    pub fn recv_many_blocking(&mut self, buf: &mut Vec<E>, limit: usize) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        match self.recv_blocking() {
+            Some(first) => {
+                buf.push(first);
+                1 + self.take_ready(buf, limit - 1)
+            }
+            None => 0,
+        }
+    }
+
+    /// Takes up to `limit` events that are ready now; stops at the first `Empty` or `Closed`
+    /// (a `Closed` is seen again by the next call).
+    fn take_ready(&mut self, buf: &mut Vec<E>, limit: usize) -> usize {
+        let mut n = 0;
+        while n < limit {
+            match self.try_recv() {
+                Ok(event) => {
+                    buf.push(event);
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        n
+    }
+}
+
 impl<E: Clone + Send + Sync + 'static> Stream for ScopedSubscription<E> {
     type Item = E;
 
