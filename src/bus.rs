@@ -14,13 +14,14 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use crate::bound::{Bound, BusBuilder};
 use crate::error::SendError;
 use crate::lag;
 use crate::notify::WaitNode;
-use crate::segment::Segment;
+use crate::segment::{self, Pending, Segment};
 use crate::send_cache;
 use crate::stats::{Stats, TopicStats, UserPanics};
 use crate::subscription::Subscription;
@@ -244,7 +245,16 @@ impl Bus {
     /// ```
     #[inline]
     pub fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
-        self.shared.send(event)
+        // Written out rather than through `Shared::send` or `segment::pending`: each frame
+        // that holds the event costs its size in a debug build.
+        let mut event = ManuallyDrop::new(event);
+        // SAFETY: `event` is not touched again; the `Pending` moves it into its slot, hands it
+        // back to `hand_back`, or drops it.
+        let back = match self.shared.send_pending(unsafe { Pending::new(&mut event) }) {
+            Ok(()) => return Ok(()),
+            Err(back) => back,
+        };
+        hand_back(back)
     }
 
     /// Sends `event`, waiting while its type is bounded with
@@ -487,6 +497,17 @@ impl Bus {
     }
 }
 
+/// The event of a send that stored nothing, handed back by value in its error. Returns the
+/// whole `Result`, so that a debug build writes the event straight into the caller's.
+#[cold]
+fn hand_back<E>(back: SendError<Pending<'_, E>>) -> Result<(), SendError<E>> {
+    match back {
+        SendError::NoSubscribers(e) => Err(SendError::NoSubscribers(e.into_inner())),
+        SendError::Closed(e) => Err(SendError::Closed(e.into_inner())),
+        SendError::Full(e) => Err(SendError::Full(e.into_inner())),
+    }
+}
+
 /// `epoch::pin` for `swap_registry`. Unit tests can make it panic, as a pin that collects a
 /// value whose `Drop` panics would.
 #[inline]
@@ -499,8 +520,22 @@ fn pin_for_swap() -> Guard {
 }
 
 impl Shared {
+    /// `Bus::send`. The event goes down by reference, as a [`Pending`], and is moved once,
+    /// into its slot: passed by value, a large event is copied into every frame on the way
+    /// in a debug build (issue 12).
     #[inline]
     fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        segment::pending(event, |event| match self.send_pending(event) {
+            Ok(()) => Ok(()),
+            Err(back) => hand_back(back),
+        })
+    }
+
+    #[inline]
+    fn send_pending<'e, E: Send + Sync + 'static>(
+        &self,
+        event: Pending<'e, E>,
+    ) -> Result<(), SendError<Pending<'e, E>>> {
         // SeqCst: pairs with the SeqCst increment in `subscribe`.
         if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
             return Err(self.unrouted(event));
@@ -509,7 +544,10 @@ impl Shared {
     }
 
     #[inline]
-    fn send_to_topic<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+    fn send_to_topic<'e, E: Send + Sync + 'static>(
+        &self,
+        event: Pending<'e, E>,
+    ) -> Result<(), SendError<Pending<'e, E>>> {
         // Pinned before the generation is loaded: see `send_cache` for why this keeps a cached
         // topic alive. The pin also protects the segments `push` walks.
         let guard = epoch::pin();
@@ -527,11 +565,11 @@ impl Shared {
 
     /// The registry path of `send_to_topic`; fills the send cache.
     #[inline(never)]
-    fn send_uncached<E: Send + Sync + 'static>(
+    fn send_uncached<'e, E: Send + Sync + 'static>(
         &self,
-        event: E,
+        event: Pending<'e, E>,
         guard: &Guard,
-    ) -> Result<(), SendError<E>> {
+    ) -> Result<(), SendError<Pending<'e, E>>> {
         let registry = self.registry.load();
         match registry.get::<E>() {
             None => Err(self.unrouted(event)),
@@ -545,12 +583,12 @@ impl Shared {
 
     /// `topic.push`, with its rejection turned into the public error.
     #[inline]
-    fn push<E: Send + Sync + 'static>(
+    fn push<'e, E: Send + Sync + 'static>(
         &self,
         topic: &Topic<E>,
-        event: E,
+        event: Pending<'e, E>,
         guard: &Guard,
-    ) -> Result<(), SendError<E>> {
+    ) -> Result<(), SendError<Pending<'e, E>>> {
         topic.push(event, guard).map_err(|(why, event)| match why {
             // The topic may be dead because the bus closed and its last subscription left:
             // then the answer is `Closed`, as it would be had the topic been gone already.
@@ -569,6 +607,17 @@ impl Shared {
         event: E,
         node: &crate::sync::Arc<WaitNode>,
     ) -> Result<(), SendError<E>> {
+        segment::pending(event, |event| match self.send_or_park_pending(event, node) {
+            Ok(()) => Ok(()),
+            Err(back) => hand_back(back),
+        })
+    }
+
+    fn send_or_park_pending<'e, E: Send + Sync + 'static>(
+        &self,
+        event: Pending<'e, E>,
+        node: &crate::sync::Arc<WaitNode>,
+    ) -> Result<(), SendError<Pending<'e, E>>> {
         if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
             return Err(self.unrouted(event));
         }
