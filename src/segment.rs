@@ -132,25 +132,22 @@ impl<E> Segment<E> {
         pending(event, |event| unsafe { self.write_pending(offset, event) });
     }
 
-    /// Moves the pending event claimed at `offset` into its slot, with one copy straight from
-    /// the sender's storage (a large event is never copied onto the stack here), and
-    /// publishes it.
+    /// Moves the event claimed at `offset` into its slot and publishes it. A [`Pending`] is
+    /// copied once, straight from the sender's storage (a large event is never copied onto
+    /// the stack here).
     ///
     /// # Safety
     /// The caller claimed global index `start + offset` (so no other thread writes this slot)
     /// and keeps the segment alive (pinned) for the call.
     #[inline]
-    pub(crate) unsafe fn write_pending(&self, offset: usize, event: Pending<'_, E>) {
+    pub(crate) unsafe fn write_pending<C: Carrier<E>>(&self, offset: usize, event: C) {
         #[cfg(tidings_loom)]
         loom_check::alive(self);
         let slot = &self.slots[offset];
-        let src = event.into_raw();
         // SAFETY: the caller's claim makes this thread the slot's only writer, and no reader
-        // touches `value` before `ready` is set below. `src` is an initialised `E` that
-        // `into_raw` handed over to be read exactly once (the `Pending` invariant): this is
-        // that read. It cannot overlap the slot, which is no sender's storage.
+        // touches `value` before `ready` is set below; the slot is no sender's storage.
         slot.value
-            .with_mut(|p| unsafe { ptr::copy_nonoverlapping(src, (*p).as_mut_ptr(), 1) });
+            .with_mut(|p| unsafe { event.move_to((*p).as_mut_ptr()) });
         // Release: pairs with the Acquire in `get`, publishing the value written above.
         slot.ready.store(true, Ordering::Release);
     }
@@ -408,6 +405,51 @@ impl<'a, E> Pending<'a, E> {
     fn into_raw(self) -> *mut E {
         let this = ManuallyDrop::new(self);
         this.event
+    }
+}
+
+/// How an event travels from a send to its slot: by value ([`Owned`], for small events, which
+/// stay in registers) or by reference to the sender's storage ([`Pending`], for large ones).
+pub(crate) trait Carrier<E> {
+    /// Moves the event to `dst`.
+    ///
+    /// # Safety
+    /// `dst` is valid for writing an `E` and does not overlap the carrier's storage.
+    unsafe fn move_to(self, dst: *mut E);
+
+    /// The event, handed back (for a send that stored nothing).
+    fn into_event(self) -> E;
+}
+
+/// An event carried by value.
+pub(crate) struct Owned<E>(pub(crate) E);
+
+impl<E> Carrier<E> for Owned<E> {
+    #[inline]
+    unsafe fn move_to(self, dst: *mut E) {
+        // SAFETY: the caller's contract.
+        unsafe { dst.write(self.0) }
+    }
+
+    #[inline]
+    fn into_event(self) -> E {
+        self.0
+    }
+}
+
+impl<E> Carrier<E> for Pending<'_, E> {
+    #[inline]
+    unsafe fn move_to(self, dst: *mut E) {
+        let src = self.into_raw();
+        // SAFETY: `src` is an initialised `E` that `into_raw` handed over to be read exactly
+        // once (the `Pending` invariant): this is that read. `dst` is valid and does not
+        // overlap it (the caller's contract).
+        unsafe { ptr::copy_nonoverlapping(src, dst, 1) }
+    }
+
+    #[inline]
+    fn into_event(self) -> E {
+        self.into_inner()
     }
 }
 

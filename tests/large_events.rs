@@ -58,7 +58,7 @@ fn marks(big: &Big) -> (u8, u8) {
 
 #[inline(never)]
 fn try_recv_ref_marks(sub: &mut tidings::Subscription<Big>) -> (u8, u8) {
-    marks(&sub.try_recv_ref().expect("sent"))
+    marks(sub.try_recv_ref().expect("sent"))
 }
 
 #[inline(never)]
@@ -121,7 +121,8 @@ fn sent_and_refused_events_are_dropped_exactly_once() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    struct Counted(Arc<AtomicUsize>, [u8; 64 << 10]);
+    /// Large enough to travel by reference.
+    struct Counted(Arc<AtomicUsize>, #[allow(dead_code)] [u8; 64 << 10]);
     impl Drop for Counted {
         fn drop(&mut self) {
             self.0.fetch_add(1, Ordering::SeqCst);
@@ -132,7 +133,10 @@ fn sent_and_refused_events_are_dropped_exactly_once() {
         let drops = drops.clone();
         move || {
             let bus = tidings::Bus::new();
-            drop(bus.send(Counted(drops.clone(), [0; 64 << 10])).expect_err("nobody"));
+            drop(
+                bus.send(Counted(drops.clone(), [0; 64 << 10]))
+                    .expect_err("nobody"),
+            );
             assert_eq!(drops.load(Ordering::SeqCst), 1);
             let sub = bus.subscribe::<Counted>();
             for _ in 0..3 {
