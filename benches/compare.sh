@@ -19,13 +19,16 @@ SHORT=(--warm-up-time 0.2 --measurement-time 0.8 --sample-size 10)
 
 if [[ "${1:-}" != "--report-only" ]]; then
     rm -f "$OUT"/tidings-*.csv
-    rm -rf "$OUT"/W[1-8]_*
+    rm -rf "$OUT"/W[1-9]_*
     cargo bench --no-run --quiet
     for bench in fanout no_subscriber round_trip churn; do
         cargo bench --quiet --bench "$bench" -- "${SHORT[@]}" 2>&1 |
             grep -E '^(W[0-9]|Warning|thread|error)|thrpt:|time:|p50' || true
     done
     cargo bench --quiet --bench memory
+    # W9: a stalled plus a fast subscription, bounded (DropOldest) beside tokio broadcast.
+    cargo bench --quiet --bench overload -- "${SHORT[@]}" 2>&1 |
+        grep -E '^(W[0-9]|Warning|thread|error| +[a-z_]+:)|thrpt:|time:' || true
 fi
 
 OUT="$OUT" python3 - <<'PY'

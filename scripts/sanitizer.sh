@@ -4,7 +4,13 @@
 # free, out-of-bounds access, and leaks through LeakSanitizer).
 #
 #   scripts/sanitizer.sh thread|address [cargo test args...]
-#   TIDINGS_STRESS_SCALE=10 scripts/tsan.sh      # a longer run
+#   TIDINGS_STRESS_SCALE=10 scripts/tsan.sh      # a longer run: 10x the events per round and
+#                                                # 10x the time
+#
+# Each of the stress test's three scenarios (senders/churn/close, scopes on threads, panicking
+# Clone/Drop/wakers) keeps starting rounds for TIDINGS_STRESS_SECS seconds: by default 8 times
+# TIDINGS_STRESS_SCALE (default 1), so one sanitizer run takes at least 24 s of stress, more
+# with the scale variable; with `--test-threads 1` (as CI runs it) they run one after another.
 #
 # -Zbuild-std rebuilds the standard library instrumented, so that the sanitizer sees std's
 # atomics and allocations (no false race reports through uninstrumented code).
@@ -27,4 +33,5 @@ rustup component add rust-src --toolchain nightly >/dev/null 2>&1 || {
 export RUSTFLAGS="-Zsanitizer=$kind --cfg crossbeam_sanitize ${RUSTFLAGS:-}"
 export RUSTDOCFLAGS="-Zsanitizer=$kind"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/san-$kind}"
+export TIDINGS_STRESS_SECS="${TIDINGS_STRESS_SECS:-$((8 * ${TIDINGS_STRESS_SCALE:-1}))}"
 exec cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --test stress "$@"

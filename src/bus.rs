@@ -1,32 +1,32 @@
-//! The bus handle and its registry of topics, one per event type.
+//! The bus handle: sending, subscribing and closing over the bus's [registry](crate::registry)
+//! of topics, one per event type.
 //!
-//! Senders find a type's topic in a copy-on-write map behind an arc-swap cell: a lookup is a
-//! lock-free `load` plus a hash probe keyed by `TypeId`. Subscribing to a new type, or the last
-//! subscription of a type leaving, builds a new map and swaps it in with compare-and-swap.
-//!
-//! In front of the map sits a filter of 64 counters, one per hash bucket of `TypeId`, counting
-//! live topics (a topic lives from its first subscription until its last leaves). A send whose bucket counts zero knows without touching the map that
-//! nobody listens, which keeps a send with no subscription at a couple of loads.
+//! In front of the registry sits a filter of 64 counters, one per hash bucket of `TypeId`,
+//! counting live topics (a topic lives from its first subscription until its last leaves). A
+//! send whose bucket counts zero knows without touching the registry that nobody listens, which
+//! keeps a send with no subscription at a couple of loads.
 //!
 //! Behind the filter, a send first asks the per-thread [send cache](crate::send_cache), which
-//! answers with one load of the registry's generation; only on a miss does it load the map.
+//! answers with one load of the registry's generation; only on a miss does it load the type's
+//! registry shard.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::mem::ManuallyDrop;
 
 use crate::bound::{Bound, BusBuilder};
 use crate::error::SendError;
 use crate::lag;
 use crate::notify::WaitNode;
+use crate::registry::Registry;
 use crate::segment::{self, Carrier, Owned, Pending, Segment};
 use crate::send_cache;
 use crate::stats::{Stats, TopicStats, UserPanics};
 use crate::subscription::Subscription;
 use crate::sync::epoch::{self, Guard};
-use crate::sync::{AtomicArc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::topic::{Rejected, Topic};
 
 /// A handle to an event bus.
@@ -59,13 +59,9 @@ const BUCKETS: usize = 64;
 
 /// State shared by every handle and subscription of one bus.
 pub(crate) struct Shared {
-    /// Topics by type. Replaced whole (copy-on-write) when a type gains its first subscription
-    /// or loses its last; read without locks by every send.
-    registry: AtomicArc<Registry>,
-    /// The highest generation of a registry swapped in so far. Raised (`fetch_max`, SeqCst)
-    /// after each successful swap and before the replaced registry is retired into the epoch;
-    /// the send cache's entries are valid while it equals theirs (see `send_cache`).
-    generation: AtomicU64,
+    /// Topics by type, in copy-on-write shards read without locks by every send; see
+    /// `registry` for how a replaced shard is retired and what its generation means.
+    registry: Registry,
     /// This bus's number, distinct from every other bus created by this process: the send
     /// cache's key, and [`Bus::id`].
     id: u64,
@@ -87,14 +83,6 @@ pub(crate) struct Shared {
     user_panics: std::sync::Arc<UserPanics>,
     /// The lag warning threshold given to new topics ([`Bus::set_lag_warning`]).
     lag_warning: AtomicU64,
-}
-
-/// The topics of one bus, keyed by event type.
-#[derive(Default, Clone)]
-struct Registry {
-    /// One more than the registry this one replaced; 0 for a bus's first.
-    generation: u64,
-    topics: HashMap<TypeId, std::sync::Arc<dyn ErasedTopic>, BuildHasherDefault<TypeIdHasher>>,
 }
 
 /// What the bus needs of a topic without knowing its event type.
@@ -138,7 +126,7 @@ impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
 
 /// `TypeId` is already a hash: keep the bits it writes instead of hashing them again.
 #[derive(Default)]
-struct TypeIdHasher(u64);
+pub(crate) struct TypeIdHasher(u64);
 
 impl Hasher for TypeIdHasher {
     fn finish(&self) -> u64 {
@@ -171,18 +159,6 @@ fn bucket<E: 'static>() -> usize {
     ((x ^ (x >> 29) ^ (x >> 47)) as usize) % BUCKETS
 }
 
-impl Registry {
-    fn get<E: Send + Sync + 'static>(&self) -> Option<&Topic<E>> {
-        let topic = self.topics.get(&TypeId::of::<E>())?;
-        topic.as_any().downcast_ref::<Topic<E>>()
-    }
-
-    fn get_arc<E: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<Topic<E>>> {
-        let topic = self.topics.get(&TypeId::of::<E>())?;
-        std::sync::Arc::clone(topic).into_any().downcast().ok()
-    }
-}
-
 impl Bus {
     /// A new, open bus with no subscriptions; every event type unbounded and lossless. The same
     /// as `Bus::builder().build()`.
@@ -206,8 +182,7 @@ impl Bus {
     pub(crate) fn with_bounds(bounds: HashMap<TypeId, Bound>) -> Self {
         Bus {
             shared: std::sync::Arc::new(Shared {
-                registry: AtomicArc::new(std::sync::Arc::new(Registry::default())),
-                generation: AtomicU64::new(0),
+                registry: Registry::new(),
                 id: send_cache::bus_id(),
                 buckets: std::array::from_fn(|_| AtomicUsize::new(0)),
                 closed: AtomicBool::new(false),
@@ -368,7 +343,11 @@ impl Bus {
     /// All or nothing: returns `Ok(n)`, the number of events sent (0 for an empty batch), or
     /// gives every event back, unstored and in order, in the same [`SendError`] as
     /// [`send`](Bus::send) would (`NoSubscribers` or `Closed`). Against [`close`](Bus::close)
-    /// the run is one send: it lands entirely before the close or not at all.
+    /// the run is one send: it lands entirely before the close or not at all. On a type bounded
+    /// with [`Overflow::Backpressure`](crate::Overflow::Backpressure) the whole run fits or
+    /// none of it is sent ([`SendError::Full`] with every event; a run longer than the
+    /// capacity never fits); with [`Overflow::DropOldest`](crate::Overflow::DropOldest) it is
+    /// sent, and a lagging subscription loses the oldest events as for single sends.
     ///
     /// `events` is collected into a `Vec` first (a `Vec` passed in keeps its allocation), so
     /// that an iterator that panics does so before anything is claimed.
@@ -476,9 +455,7 @@ impl Bus {
     pub fn subscriber_count<E: Send + Sync + 'static>(&self) -> usize {
         self.shared
             .registry
-            .load()
-            .get::<E>()
-            .map_or(0, Topic::subscriber_count)
+            .with_shard::<E, _>(|s| s.get::<E>().map_or(0, Topic::subscriber_count))
     }
 
     /// A snapshot of per-type counters, for the types that currently have subscriptions.
@@ -492,8 +469,8 @@ impl Bus {
     /// assert_eq!((t.sent, t.subscribers), (1, 1));
     /// ```
     pub fn stats(&self) -> Stats {
-        let registry = self.shared.registry.load();
-        let mut topics: Vec<TopicStats> = registry.topics.values().map(|t| t.stats()).collect();
+        let mut topics: Vec<TopicStats> = Vec::new();
+        self.shared.registry.for_each(|t| topics.push(t.stats()));
         topics.sort_by(|a, b| a.type_name.cmp(b.type_name));
         Stats {
             closed: self.is_closed(),
@@ -517,17 +494,6 @@ fn hand_back<E, C: Carrier<E>>(back: SendError<C>) -> Result<(), SendError<E>> {
         SendError::Closed(e) => Err(SendError::Closed(e.into_event())),
         SendError::Full(e) => Err(SendError::Full(e.into_event())),
     }
-}
-
-/// `epoch::pin` for `swap_registry`. Unit tests can make it panic, as a pin that collects a
-/// value whose `Drop` panics would.
-#[inline]
-fn pin_for_swap() -> Guard {
-    #[cfg(test)]
-    if tests::PIN_PANICS.with(std::cell::Cell::get) {
-        panic!("injected: epoch::pin panicked");
-    }
-    epoch::pin()
 }
 
 impl Shared {
@@ -574,34 +540,35 @@ impl Shared {
         // Pinned before the generation is loaded: see `send_cache` for why this keeps a cached
         // topic alive. The pin also protects the segments `push` walks.
         let guard = epoch::pin();
-        // SeqCst: ordered after the pin's fence, and with the `fetch_max` in `swap_registry`.
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.registry.generation();
         if let Some(topic) = send_cache::lookup::<E>(self.id, bucket::<E>(), generation) {
             // SAFETY: the entry matched this bus, `E` and the current generation while we are
-            // pinned, so it points to `E`'s `Topic<E>` in a registry the epoch keeps alive
-            // until `guard` is dropped (`send_cache` module docs).
+            // pinned, so it points to `E`'s `Topic<E>` in a registry shard the epoch keeps
+            // alive until `guard` is dropped (`send_cache` module docs).
             let topic = unsafe { &*topic.cast::<Topic<E>>() };
             return self.push(topic, event, &guard);
         }
-        self.send_uncached(event, &guard)
+        self.send_uncached(event, generation, &guard)
     }
 
-    /// The registry path of `send_to_topic`; fills the send cache.
+    /// The registry path of `send_to_topic`; fills the send cache with the topic found, under
+    /// the `generation` loaded before looking.
     #[inline(never)]
     fn send_uncached<E: Send + Sync + 'static, C: Carrier<E>>(
         &self,
         event: C,
+        generation: u64,
         guard: &Guard,
     ) -> Result<(), SendError<C>> {
-        let registry = self.registry.load();
-        match registry.get::<E>() {
-            None => Err(self.unrouted(event)),
-            Some(topic) => {
-                let ptr: *const Topic<E> = topic;
-                send_cache::store::<E>(self.id, bucket::<E>(), registry.generation, ptr.cast());
-                self.push(topic, event, guard)
-            }
-        }
+        self.registry
+            .with_shard::<E, _>(|shard| match shard.get::<E>() {
+                None => Err(self.unrouted(event)),
+                Some(topic) => {
+                    let ptr: *const Topic<E> = topic;
+                    send_cache::store::<E>(self.id, bucket::<E>(), generation, ptr.cast());
+                    self.push(topic, event, guard)
+                }
+            })
     }
 
     /// `topic.push`, with its rejection turned into the public error.
@@ -647,17 +614,18 @@ impl Shared {
             return Err(self.unrouted(event));
         }
         let guard = epoch::pin();
-        let registry = self.registry.load();
-        let Some(topic) = registry.get::<E>() else {
-            return Err(self.unrouted(event));
-        };
-        match self.push(topic, event, &guard) {
-            Err(SendError::Full(event)) => {
-                topic.park_sender(node);
-                self.push(topic, event, &guard)
+        self.registry.with_shard::<E, _>(|shard| {
+            let Some(topic) = shard.get::<E>() else {
+                return Err(self.unrouted(event));
+            };
+            match self.push(topic, event, &guard) {
+                Err(SendError::Full(event)) => {
+                    topic.park_sender(node);
+                    self.push(topic, event, &guard)
+                }
+                done => done,
             }
-            done => done,
-        }
+        })
     }
 
     /// `send`'s path for a run (`Topic::push_all`).
@@ -672,51 +640,22 @@ impl Shared {
         // Pinned first, as in `send_to_topic`.
         let guard = epoch::pin();
         // SeqCst: as in `send_to_topic`.
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.registry.generation();
         let pushed = match send_cache::lookup::<E>(self.id, bucket::<E>(), generation) {
             // SAFETY: as in `send_to_topic`.
             Some(topic) => unsafe { &*topic.cast::<Topic<E>>() }.push_all(events, &guard),
-            None => {
-                let registry = self.registry.load();
-                match registry.get::<E>() {
-                    None => return Err(self.unrouted(events)),
+            None => self
+                .registry
+                .with_shard::<E, _>(|shard| match shard.get::<E>() {
+                    None => Err((Rejected::NoSubscribers, events)),
                     Some(topic) => topic.push_all(events, &guard),
-                }
-            }
+                }),
         };
         pushed.map_err(|(why, events)| match why {
             Rejected::NoSubscribers => self.unrouted(events),
             Rejected::Closed => SendError::Closed(events),
             Rejected::Full => SendError::Full(events),
         })
-    }
-
-    /// Swaps `next` in if the registry is still `current`, raising its generation first;
-    /// retires the replaced registry into the epoch (see `send_cache`). Says whether it did.
-    fn swap_registry(&self, current: &std::sync::Arc<Registry>, mut next: Registry) -> bool {
-        next.generation = current.generation + 1;
-        let generation = next.generation;
-        // Pinned before the swap, because pinning can panic (it may collect garbage, running
-        // user `Drop`s): a panic here leaves the registry as it was, whereas one after the swap
-        // would drop the replaced registry on the spot, under a sender whose cache still points
-        // into it. Nothing after the swap can panic.
-        let guard = pin_for_swap();
-        let Some(replaced) = self
-            .registry
-            .compare_and_swap(current, std::sync::Arc::new(next))
-        else {
-            return false;
-        };
-        // SeqCst: see `generation`. Swaps may finish out of order; `fetch_max` keeps it rising.
-        self.generation.fetch_max(generation, Ordering::SeqCst);
-        // After raising the generation, retire (not drop) the replaced registry: a sender that
-        // still finds the old generation pinned before the raise, so the epoch keeps the old
-        // registry (and its topics) for it. Being pinned since before the swap changes nothing
-        // here: the deferral runs after every pin that existed when it was queued has ended.
-        // SAFETY: the closure only drops an `Arc<Registry>`, which is `Send + 'static`, so it
-        // may run on whichever thread collects, whenever it does.
-        unsafe { guard.defer_unchecked(move || drop(replaced)) };
-        true
     }
 
     #[cold]
@@ -741,11 +680,11 @@ impl Shared {
         let _pin = epoch::pin();
         let b = bucket::<E>();
         let topic = loop {
-            let current = this.registry.load();
-            if let Some(topic) = current.get_arc::<E>() {
+            let current = this.registry.get_arc::<E>();
+            if let Some(topic) = &current {
                 if topic.try_add_subscriber() {
                     // Live, so its bucket already counts it.
-                    break topic;
+                    break std::sync::Arc::clone(topic);
                 }
                 // Dead: its last subscription is removing it. Replace it below.
             }
@@ -759,16 +698,11 @@ impl Shared {
             ));
             // Relaxed: a setting; `set_lag_warning` also updates registered topics.
             topic.lag.set(this.lag_warning.load(Ordering::Relaxed));
-            let mut next = Registry::clone(&current);
-            next.topics.insert(
-                TypeId::of::<E>(),
-                std::sync::Arc::clone(&topic) as std::sync::Arc<dyn ErasedTopic>,
-            );
-            if this.swap_registry(&current, next) {
+            if this.registry.insert(&topic, current.as_ref()) {
                 trace_topic(this.id, std::any::type_name::<E>(), "created");
                 break topic;
             }
-            // Lost a race with another registry update; the new topic was never visible.
+            // Another topic of `E` was registered meanwhile; the new one was never visible.
             this.buckets[b].fetch_sub(1, Ordering::SeqCst);
         };
         // SeqCst, after the registry update: either `close` sees this topic in the registry
@@ -788,21 +722,8 @@ impl Shared {
     pub(crate) fn unsubscribe<E: Send + Sync + 'static>(&self, topic: &std::sync::Arc<Topic<E>>) {
         if topic.remove_subscriber() {
             // The topic is dead: take it out of the registry unless it was replaced already.
-            loop {
-                let current = self.registry.load();
-                let Some(entry) = current.topics.get(&TypeId::of::<E>()) else {
-                    break;
-                };
-                if !std::ptr::addr_eq(std::sync::Arc::as_ptr(entry), std::sync::Arc::as_ptr(topic))
-                {
-                    break;
-                }
-                let mut next = Registry::clone(&current);
-                next.topics.remove(&TypeId::of::<E>());
-                if self.swap_registry(&current, next) {
-                    trace_topic(self.id, std::any::type_name::<E>(), "removed");
-                    break;
-                }
+            if self.registry.remove(topic) {
+                trace_topic(self.id, std::any::type_name::<E>(), "removed");
             }
             // SeqCst: see `buckets`. After the topic left the registry (or was replaced).
             self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
@@ -816,10 +737,7 @@ impl Shared {
         if !was_closed {
             tracing::debug!(target: "tidings", bus = self.id, "bus closed");
         }
-        let registry = self.registry.load();
-        for topic in registry.topics.values() {
-            topic.close();
-        }
+        self.registry.for_each(|topic| topic.close());
     }
 }
 
@@ -852,9 +770,9 @@ impl Bus {
         let threshold = events.unwrap_or(lag::OFF);
         // Relaxed: a setting, read by topics created later; registered ones are told below.
         self.shared.lag_warning.store(threshold, Ordering::Relaxed);
-        for topic in self.shared.registry.load().topics.values() {
-            topic.set_lag_warning(threshold);
-        }
+        self.shared
+            .registry
+            .for_each(|topic| topic.set_lag_warning(threshold));
     }
 }
 
@@ -973,7 +891,7 @@ impl fmt::Debug for Bus {
         f.debug_struct("Bus")
             .field("id", &self.shared.id)
             .field("closed", &self.is_closed())
-            .field("topics", &self.shared.registry.load().topics.len())
+            .field("topics", &self.shared.registry.len())
             .finish()
     }
 }
@@ -989,17 +907,12 @@ impl fmt::Debug for Shared {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
     use super::*;
+    use crate::registry::PIN_PANICS;
 
-    thread_local! {
-        /// Makes `pin_for_swap` panic on this thread.
-        pub(super) static PIN_PANICS: Cell<bool> = const { Cell::new(false) };
-    }
-
-    /// Issue 12, item 5: the pin in `swap_registry` came after the swap, so a panic there
+    /// Issue 12, item 5: the pin of a registry swap came after the swap, so a panic there
     /// dropped the replaced registry (and with it the last reference to a topic) while a sender
     /// pinned before the swap could still use that topic through its send cache.
     #[test]
@@ -1007,12 +920,11 @@ mod tests {
         let bus = Bus::new();
         let sub = bus.subscribe::<u32>();
         bus.send(1u32).unwrap(); // fills this thread's send cache
-        let topic =
-            std::sync::Arc::downgrade(&bus.shared.registry.load().get_arc::<u32>().unwrap());
+        let topic = std::sync::Arc::downgrade(&bus.shared.registry.get_arc::<u32>().unwrap());
         // A sender on another thread that pinned and loaded the current generation before the
         // registry changes may use the topic until it unpins. (Not pinned here: a pin held by a
         // test stalls the epoch for the other unit tests.) The topic must survive the panic.
-        let generation = bus.shared.generation.load(Ordering::SeqCst);
+        let generation = bus.shared.registry.generation();
         PIN_PANICS.with(|p| p.set(true));
         let dropped = catch_unwind(AssertUnwindSafe(|| drop(sub)));
         PIN_PANICS.with(|p| p.set(false));
@@ -1022,7 +934,7 @@ mod tests {
             "the topic was freed on the spot, under any sender still pinned"
         );
         assert_eq!(
-            bus.shared.generation.load(Ordering::SeqCst),
+            bus.shared.registry.generation(),
             generation,
             "the registry did not change: nothing was swapped out unretired"
         );

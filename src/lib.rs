@@ -120,6 +120,7 @@ pub mod docs;
 mod error;
 mod lag;
 mod notify;
+mod registry;
 mod scope;
 mod segment;
 mod send_cache;

@@ -4,18 +4,28 @@
 //!
 //! # Why a cached pointer is safe to use
 //!
-//! - Every registry a bus publishes carries a *generation*, one more than the registry it
-//!   replaced (the compare-and-swap makes the sequence unique per bus). After a successful swap
-//!   the swapper raises `Shared::generation` to the new value (`fetch_max`, SeqCst), and only
-//!   *then* retires its reference to the replaced registry into crossbeam-epoch instead of
-//!   dropping it. A registry owns an `Arc` of each of its topics.
-//! - An entry records the bus, the type and the generation of the registry its topic was found
-//!   in. A sender pins the epoch, then loads `Shared::generation` (SeqCst). If it equals the
-//!   entry's generation, the swap away from that registry had not raised the generation when
-//!   the sender loaded it, so the registry's retirement comes after the sender's pin: the epoch
-//!   keeps that registry, and with it the topic, alive until the sender unpins.
-//! - Generations only grow, so an entry whose registry is gone never matches again and its
+//! - A bus's registry is a set of shards (`registry`), each replaced whole by compare-and-swap
+//!   when a type gains its first subscription or loses its last. After a successful swap the
+//!   swapper raises the bus's registry *generation* by one (`fetch_add`, SeqCst), and only
+//!   *then* retires the replaced shard into crossbeam-epoch instead of dropping it. A shard
+//!   owns an `Arc` of each of its topics.
+//! - A sender pins the epoch, then loads the generation (SeqCst). On a miss it looks the topic
+//!   up in the type's shard and stores an entry: the bus, the type, the topic and the
+//!   generation it loaded *before* looking. The shard it found the topic in was not yet
+//!   replaced when it looked, so the raise that follows that replacement comes after the value
+//!   it loaded in the generation's modification order. (Had that raise come at or before it,
+//!   the load would have synchronised with the raise, every write to the generation being a
+//!   read-modify-write, and the swap before the raise would happen before the look-up, which
+//!   could then not have seen the replaced shard.)
+//! - A later send pins, loads the generation and uses the entry only if it still equals the
+//!   entry's. Then the raise following the topic's shard's replacement has not happened before
+//!   that load, so the shard's retirement comes after the sender's pin: the epoch keeps that
+//!   shard, and with it the topic, alive until the sender unpins.
+//! - Generations only grow, so an entry whose shard is gone never matches again and its
 //!   pointer is never read. Bus ids are never reused, so an entry never matches another bus.
+//! - No path frees a shard any other way: the swapper pins before it swaps (pinning may panic;
+//!   nothing after the swap can), and a bus's shards are dropped with the bus itself, when no
+//!   sender can be using it.
 //!
 //! Semantics are unchanged: the generation is raised before the subscribe or unsubscribe that
 //! swapped returns, so a send that starts after it misses the cache and takes the registry
@@ -61,7 +71,7 @@ mod imp {
         (bucket ^ bus as usize) % WAYS
     }
 
-    /// The cached topic of `E` on bus `bus` if it was found in the registry of `generation`.
+    /// The cached topic of `E` on bus `bus` if it was found under `generation`.
     #[inline(always)]
     pub(crate) fn lookup<E: 'static>(
         bus: u64,
@@ -77,7 +87,7 @@ mod imp {
         }
     }
 
-    /// Remembers that `topic` is `E`'s topic in bus `bus`'s registry of `generation`.
+    /// Remembers that `topic` is `E`'s topic on bus `bus`, found under `generation`.
     #[inline]
     pub(crate) fn store<E: 'static>(bus: u64, bucket: usize, generation: u64, topic: *const ()) {
         let entry = Entry {

@@ -73,6 +73,9 @@ pub struct SubscriptionStats {
     pub backlog: u64,
     /// Events this subscription has taken since it was made (by any `recv` or `try_recv`).
     pub received: u64,
+    /// Events sent to it that a bounded topic dropped before it read them
+    /// ([`missed`](crate::Subscription::missed)); `received + missed` is every event sent to it.
+    pub missed: u64,
     /// Whether the bus has closed.
     pub closed: bool,
 }

@@ -1011,12 +1011,14 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                 type_name,
                 backlog: 0,
                 received: 0,
+                missed: 0,
                 closed: true,
             },
             Some(live) => SubscriptionStats {
                 type_name,
                 backlog: self.len() as u64,
                 received: live.cursor.index() - live.first - live.missed,
+                missed: live.missed,
                 closed: live.topic.is_closed(),
             },
         }

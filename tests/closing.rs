@@ -133,14 +133,15 @@ fn parked_recv_blocking_is_woken_by_close() {
 fn close_racing_senders_loses_nothing_that_was_accepted() {
     // Every send that returned Ok must be received before the end; every Closed send must
     // not be. Runs many short rounds of a sender racing `close`.
-    for _ in 0..200 {
+    // Fewer, shorter rounds under miri (scripts/miri.sh).
+    for _ in 0..if cfg!(miri) { 3 } else { 200 } {
         let bus = Bus::new();
         let mut sub = bus.subscribe::<u64>();
         let sender = {
             let bus = bus.clone();
             std::thread::spawn(move || {
                 let mut accepted = Vec::new();
-                for i in 0..2_000u64 {
+                for i in 0..if cfg!(miri) { 150 } else { 2_000u64 } {
                     match bus.send(i) {
                         Ok(()) => accepted.push(i),
                         Err(e) => assert!(e.is_closed()),
@@ -165,7 +166,7 @@ fn subscribing_to_a_closed_topic_after_failed_sends_allocates_no_segments() {
     let bus = Bus::new();
     let _live = bus.subscribe::<u64>();
     bus.close();
-    for i in 0..10_000u64 {
+    for i in 0..if cfg!(miri) { 100 } else { 10_000u64 } {
         assert!(bus.send(i).unwrap_err().is_closed());
     }
     let mut late = bus.subscribe::<u64>();

@@ -5,7 +5,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use tidings::Bus;
 
-const N: u32 = 10_000;
+/// Fewer under miri (scripts/miri.sh), which runs every test file at reduced size.
+const N: u32 = if cfg!(miri) { 200 } else { 10_000 };
 
 fn expect_sequence(got: Vec<u32>) {
     assert_eq!(got, (0..N).collect::<Vec<_>>());

@@ -1,7 +1,7 @@
 //! Numbers a service exports to its metrics: per subscription (`Subscription::stats`) and per
 //! event type (`Bus::stats`), each one lock-free snapshot call.
 
-use tidings::Bus;
+use tidings::{Bus, Overflow};
 
 #[test]
 fn subscription_stats_count_backlog_and_received() {
@@ -46,4 +46,21 @@ fn topic_stats_report_the_bytes_a_backlog_retains() {
     while sub.try_recv().is_ok() {}
     let after = bus.stats().topic::<[u64; 4]>().unwrap().retained_bytes;
     assert!(after <= 8 * empty, "caught up, a few segments: {after}");
+}
+
+#[test]
+fn subscription_stats_count_what_a_bounded_topic_made_it_miss() {
+    let bus = Bus::builder()
+        .bound::<u32>(64, Overflow::DropOldest)
+        .build();
+    let mut sub = bus.subscribe::<u32>();
+    for i in 0..1000u32 {
+        bus.send(i).unwrap();
+    }
+    while sub.try_recv().is_ok() {}
+    let s = sub.stats();
+    assert!(s.missed > 0, "{s:?}");
+    assert_eq!(s.missed, sub.missed());
+    assert_eq!(s.received + s.missed, 1000, "{s:?}");
+    assert_eq!(s.backlog, 0);
 }

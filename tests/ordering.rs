@@ -7,7 +7,8 @@ use tidings::Bus;
 #[test]
 fn four_senders_four_subscriptions_see_one_order() {
     const SENDERS: u32 = 4;
-    const PER_SENDER: u64 = 100_000;
+    // Fewer under miri (scripts/miri.sh), which runs every test file at reduced size.
+    const PER_SENDER: u64 = if cfg!(miri) { 100 } else { 100_000 };
     let bus = Bus::new();
     let subs: Vec<_> = (0..4).map(|_| bus.subscribe::<(u32, u64)>()).collect();
     let start = Arc::new(Barrier::new(SENDERS as usize));
@@ -54,7 +55,7 @@ fn order_follows_happens_before_between_senders() {
     // subscription must see A's event first.
     let bus = Bus::new();
     let mut subs: Vec<_> = (0..3).map(|_| bus.subscribe::<&'static str>()).collect();
-    for _ in 0..200 {
+    for _ in 0..if cfg!(miri) { 4 } else { 200 } {
         let (tx, rx) = std::sync::mpsc::channel();
         let a = {
             let bus = bus.clone();

@@ -5,6 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tidings::{Bus, TryRecvError};
 
+// Smaller under miri (scripts/miri.sh), which runs every test file at reduced size.
+/// Events sent before the first poll.
+const N: u64 = if cfg!(miri) { 300 } else { 10_000 };
+/// Sends a racing sender makes before and after the subscribe.
+const AHEAD: u64 = if cfg!(miri) { 30 } else { 1_000 };
+
 #[test]
 fn late_subscriber_misses_earlier_events() {
     let bus = Bus::new();
@@ -24,10 +30,10 @@ fn events_sent_before_first_poll_are_kept() {
     // wait for it.
     let bus = Bus::new();
     let mut sub = bus.subscribe::<u64>();
-    for i in 0..10_000u64 {
+    for i in 0..N {
         bus.send(i).unwrap();
     }
-    for i in 0..10_000u64 {
+    for i in 0..N {
         assert_eq!(sub.try_recv(), Ok(i));
     }
     assert_eq!(sub.try_recv(), Err(TryRecvError::Empty));
@@ -59,13 +65,13 @@ fn subscribe_racing_a_sender_gets_a_contiguous_suffix() {
                 i - 1
             })
         };
-        while returned.load(Ordering::SeqCst) < 1_000 {
+        while returned.load(Ordering::SeqCst) < AHEAD {
             std::hint::spin_loop();
         }
         let returned_before = returned.load(Ordering::SeqCst);
         let mut sub = bus.subscribe::<u64>();
         let started_after = started.load(Ordering::SeqCst);
-        while returned.load(Ordering::SeqCst) < started_after + 1_000 {
+        while returned.load(Ordering::SeqCst) < started_after + AHEAD {
             std::hint::spin_loop();
         }
         stop.store(true, Ordering::SeqCst);

@@ -5,6 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use tidings::{Scope, ctx};
 
+/// Events per sending task; fewer under miri (scripts/miri.sh).
+const PER_TASK: u64 = if cfg!(miri) { 100 } else { 10_000 };
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scopes_on_a_multi_thread_runtime_keep_their_context_on_every_poll() {
     let mut runs = Vec::new();
@@ -111,13 +114,13 @@ fn concurrent_root_scopes_on_threads_stay_isolated() {
                 futures::executor::block_on(Scope::new("root").run(async move {
                     let mut sub = ctx::subscribe::<u64>().unwrap();
                     let producer = ctx::spawn(async move {
-                        for i in 0..10_000u64 {
+                        for i in 0..PER_TASK {
                             ctx::send(t * 1_000_000 + i).unwrap();
                         }
                     })
                     .unwrap();
-                    let mut got = Vec::with_capacity(10_000);
-                    while got.len() < 10_000 {
+                    let mut got = Vec::with_capacity(PER_TASK as usize);
+                    while got.len() < PER_TASK as usize {
                         got.push(sub.recv().await.unwrap());
                     }
                     producer.await.unwrap();
@@ -130,7 +133,7 @@ fn concurrent_root_scopes_on_threads_stay_isolated() {
         .collect();
     for (t, h) in handles.into_iter().enumerate() {
         let got = h.join().unwrap();
-        let want: Vec<u64> = (0..10_000).map(|i| t as u64 * 1_000_000 + i).collect();
+        let want: Vec<u64> = (0..PER_TASK).map(|i| t as u64 * 1_000_000 + i).collect();
         assert_eq!(got, want);
     }
 }

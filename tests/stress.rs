@@ -1,14 +1,24 @@
-//! A stress run for the sanitizers (`scripts/tsan.sh`, `scripts/asan.sh`): many senders, a
-//! long-lived blocking reader and a parked async reader that must see everything, subscriptions
-//! created and dropped while sending, and a close racing the last sends.
+//! A stress run for the sanitizers (`scripts/tsan.sh`, `scripts/asan.sh`), three scenarios
+//! repeated in rounds:
 //!
-//! `TIDINGS_STRESS_SCALE` multiplies the event count (default 1, which `cargo test` runs).
+//! - many senders, a long-lived blocking reader and a parked async reader that must see
+//!   everything, subscriptions created and dropped while sending, and a close racing the last
+//!   sends;
+//! - scopes on several threads: nested scopes sending, subscribing and spawning tasks, each
+//!   seeing exactly its own events and its children's;
+//! - user code that panics where the bus calls it: `Clone` while reading, `Drop` when a value is
+//!   reclaimed (on whichever thread collects), and wakers of parked subscriptions.
+//!
+//! `TIDINGS_STRESS_SECS` is how long each scenario keeps starting rounds (unset: one round, as
+//! `cargo test` runs it; the sanitizer scripts set 20 s times the scale). `TIDINGS_STRESS_SCALE`
+//! multiplies the events per round (default 1). Under miri a round is smaller still.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use tidings::{Bus, SendError, Subscription, TryRecvError};
+use tidings::{Bus, Scope, SendError, Subscription, TryRecvError, ctx};
 
 const SENDERS: usize = 4;
 const CHURNERS: usize = 2;
@@ -21,12 +31,28 @@ struct Msg {
     payload: String,
 }
 
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
+
 fn per_sender() -> u64 {
-    let scale: u64 = std::env::var("TIDINGS_STRESS_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    2_000 * scale
+    let scale = env("TIDINGS_STRESS_SCALE").unwrap_or(1);
+    if cfg!(miri) { 50 } else { 2_000 * scale }
+}
+
+/// Runs `round` until `TIDINGS_STRESS_SECS` have passed since the start (at least once).
+fn rounds(name: &str, mut round: impl FnMut()) {
+    let secs = env("TIDINGS_STRESS_SECS").unwrap_or(0);
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut n = 0u64;
+    loop {
+        round();
+        n += 1;
+        if Instant::now() >= end {
+            break;
+        }
+    }
+    eprintln!("{name}: {n} rounds in {secs} s");
 }
 
 /// Checks one message against the last seen from its sender: per-sender FIFO, no duplicates,
@@ -76,6 +102,10 @@ fn join_all(threads: Vec<thread::JoinHandle<()>>) {
 
 #[test]
 fn stress_senders_churn_and_close() {
+    rounds("senders, churn and close", senders_churn_and_close);
+}
+
+fn senders_churn_and_close() {
     let n = per_sender();
     let bus = Bus::new();
     // Both exist before any send: each must get every message of the fixed senders.
@@ -153,6 +183,59 @@ fn stress_senders_churn_and_close() {
         assert_eq!(counts[SENDERS], raced, "the racing sender's accepted sends");
     }
     assert_eq!(bus.stats().topics.len(), 0, "every subscription is gone");
+}
+
+#[test]
+fn stress_scopes_on_threads() {
+    rounds("scopes on threads", scopes_on_threads);
+}
+
+/// Three threads, each a root scope with two child scopes that subscribe, spawn a sender task
+/// and read; the root sees every child's events, each child only its own, roots nothing of
+/// each other.
+fn scopes_on_threads() {
+    let n = per_sender() / 4;
+    let threads: Vec<_> = (0..3u64)
+        .map(|t| {
+            thread::spawn(move || {
+                futures::executor::block_on(Scope::new("root").run(async move {
+                    let mut root = ctx::subscribe::<(u64, u64, u64)>().unwrap();
+                    let children: Vec<_> = (0..2u64)
+                        .map(|c| {
+                            ctx::spawn(Scope::new("child").run(async move {
+                                let mut mine = ctx::subscribe::<(u64, u64, u64)>().unwrap();
+                                let sender = ctx::spawn(async move {
+                                    for i in 0..n {
+                                        ctx::send((t, c, i)).unwrap();
+                                    }
+                                })
+                                .unwrap();
+                                for i in 0..n {
+                                    assert_eq!(mine.recv().await, Some((t, c, i)), "child {c}");
+                                }
+                                sender.await.unwrap();
+                            }))
+                            .unwrap()
+                        })
+                        .collect();
+                    let mut next = [0u64; 2];
+                    for _ in 0..2 * n {
+                        let (from, c, i) = root.recv().await.unwrap();
+                        assert_eq!((from, i), (t, next[c as usize]), "root of thread {t}");
+                        next[c as usize] += 1;
+                    }
+                    for child in children {
+                        child.await.unwrap().unwrap();
+                    }
+                    assert!(root.try_recv().is_err(), "nothing from other roots");
+                }))
+                .unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,6 +381,10 @@ mod hostile {
     #[test]
     fn stress_with_panicking_clone_drop_and_wakers() {
         quiet_hook();
+        super::rounds("panicking clone, drop and wakers", round);
+    }
+
+    fn round() {
         const SENDERS: usize = 3;
         let n = super::per_sender();
         let tally = Arc::new(Tally::default());
