@@ -14,13 +14,14 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::mem::ManuallyDrop;
 
 use crate::bound::{Bound, BusBuilder};
 use crate::error::SendError;
 use crate::lag;
 use crate::notify::WaitNode;
 use crate::registry::Registry;
-use crate::segment::Segment;
+use crate::segment::{self, Carrier, Owned, Pending, Segment};
 use crate::send_cache;
 use crate::stats::{Stats, TopicStats, UserPanics};
 use crate::subscription::Subscription;
@@ -219,7 +220,22 @@ impl Bus {
     /// ```
     #[inline]
     pub fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
-        self.shared.send(event)
+        if size_of::<E>() <= SMALL_EVENT {
+            return self.shared.send_small(event);
+        }
+        // Written out rather than through `Shared::send` or `segment::pending`: each frame
+        // that holds the event costs its size in a debug build.
+        let mut event = ManuallyDrop::new(event);
+        // SAFETY: `event` is not touched again; the `Pending` moves it into its slot, hands it
+        // back to `hand_back`, or drops it.
+        let back = match self
+            .shared
+            .send_pending(unsafe { Pending::new(&mut event) })
+        {
+            Ok(()) => return Ok(()),
+            Err(back) => back,
+        };
+        hand_back(back)
     }
 
     /// Sends `event`, waiting while its type is bounded with
@@ -464,9 +480,51 @@ impl Bus {
     }
 }
 
+/// Events up to this size go from `send` to their slot by value ([`Owned`]): a pointer to them
+/// ([`Pending`]) would cost a store and a load per send. Larger ones go by reference, so that a
+/// debug build does not copy them into every frame on the way.
+const SMALL_EVENT: usize = 4 * size_of::<usize>();
+
+/// The event of a send that stored nothing, handed back by value in its error. Returns the
+/// whole `Result`, so that a debug build writes the event straight into the caller's.
+#[cold]
+fn hand_back<E, C: Carrier<E>>(back: SendError<C>) -> Result<(), SendError<E>> {
+    match back {
+        SendError::NoSubscribers(e) => Err(SendError::NoSubscribers(e.into_event())),
+        SendError::Closed(e) => Err(SendError::Closed(e.into_event())),
+        SendError::Full(e) => Err(SendError::Full(e.into_event())),
+    }
+}
+
 impl Shared {
+    /// `Bus::send` for an event of at most `SMALL_EVENT` bytes: carried by value, in registers.
+    #[inline]
+    fn send_small<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        match self.send_pending(Owned(event)) {
+            Ok(()) => Ok(()),
+            Err(back) => hand_back(back),
+        }
+    }
+
+    /// `Bus::send`. The event goes down by reference, as a [`Pending`], and is moved once,
+    /// into its slot: passed by value, a large event is copied into every frame on the way
+    /// in a debug build (issue 12).
     #[inline]
     fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        if size_of::<E>() <= SMALL_EVENT {
+            return self.send_small(event);
+        }
+        segment::pending(event, |event| match self.send_pending(event) {
+            Ok(()) => Ok(()),
+            Err(back) => hand_back(back),
+        })
+    }
+
+    #[inline]
+    fn send_pending<E: Send + Sync + 'static, C: Carrier<E>>(
+        &self,
+        event: C,
+    ) -> Result<(), SendError<C>> {
         // SeqCst: pairs with the SeqCst increment in `subscribe`.
         if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
             return Err(self.unrouted(event));
@@ -475,7 +533,10 @@ impl Shared {
     }
 
     #[inline]
-    fn send_to_topic<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+    fn send_to_topic<E: Send + Sync + 'static, C: Carrier<E>>(
+        &self,
+        event: C,
+    ) -> Result<(), SendError<C>> {
         // Pinned before the generation is loaded: see `send_cache` for why this keeps a cached
         // topic alive. The pin also protects the segments `push` walks.
         let guard = epoch::pin();
@@ -493,12 +554,12 @@ impl Shared {
     /// The registry path of `send_to_topic`; fills the send cache with the topic found, under
     /// the `generation` loaded before looking.
     #[inline(never)]
-    fn send_uncached<E: Send + Sync + 'static>(
+    fn send_uncached<E: Send + Sync + 'static, C: Carrier<E>>(
         &self,
-        event: E,
+        event: C,
         generation: u64,
         guard: &Guard,
-    ) -> Result<(), SendError<E>> {
+    ) -> Result<(), SendError<C>> {
         self.registry
             .with_shard::<E, _>(|shard| match shard.get::<E>() {
                 None => Err(self.unrouted(event)),
@@ -512,12 +573,12 @@ impl Shared {
 
     /// `topic.push`, with its rejection turned into the public error.
     #[inline]
-    fn push<E: Send + Sync + 'static>(
+    fn push<E: Send + Sync + 'static, C: Carrier<E>>(
         &self,
         topic: &Topic<E>,
-        event: E,
+        event: C,
         guard: &Guard,
-    ) -> Result<(), SendError<E>> {
+    ) -> Result<(), SendError<C>> {
         topic.push(event, guard).map_err(|(why, event)| match why {
             // The topic may be dead because the bus closed and its last subscription left:
             // then the answer is `Closed`, as it would be had the topic been gone already.
@@ -536,6 +597,19 @@ impl Shared {
         event: E,
         node: &crate::sync::Arc<WaitNode>,
     ) -> Result<(), SendError<E>> {
+        segment::pending(event, |event| {
+            match self.send_or_park_pending(event, node) {
+                Ok(()) => Ok(()),
+                Err(back) => hand_back(back),
+            }
+        })
+    }
+
+    fn send_or_park_pending<E: Send + Sync + 'static, C: Carrier<E>>(
+        &self,
+        event: C,
+        node: &crate::sync::Arc<WaitNode>,
+    ) -> Result<(), SendError<C>> {
         if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
             return Err(self.unrouted(event));
         }

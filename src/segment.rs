@@ -36,7 +36,8 @@
 //! reference to drop, so the cascade stops there. Every segment from `head` on is kept alive by
 //! the head reference or a link; every segment before it only by cursors in it.
 
-use std::mem::MaybeUninit;
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr;
 
 use crate::stats::UserPanics;
@@ -124,16 +125,29 @@ impl<E> Segment<E> {
     /// Writes the event claimed at `offset` and publishes it.
     ///
     /// # Safety
+    /// As [`write_pending`](Segment::write_pending).
+    #[inline]
+    pub(crate) unsafe fn write(&self, offset: usize, event: E) {
+        // SAFETY: the caller's contract, passed on.
+        pending(event, |event| unsafe { self.write_pending(offset, event) });
+    }
+
+    /// Moves the event claimed at `offset` into its slot and publishes it. A [`Pending`] is
+    /// copied once, straight from the sender's storage (a large event is never copied onto
+    /// the stack here).
+    ///
+    /// # Safety
     /// The caller claimed global index `start + offset` (so no other thread writes this slot)
     /// and keeps the segment alive (pinned) for the call.
     #[inline]
-    pub(crate) unsafe fn write(&self, offset: usize, event: E) {
+    pub(crate) unsafe fn write_pending<C: Carrier<E>>(&self, offset: usize, event: C) {
         #[cfg(tidings_loom)]
         loom_check::alive(self);
         let slot = &self.slots[offset];
         // SAFETY: the caller's claim makes this thread the slot's only writer, and no reader
-        // touches `value` before `ready` is set below.
-        slot.value.with_mut(|p| unsafe { (*p).write(event) });
+        // touches `value` before `ready` is set below; the slot is no sender's storage.
+        slot.value
+            .with_mut(|p| unsafe { event.move_to((*p).as_mut_ptr()) });
         // Release: pairs with the Acquire in `get`, publishing the value written above.
         slot.ready.store(true, Ordering::Release);
     }
@@ -345,6 +359,113 @@ impl<E> Drop for Segment<E> {
                 slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
             }
         }
+    }
+}
+
+/// An event on its way to a slot, held by reference to the sender's storage, so that a send
+/// moves the event once, from that storage into its slot, however many calls it passes
+/// through (issue 12: a 256 KiB event passed by value was copied into every frame of a debug
+/// build and overflowed a 2 MiB thread).
+///
+/// Invariant: a `Pending` owns the value it points to. That value is read or dropped exactly
+/// once, by whichever consumes the `Pending`: [`Segment::write_pending`] (moved into a slot),
+/// [`Pending::into_inner`] (handed back), or its `Drop` (unwinding). Nobody else touches the
+/// storage after the `Pending` is made (the contract of [`Pending::new`]).
+pub(crate) struct Pending<'a, E> {
+    event: *mut E,
+    /// Borrows the storage for as long as the `Pending` lives, and owns an `E`.
+    _storage: PhantomData<(&'a mut ManuallyDrop<E>, E)>,
+}
+
+impl<'a, E> Pending<'a, E> {
+    /// Takes ownership of the event in `storage`.
+    ///
+    /// # Safety
+    /// The caller never reads, drops or takes the value in `storage` again (the `Pending` does
+    /// that, exactly once).
+    #[inline]
+    pub(crate) unsafe fn new(storage: &'a mut ManuallyDrop<E>) -> Self {
+        Self {
+            event: ptr::from_mut::<E>(storage),
+            _storage: PhantomData,
+        }
+    }
+
+    /// The event, handed back (for a send that stored nothing).
+    #[inline]
+    pub(crate) fn into_inner(self) -> E {
+        let src = self.into_raw();
+        // SAFETY: `into_raw` handed the still initialised value over to be read once (the
+        // type's invariant); this is that read.
+        unsafe { ptr::read(src) }
+    }
+
+    /// Gives up ownership: whoever calls it reads the value behind the pointer exactly once.
+    #[inline]
+    fn into_raw(self) -> *mut E {
+        let this = ManuallyDrop::new(self);
+        this.event
+    }
+}
+
+/// How an event travels from a send to its slot: by value ([`Owned`], for small events, which
+/// stay in registers) or by reference to the sender's storage ([`Pending`], for large ones).
+pub(crate) trait Carrier<E> {
+    /// Moves the event to `dst`.
+    ///
+    /// # Safety
+    /// `dst` is valid for writing an `E` and does not overlap the carrier's storage.
+    unsafe fn move_to(self, dst: *mut E);
+
+    /// The event, handed back (for a send that stored nothing).
+    fn into_event(self) -> E;
+}
+
+/// An event carried by value.
+pub(crate) struct Owned<E>(pub(crate) E);
+
+impl<E> Carrier<E> for Owned<E> {
+    #[inline]
+    unsafe fn move_to(self, dst: *mut E) {
+        // SAFETY: the caller's contract.
+        unsafe { dst.write(self.0) }
+    }
+
+    #[inline]
+    fn into_event(self) -> E {
+        self.0
+    }
+}
+
+impl<E> Carrier<E> for Pending<'_, E> {
+    #[inline]
+    unsafe fn move_to(self, dst: *mut E) {
+        let src = self.into_raw();
+        // SAFETY: `src` is an initialised `E` that `into_raw` handed over to be read exactly
+        // once (the `Pending` invariant): this is that read. `dst` is valid and does not
+        // overlap it (the caller's contract).
+        unsafe { ptr::copy_nonoverlapping(src, dst, 1) }
+    }
+
+    #[inline]
+    fn into_event(self) -> E {
+        self.into_inner()
+    }
+}
+
+/// Runs `f` with `event` as a [`Pending`], which `f` moves into a slot, hands back or drops.
+#[inline]
+pub(crate) fn pending<E, R>(event: E, f: impl FnOnce(Pending<'_, E>) -> R) -> R {
+    let mut storage = ManuallyDrop::new(event);
+    // SAFETY: `storage` is not touched again; the `Pending` reads or drops its value.
+    f(unsafe { Pending::new(&mut storage) })
+}
+
+impl<E> Drop for Pending<'_, E> {
+    fn drop(&mut self) {
+        // SAFETY: not consumed (`into_raw` forgets the `Pending`), so the value is still
+        // initialised and ours to drop, this once (the type's invariant).
+        unsafe { ptr::drop_in_place(self.event) };
     }
 }
 

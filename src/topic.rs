@@ -75,7 +75,7 @@ use crossbeam_utils::CachePadded;
 use crate::bound::{Bound, Overflow};
 use crate::lag::{self, LagWarning};
 use crate::notify::{WaitList, WaitNode};
-use crate::segment::{self, SEGMENT_CAP, Segment};
+use crate::segment::{self, Carrier, SEGMENT_CAP, Segment};
 use crate::stats::UserPanics;
 use crate::sync::epoch::{self, Guard};
 use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence, retry_hint};
@@ -209,7 +209,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// this walks and, for a topic found through the per-thread send cache, the topic itself
     /// (see `bus`), so it is held until the wake-up below is done.
     #[inline]
-    pub(crate) fn push(&self, event: E, guard: &Guard) -> Result<(), (Rejected, E)> {
+    pub(crate) fn push<C: Carrier<E>>(&self, event: C, guard: &Guard) -> Result<(), (Rejected, C)> {
         // SeqCst: pairs with the SeqCst increment in `try_add_subscriber`, so a send that starts
         // after a subscribe returned sees its count.
         let subs = self.subscribers.load(Ordering::SeqCst);
@@ -236,7 +236,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // reached from it stay allocated until `guard` is dropped.
         let seg = unsafe { self.find_segment(tail, index, guard) };
         // SAFETY: `seg` holds `index`, which this thread alone claimed; pinned as above.
-        unsafe { (*seg).write((index - (*seg).start) as usize, event) };
+        unsafe { (*seg).write_pending((index - (*seg).start) as usize, event) };
         if seg != tail {
             // SAFETY: pinned; we claimed an index in `seg`.
             unsafe { self.advance_tail(seg, guard) };
@@ -251,7 +251,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     /// `push` for a bounded topic (module docs); the caller checked the subscriber count.
     #[inline(never)]
-    fn push_bounded(&self, event: E, guard: &Guard) -> Result<(), (Rejected, E)> {
+    fn push_bounded<C: Carrier<E>>(&self, event: C, guard: &Guard) -> Result<(), (Rejected, C)> {
         // Acquire: as in `push`. Loaded before the claim, so `tail.start <= index`.
         let tail = self.tail_seg.load(Ordering::Acquire);
         let claim = if self.policy == BACKPRESSURE {
@@ -277,7 +277,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // SAFETY: as in `push`.
         let seg = unsafe { self.find_segment(tail, index, guard) };
         // SAFETY: as in `push`.
-        unsafe { (*seg).write((index - (*seg).start) as usize, event) };
+        unsafe { (*seg).write_pending((index - (*seg).start) as usize, event) };
         if seg != tail {
             // SAFETY: as in `push`.
             unsafe { self.advance_tail(seg, guard) };
