@@ -9,7 +9,6 @@ use std::task::{Context, Poll, Wake, Waker};
 use futures_core::{FusedStream, Stream};
 
 use crate::bus::Shared;
-#[cfg(not(tidings_loom))]
 use crate::error::RecvTimeoutError;
 use crate::error::TryRecvError;
 use crate::notify::WaitNode;
