@@ -13,11 +13,13 @@
 //!
 //! The send side is [`Bus::send_all`](crate::Bus::send_all) (`Topic::push_all`).
 
+#![forbid(unsafe_code)]
+
 use std::future::poll_fn;
 use std::task::{Context, Poll};
 
 use crate::error::TryRecvError;
-use crate::segment::{SEGMENT_CAP, Segment};
+use crate::segment::{Run, SEGMENT_CAP};
 use crate::subscription::{Live, Subscription};
 
 impl<E: Send + Sync + 'static> Live<E> {
@@ -38,20 +40,17 @@ impl<E: Send + Sync + 'static> Live<E> {
             if self.cursor_offset() == SEGMENT_CAP && !self.cross() {
                 break;
             }
-            // SAFETY: the cursor's reference keeps the segment allocated while the cursor is
-            // in it, which it is for the loop below.
-            let seg = unsafe { self.segment_ptr().as_ref() };
             let start = self.cursor_offset();
             let end = SEGMENT_CAP.min(start + (limit - taken));
+            let (seg, mut cursor) = self.split_cursor();
             let mut offset = start;
             while offset < end {
-                // SAFETY: as above.
-                let Some(event) = (unsafe { seg.get(offset) }) else {
+                let Some(event) = seg.get(offset) else {
                     break;
                 };
                 buf.push(event.clone());
                 offset += 1;
-                self.set_cursor_offset(offset);
+                cursor.set(offset);
             }
             taken += offset - start;
             if offset < SEGMENT_CAP {
@@ -71,21 +70,13 @@ impl<E: Send + Sync + 'static> Live<E> {
     fn take_run(&mut self, limit: usize) -> Batch<'_, E> {
         let start = self.cursor_offset();
         let end = SEGMENT_CAP.min(start.saturating_add(limit));
-        // SAFETY: the cursor's reference keeps the segment allocated, and it is released no
-        // earlier than the next call on the subscription, which the returned borrow prevents.
-        let seg = unsafe { self.segment_ptr().as_ref() };
-        let mut offset = start + 1;
-        // SAFETY: as above.
-        while offset < end && unsafe { seg.get(offset) }.is_some() {
-            offset += 1;
-        }
-        self.set_cursor_offset(offset);
-        self.streak = self.streak.saturating_add((offset - start) as u32);
-        Batch {
-            seg: Some(seg),
-            next: start,
-            end: offset,
-        }
+        // The cursor's reference is released no earlier than the next call on the
+        // subscription, which the returned borrow prevents.
+        let (seg, mut cursor) = self.split_cursor();
+        let run = seg.ready_run(start, end);
+        cursor.set(run.end());
+        cursor.count_streak(run.len());
+        Batch { run }
     }
 }
 
@@ -286,28 +277,21 @@ impl<E: Send + Sync + 'static> Subscription<E> {
 /// The whole run was consumed when it was returned; iterating only part of it does not give
 /// the rest back.
 pub struct Batch<'a, E> {
-    /// The segment holding the run; `None` for an empty batch.
-    seg: Option<&'a Segment<E>>,
-    /// Offsets `next .. end` in `seg`, every one of them ready.
-    next: usize,
-    end: usize,
+    /// The events, read in place in the cursor's segment; empty for an empty batch.
+    run: Run<'a, E>,
 }
 
 impl<E> Batch<'_, E> {
-    const EMPTY: Self = Batch {
-        seg: None,
-        next: 0,
-        end: 0,
-    };
+    const EMPTY: Self = Batch { run: Run::EMPTY };
 
     /// Events left in the run.
     pub fn len(&self) -> usize {
-        self.end - self.next
+        self.run.len()
     }
 
     /// Whether the run has no events left.
     pub fn is_empty(&self) -> bool {
-        self.next == self.end
+        self.run.len() == 0
     }
 }
 
@@ -316,15 +300,7 @@ impl<'a, E> Iterator for Batch<'a, E> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a E> {
-        if self.next == self.end {
-            return None;
-        }
-        let seg = self.seg?;
-        // SAFETY: the subscription's cursor holds a reference on `seg` for `'a` (see
-        // `take_run`), and `take_run` found every offset below `end` published.
-        let event = unsafe { seg.get_published(self.next) };
-        self.next += 1;
-        Some(event)
+        self.run.next()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -339,9 +315,7 @@ impl<E> std::iter::FusedIterator for Batch<'_, E> {}
 impl<E> Clone for Batch<'_, E> {
     fn clone(&self) -> Self {
         Batch {
-            seg: self.seg,
-            next: self.next,
-            end: self.end,
+            run: self.run.clone(),
         }
     }
 }
