@@ -1,4 +1,4 @@
-//! Behaviour 6: memory. Its own test binary, with a counting global allocator; the tests take
+//! Memory: what the bus holds and when it frees it. Its own test binary, with a counting global allocator; the tests take
 //! a lock so that their counts do not mix.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -241,7 +241,7 @@ fn dropping_a_lagging_subscription_frees_its_segments() {
     assert_eq!(reader.try_recv(), Err(TryRecvError::Empty));
 }
 
-// --- Behaviour 6e: every event value is dropped exactly once. ---
+// --- Every event value is dropped exactly once. ---
 
 const MAX_IDS: usize = if cfg!(miri) { 10_001 } else { 10_000_001 };
 static CREATED: AtomicUsize = AtomicUsize::new(0);
@@ -374,7 +374,7 @@ fn dropping_a_bus_with_a_million_retained_events_frees_them() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Issue 14, behaviour 1: a DropOldest topic bounds memory even if a subscription never reads
+// Issue 14: a DropOldest topic bounds memory even if a subscription never reads
 // again.
 
 /// Events per segment (`SEGMENT_CAP`).

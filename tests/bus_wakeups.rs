@@ -1,4 +1,4 @@
-//! Behaviour 8: no lost wake-ups; a send wakes nothing when nobody is parked.
+//! No lost wake-ups; a send wakes nothing when nobody is parked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! Issue 14: bounded topics. `Overflow::Backpressure` (exact, lossless, waits without lost
 //! wake-ups) and `Overflow::DropOldest` (laggards skip, count what they missed, never slow
-//! senders). The memory bound of DropOldest is in `tests/overload_memory.rs`, which has a
-//! counting allocator of its own.
+//! senders). The memory bound of DropOldest is in `tests/bus_memory.rs`, the binary with the
+//! counting allocator.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
