@@ -1244,6 +1244,63 @@ async fn a_trace_id_crosses_the_bridge_both_ways() {
     );
 }
 
+/// Issue 18 point 2, JetStream: a durable import continues the trace a message carries as the
+/// core import does (the `tidings_nats_import` span and its `continuing trace` log line), and
+/// the delivery hands the trace id to the handler; a message without the header has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jetstream_import_continues_the_trace_id() {
+    use tidings::TraceId;
+    use tidings::bridge::nats::TRACE_HEADER;
+
+    let logs = logs();
+    let server = server!();
+    let bus = Bus::new();
+    let mut handler = bus.subscribe::<Delivery<Note>>();
+    let bridge = Bridge::connect(server.url(), &bus).await.unwrap();
+    bridge
+        .import_durable::<Note>("TRACED", "traced.durable", "t")
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(bridge.client().clone());
+    // What a Haiway service (or a tidings bridge in a scope) sends.
+    let theirs = "0af7651916cd43dd8448eb211c80319d";
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(TRACE_HEADER, theirs);
+    js.publish_with_headers(
+        "traced.durable",
+        headers,
+        br#"{"seq":7,"text":"traced"}"#.to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    js.publish(
+        "traced.durable",
+        br#"{"seq":8,"text":"untraced"}"#.to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    let traced = recv(&mut handler).await;
+    assert_eq!(traced.seq, 7);
+    assert_eq!(traced.trace_id(), Some(theirs.parse::<TraceId>().unwrap()));
+    let untraced = recv(&mut handler).await;
+    assert_eq!(untraced.seq, 8);
+    assert_eq!(untraced.trace_id(), None);
+    let text = logs.text();
+    let continued = text
+        .lines()
+        .find(|l| l.contains("continuing trace") && l.contains(r#"subject="traced.durable""#))
+        .unwrap_or_else(|| panic!("no continued trace in the log:\n{text}"));
+    assert!(
+        continued.contains(&format!("tidings_nats_import{{trace_id={theirs}}}")),
+        "{continued}"
+    );
+}
+
 // ---- a three-node cluster (issue 16.7) ----
 
 /// Three nodes, streams on three replicas; both bridges start on node 0 (the URL list in

@@ -192,17 +192,7 @@ pub(crate) fn deliver<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
     buf: &mut BytesMut,
 ) -> Delivered {
     // The sender's trace (`TRACE_HEADER`), continued for whatever delivery logs.
-    let trace = headers
-        .and_then(|h| h.get(super::TRACE_HEADER))
-        .and_then(|v| v.as_str().parse::<crate::TraceId>().ok());
-    let _span = trace.map(|trace_id| {
-        let span = tracing::debug_span!("tidings_nats_import", trace_id = %trace_id).entered();
-        tracing::debug!(
-            subject = subject.as_str(),
-            "tidings nats bridge: continuing trace"
-        );
-        span
-    });
+    let _span = super::continue_trace(super::trace_of(headers), subject.as_str()).entered();
     let counters = &inner.counters;
     let event = match inner.codec.decode::<E>(payload) {
         Ok(event) => event,
