@@ -408,6 +408,36 @@ fn a_laggard_learns_what_it_lost() {
     }
 }
 
+/// Issue 14: `len()` of an overtaken laggard counts only what it will still receive (the rest
+/// of its segment and what the topic retains), never the events the topic dropped: below
+/// `c + 2 * 64` however many were sent, and exactly what its reads then yield.
+#[test]
+fn an_overtaken_laggards_len_counts_only_what_it_will_receive() {
+    for c in [1usize, 5, 63, 64, 65, 100, 1000] {
+        let bus = Bus::builder().bound::<u64>(c, Overflow::DropOldest).build();
+        let mut lag = bus.subscribe::<u64>();
+        let mut partly = bus.subscribe::<u64>();
+        let n = 100_000u64;
+        for i in 0..n {
+            bus.send(i).unwrap();
+            if i == 10 {
+                // One read in: mid-segment when overtaken.
+                assert_eq!(partly.try_recv(), Ok(0));
+            }
+        }
+        for sub in [&mut lag, &mut partly] {
+            let len = sub.len();
+            assert!(len < c + 2 * 64, "c = {c}: len {len} after {n} sends");
+            assert_eq!(sub.stats().backlog, len as u64, "c = {c}");
+            let before = sub.stats().received;
+            let got = drain(sub);
+            assert_eq!(got.len(), len, "c = {c}: len is what the reads yield");
+            assert_eq!(sub.len(), 0, "c = {c}");
+            assert_eq!(before + got.len() as u64 + sub.missed(), n, "c = {c}");
+        }
+    }
+}
+
 /// A subscription that stays within `c` of the newest event never misses, however long.
 #[test]
 fn keeping_up_within_the_bound_never_misses() {

@@ -1301,6 +1301,37 @@ async fn a_jetstream_import_continues_the_trace_id() {
     );
 }
 
+/// Issue 14: a core import of a type bounded with Backpressure waits for room when the slowest
+/// subscription is full, rather than counting the message unrouted and dropping it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_core_import_of_a_full_backpressure_type_waits_for_room() {
+    use tidings::Overflow;
+
+    let server = server!();
+    let bus = Bus::builder()
+        .bound::<Note>(1, Overflow::Backpressure)
+        .build();
+    let mut slow = bus.subscribe::<Note>();
+    let bridge = Bridge::connect(server.url(), &bus).await.unwrap();
+    bridge.import::<Note>("bp.in").await.unwrap();
+    let raw = async_nats::connect(server.url()).await.unwrap();
+    for seq in 1..=5 {
+        raw.publish("bp.in", serde_json::to_vec(&note(seq)).unwrap().into())
+            .await
+            .unwrap();
+    }
+    raw.flush().await.unwrap();
+    // The first fills the topic; the import waits with the second.
+    wait_stats(&bridge, "the first import", |s| s.imported == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!((bridge.stats().imported, bridge.stats().unrouted), (1, 0));
+    // Each read makes room for the next: nothing is lost, order is kept.
+    let seqs: Vec<u64> = recv_n(&mut slow, 5).await.iter().map(|n| n.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    wait_stats(&bridge, "every import", |s| s.imported == 5).await;
+    assert_eq!(bridge.stats().unrouted, 0);
+}
+
 // ---- a three-node cluster (issue 16.7) ----
 
 /// Three nodes, streams on three replicas; both bridges start on node 0 (the URL list in
