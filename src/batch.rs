@@ -19,6 +19,7 @@ use std::future::poll_fn;
 use std::task::{Context, Poll};
 
 use crate::error::TryRecvError;
+use crate::scope::delivery::Envelope;
 use crate::segment::{Run, SEGMENT_CAP};
 use crate::subscription::{Live, Subscription};
 
@@ -73,10 +74,41 @@ impl<E: Send + Sync + 'static> Live<E> {
         // The cursor's reference is released no earlier than the next call on the
         // subscription, which the returned borrow prevents.
         let (seg, mut cursor) = self.split_cursor();
-        let run = seg.ready_run(start, end);
+        let run = seg.ready_run(start, end, |_| true);
         cursor.set(run.end());
         cursor.count_streak(run.len());
-        Batch { run }
+        Batch {
+            run: Slots::Plain(run),
+        }
+    }
+}
+
+/// The scope layer's by-reference runs (see `ScopedSubscription::recv_many_ref`).
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// The run of ready events from the cursor, whose first event the caller found ready and
+    /// takes (`try_pick_ready`, `poll_pick_ready`), extended while `keep` holds for the next,
+    /// at most `limit` long and to the end of the cursor's segment at most; consumed, as in
+    /// `take_run`.
+    ///
+    /// # Panics
+    ///
+    /// If no event was found ready (a bug in the caller).
+    pub(crate) fn take_ready_run(
+        &mut self,
+        limit: usize,
+        keep: impl FnMut(&E) -> bool,
+    ) -> Run<'_, E> {
+        let live = self.live_mut().expect("a ready event at the cursor");
+        let start = live.cursor_offset();
+        debug_assert!(start < SEGMENT_CAP, "the caller found an event ready here");
+        let end = SEGMENT_CAP.min(start.saturating_add(limit));
+        // As in `take_run`: the cursor's reference is released no earlier than the next call
+        // on the subscription, which the returned borrow prevents.
+        let (seg, mut cursor) = live.split_cursor();
+        let run = seg.ready_run(start, end, keep);
+        assert!(run.len() > 0, "a ready event at the cursor");
+        cursor.set(run.end());
+        run
     }
 }
 
@@ -277,21 +309,50 @@ impl<E: Send + Sync + 'static> Subscription<E> {
 /// The whole run was consumed when it was returned; iterating only part of it does not give
 /// the rest back.
 pub struct Batch<'a, E> {
-    /// The events, read in place in the cursor's segment; empty for an empty batch.
-    run: Run<'a, E>,
+    /// The events, read in place in the cursor's segment.
+    run: Slots<'a, E>,
 }
 
-impl<E> Batch<'_, E> {
-    const EMPTY: Self = Batch { run: Run::EMPTY };
+/// Where a [`Batch`]'s events are: a plain subscription's segment, or a scoped one's, whose
+/// slots hold envelopes (every one in the run an event for the reading subscription).
+enum Slots<'a, E> {
+    Plain(Run<'a, E>),
+    Scoped(Run<'a, Envelope<E>>),
+}
+
+impl<E> Clone for Slots<'_, E> {
+    fn clone(&self) -> Self {
+        match self {
+            Slots::Plain(run) => Slots::Plain(run.clone()),
+            Slots::Scoped(run) => Slots::Scoped(run.clone()),
+        }
+    }
+}
+
+impl<'a, E> Batch<'a, E> {
+    pub(crate) const EMPTY: Self = Batch {
+        run: Slots::Plain(Run::EMPTY),
+    };
+
+    /// A scoped subscription's run, every event of it an [`Envelope::Event`] (see
+    /// `Subscription::take_ready_run`).
+    pub(crate) fn scoped(run: Run<'a, Envelope<E>>) -> Self {
+        Batch {
+            run: Slots::Scoped(run),
+        }
+    }
 
     /// Events left in the run.
     pub fn len(&self) -> usize {
-        self.run.len()
+        match &self.run {
+            Slots::Plain(run) => run.len(),
+            Slots::Scoped(run) => run.len(),
+        }
     }
 
     /// Whether the run has no events left.
     pub fn is_empty(&self) -> bool {
-        self.run.len() == 0
+        self.len() == 0
     }
 }
 
@@ -300,7 +361,13 @@ impl<'a, E> Iterator for Batch<'a, E> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a E> {
-        self.run.next()
+        match &mut self.run {
+            Slots::Plain(run) => run.next(),
+            Slots::Scoped(run) => match run.next()? {
+                Envelope::Event { event, .. } => Some(event),
+                Envelope::End(_) => unreachable!("a scoped run holds events only"),
+            },
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -323,16 +323,24 @@ impl<E> SegmentRef<E> {
     }
 
     /// The run of published events from `from` to at most `end` (exclusive): it ends at the
-    /// first slot not published yet.
+    /// first slot not published yet, or (after the first event, which it takes whatever
+    /// `keep` says) at the first event `keep` refuses.
     #[inline]
-    pub(crate) fn ready_run(&self, from: usize, end: usize) -> Run<'_, E> {
-        let seg = self.segment();
+    pub(crate) fn ready_run(
+        &self,
+        from: usize,
+        end: usize,
+        mut keep: impl FnMut(&E) -> bool,
+    ) -> Run<'_, E> {
         let mut offset = from;
-        while offset < end && self.get(offset).is_some() {
+        if offset < end && self.get(offset).is_some() {
             offset += 1;
+            while offset < end && self.get(offset).is_some_and(&mut keep) {
+                offset += 1;
+            }
         }
         Run {
-            seg: Some(seg),
+            seg: Some(self.segment()),
             next: from,
             end: offset,
         }
@@ -796,11 +804,11 @@ mod tests {
         assert!(r.get(4).is_none());
         assert!(r.get(5).is_some());
         assert_eq!(
-            r.ready_run(5, SEGMENT_CAP).len(),
+            r.ready_run(5, SEGMENT_CAP, |_| true).len(),
             1,
             "a run ends at an unwritten slot"
         );
-        assert_eq!(r.ready_run(4, SEGMENT_CAP).len(), 0);
+        assert_eq!(r.ready_run(4, SEGMENT_CAP, |_| true).len(), 0);
         // SAFETY: we own it, and `r` is not used again.
         drop(unsafe { Box::from_raw(r.into_raw()) });
         assert_eq!(drops.load(Ordering::SeqCst), 1);

@@ -173,6 +173,12 @@ impl<E: Send + Sync + 'static> Live<E> {
         true
     }
 
+    /// Events this cursor will still receive (see `Subscription::len`; `Topic::backlog_at`).
+    fn backlog(&self) -> u64 {
+        self.topic
+            .backlog_at(self.cursor.index(), self.cursor.offset)
+    }
+
     fn empty_or_closed(&mut self) -> Result<(), TryRecvError> {
         if self.topic.is_end(self.cursor.index()) {
             return Err(TryRecvError::Closed);
@@ -896,6 +902,13 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     /// How many events wait for this subscription: sent (or being sent) to it and not yet
     /// received. A snapshot; other threads may send meanwhile.
     ///
+    /// For a [`DropOldest`](crate::Overflow::DropOldest) type, only what it will still
+    /// receive: a subscription the topic has overtaken counts the rest of the segment it is
+    /// in and the events the topic still retains, not those it dropped (which its next reads
+    /// skip and add to [`missed`](Self::missed)). So it stays below `c + 2 * 64` for a bound
+    /// `c` (the rest of one segment plus the topic's retention), however long the
+    /// subscription has been idle.
+    ///
     /// ```
     /// let bus = tidings::Bus::new();
     /// let mut sub = bus.subscribe::<u8>();
@@ -909,10 +922,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     pub fn len(&self) -> usize {
         match &self.live {
             None => 0,
-            Some(live) => {
-                let backlog = live.topic.sent().saturating_sub(live.cursor.index());
-                usize::try_from(backlog).unwrap_or(usize::MAX)
-            }
+            Some(live) => usize::try_from(live.backlog()).unwrap_or(usize::MAX),
         }
     }
 

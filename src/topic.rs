@@ -848,6 +848,24 @@ impl<E: Send + Sync + 'static> Topic<E> {
         Some((head, skipped))
     }
 
+    /// Events a cursor at `index` (at `offset` in its segment) will still receive: up to the
+    /// newest sent; for a DropOldest cursor whose successor segment `head` has passed, the rest
+    /// of its segment plus what `head` retains, as its crossing (`successor`) would skip the
+    /// rest.
+    pub(crate) fn backlog_at(&self, index: u64, offset: usize) -> u64 {
+        let sent = self.sent();
+        if self.policy == DROP_OLDEST {
+            let guard = epoch::pin();
+            let head = self.head_start(&guard);
+            // The end of the cursor's segment, where a crossing looks at `head`.
+            let end = index - offset as u64 + SEGMENT_CAP as u64;
+            if head > end {
+                return (end - index) + sent.saturating_sub(head);
+            }
+        }
+        sent.saturating_sub(index)
+    }
+
     /// Counts the events ready at and after `offset` in `seg` (a cursor's position) for which
     /// `count` says `Some(true)`, stopping at the first it says `None` for, or at the first slot
     /// not yet written. Reads without consuming; O(events ready).
@@ -980,6 +998,26 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     pub(crate) fn retained_segments(&self) -> usize {
         self.live_segments.load(Ordering::Relaxed)
+    }
+
+    /// Events held for the subscriptions (`TopicStats::backlog`): every retained segment but
+    /// the tail is full, the tail holds the events from its start to the newest. A snapshot:
+    /// exact when no send is in flight.
+    pub(crate) fn backlog(&self) -> u64 {
+        let segments = self.retained_segments() as u64;
+        if segments == 0 {
+            return 0;
+        }
+        let sent = self.sent();
+        let guard = epoch::pin();
+        // Acquire: as in `push`; pinned, so the segment stays allocated while read.
+        let tail = self.tail_seg.load(Ordering::Acquire);
+        // SAFETY: loaded from `tail_seg` under `guard`; the tail is never retired before it.
+        let tail_start = unsafe { (*tail).start };
+        drop(guard);
+        let cap = SEGMENT_CAP as u64;
+        let in_tail = sent.saturating_sub(tail_start).min(cap);
+        ((segments - 1) * cap + in_tail).min(sent)
     }
 }
 

@@ -499,6 +499,12 @@ impl Bridge {
     /// Sends every message on `subject` (wildcards allowed) into the local bus as an `E`
     /// (core NATS, at most once). Returns once the server has the subscription.
     ///
+    /// If `E` is bounded with [`Overflow::Backpressure`](crate::Overflow::Backpressure) and
+    /// full, the import waits for room ([`Bus::send_async`]) instead of dropping the message;
+    /// meanwhile later messages queue in the NATS client's subscription buffer, past which
+    /// core NATS drops them (at most once; [`import_durable`](Bridge::import_durable) is
+    /// lossless).
+    ///
     /// # Errors
     ///
     /// If the subscription or the round trip after it fails.

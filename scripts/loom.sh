@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs the loom models of tidings: the whole-bus models (tests/models.rs) and the unit models
-# of the wait list and segment release (tests/units.rs).
+# Runs the loom models of tidings, from any directory: the whole-bus models
+# (loom-tests/tests/models.rs) and the unit models of the wait list and segment release
+# (loom-tests/tests/units.rs).
 #
-#   loom-tests/run.sh                 # every model, then reclamation on real crossbeam-epoch
-#   loom-tests/run.sh reclamation     # only the models whose name contains "reclamation"
+#   scripts/loom.sh                 # every model, then reclamation on real crossbeam-epoch
+#   scripts/loom.sh reclamation     # only the models whose name contains "reclamation"
 #
 # --cfg tidings_loom swaps tidings' atomics, cells, Arc, registry cell and waker cell for loom's
 # (src/sync/); --cfg crossbeam_loom does the same inside crossbeam-epoch and crossbeam-utils
@@ -18,7 +19,7 @@
 # Release build: loom explores thousands of interleavings and is far faster optimised (debug
 # assertions stay on, see Cargo.toml). LOOM_MAX_PREEMPTIONS=3 by default.
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/../loom-tests"
 base="--cfg tidings_loom --cfg crossbeam_loom ${RUSTFLAGS:-}"
 threads="${LOOM_TEST_THREADS:-2}"
 
