@@ -2,17 +2,16 @@
 //! one process, two OS processes, bad input, server crashes for core and JetStream, loops,
 //! and secrets in logs.
 
-#[path = "support/nats_server.rs"]
-mod nats_server;
+mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::ConnectOptions;
 use futures::StreamExt;
-use nats_server::NatsServer;
 use serde::{Deserialize, Serialize};
+use support::log_capture::global as logs;
+use support::nats_server::{self, NatsServer};
 use tidings::bridge::nats::{
     Bridge, BridgeOptions, BridgeStats, Codec, Delivery, JetStreamOptions, ORIGIN_HEADER,
 };
@@ -97,51 +96,6 @@ async fn assert_quiet<E: Clone + Send + Sync + std::fmt::Debug + 'static>(
 ) {
     let extra = tokio::time::timeout(Duration::from_millis(300), sub.recv()).await;
     assert!(extra.is_err(), "unexpected extra event: {extra:?}");
-}
-
-/// Every log line of this test binary at `debug` and above, from every thread.
-///
-/// One global subscriber rather than one per test: tracing caches per-callsite interest, and
-/// thread-local subscribers in parallel tests miss events. Tests that read the log look for
-/// their own subject (or, for secrets, for anything at all).
-#[derive(Clone)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-fn logs() -> Logs {
-    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs(Arc::default());
-        tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .init();
-        logs
-    })
-    .clone()
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
 }
 
 /// Bus `a` exports `Note`s on `subject`; bus `b` imports them into `on_b`.

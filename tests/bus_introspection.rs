@@ -1,4 +1,4 @@
-//! Behaviour 11: `subscriber_count` and `stats`; and the public types' traits.
+//! `subscriber_count` and `stats`; and the public types' traits.
 
 use std::fmt::Debug;
 
