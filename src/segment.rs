@@ -191,9 +191,9 @@ impl<E> Segment<E> {
             .with(|p| unsafe { (*p).assume_init_ref() })
     }
 
-    /// Takes one more reference if the count is not already zero.
+    /// Counts one more reference if the count is not already zero (`SegmentRef::try_acquire`).
     #[inline]
-    pub(crate) fn try_acquire(&self) -> Option<SegmentRef<E>> {
+    fn try_increment(&self) -> bool {
         loom_check::segment_alive(self);
         // Acquire (here and on failure below): a caller that finds the count at zero learns
         // that the segment died, and must then see why. A DropOldest cursor finding its
@@ -208,12 +208,11 @@ impl<E> Segment<E> {
                 .refs
                 .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Acquire)
             {
-                // The reference just taken is the caller's.
-                Ok(_) => return Some(SegmentRef::taken(self)),
+                Ok(_) => return true,
                 Err(actual) => n = actual,
             }
         }
-        None
+        false
     }
 
     /// Marks this segment's link reference on its successor as taken over (module docs). The
@@ -224,14 +223,13 @@ impl<E> Segment<E> {
         self.cut.store(true, Ordering::Relaxed);
     }
 
-    /// Takes one more reference when the caller already holds one (or the link to it).
+    /// Counts one more reference when the caller already holds one (or the link to it).
     #[inline]
-    fn acquire(&self) -> SegmentRef<E> {
+    fn increment(&self) {
         loom_check::segment_alive(self);
         // Relaxed: as in `Arc::clone`, a new reference derived from an existing one needs no
         // ordering; the existing one keeps the segment alive.
         self.refs.fetch_add(1, Ordering::Relaxed);
-        SegmentRef::taken(self)
     }
 }
 
@@ -254,11 +252,27 @@ unsafe impl<E: Send + Sync> Send for SegmentRef<E> {}
 unsafe impl<E: Send + Sync> Sync for SegmentRef<E> {}
 
 impl<E> SegmentRef<E> {
-    /// The reference the caller just took on `seg` (a successful increment of its count).
-    #[inline(always)]
-    fn taken(seg: &Segment<E>) -> Self {
-        Self {
-            seg: NonNull::from(seg),
+    /// Takes one more reference on `seg` if its count is not already zero (the segment is
+    /// then dead, and must not be revived).
+    ///
+    /// The pointer is kept as given, never made from a `&Segment`: the last reference frees
+    /// the segment through it, which needs the provenance of the allocation (a pointer made
+    /// from a shared reference may not deallocate, miri's Tree Borrows says).
+    ///
+    /// # Safety
+    /// `seg` stays allocated for the call (the caller is pinned and reached it from the topic,
+    /// or holds a reference on it).
+    #[inline]
+    pub(crate) unsafe fn try_acquire(seg: *mut Segment<E>) -> Option<Self> {
+        // SAFETY: the caller's contract.
+        let s = unsafe { &*seg };
+        if s.try_increment() {
+            Some(Self {
+                // SAFETY: allocated, so not null; the reference just counted is the result's.
+                seg: unsafe { NonNull::new_unchecked(seg) },
+            })
+        } else {
+            None
         }
     }
 
@@ -349,7 +363,8 @@ impl<E> SegmentRef<E> {
     /// Another reference on the same segment.
     #[inline]
     pub(crate) fn acquire(&self) -> SegmentRef<E> {
-        self.segment().acquire()
+        self.segment().increment();
+        SegmentRef { seg: self.seg }
     }
 
     /// A reference on the successor, if it is installed: the link from this segment keeps the
@@ -370,7 +385,11 @@ impl<E> SegmentRef<E> {
         // SAFETY: a segment that is never cut holds its link reference on its successor for as
         // long as it lives (module docs), and this reference keeps it alive: the successor's
         // count is at least one, so it is allocated, and a new reference may be derived.
-        NonNull::new(next).map(|next| unsafe { next.as_ref() }.acquire())
+        NonNull::new(next).map(|next| {
+            // SAFETY: as above.
+            unsafe { next.as_ref() }.increment();
+            SegmentRef { seg: next }
+        })
     }
 
     /// Gives the reference up; if it was the last, retires the segment and cascades the link
@@ -781,12 +800,14 @@ mod tests {
         let seg = Segment::<u8>::alloc(0, 1, false);
         // SAFETY: `seg` is alive: we hold its one reference.
         let s = unsafe { &*seg };
-        let taken = s.try_acquire().expect("alive");
+        // SAFETY: alive.
+        let taken = unsafe { SegmentRef::try_acquire(seg) }.expect("alive");
         assert_eq!(s.refs.load(Ordering::SeqCst), 2);
         let _ = taken.into_raw();
         s.refs.store(0, Ordering::SeqCst);
         assert!(
-            s.try_acquire().is_none(),
+            // SAFETY: still allocated.
+            unsafe { SegmentRef::try_acquire(seg) }.is_none(),
             "a dead segment must not be revived"
         );
         // SAFETY: no other reference exists.

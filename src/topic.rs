@@ -513,7 +513,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // Acquire: as in `trim`.
             let h = self.head.load(Ordering::Acquire);
             // SAFETY: loaded from `head` while pinned, see `trim`.
-            if let Some(head) = unsafe { (*h).try_acquire() } {
+            if let Some(head) = unsafe { SegmentRef::try_acquire(h) } {
                 return head;
             }
             // `head` moved on and the segment died meanwhile: look again.
@@ -686,7 +686,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let target = unsafe { &*seg };
         // The tail reference moves to `seg`: take it first. If the count is already zero, the
         // tail has moved past `seg` and every subscription has too; nothing to do.
-        let Some(tail_ref) = target.try_acquire() else {
+        // SAFETY: pinned; `seg` was reached from the tail.
+        let Some(tail_ref) = (unsafe { SegmentRef::try_acquire(seg) }) else {
             return;
         };
         // Acquire: as in `push`, to read the segment's `start`.
@@ -783,7 +784,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             // SAFETY: pinned; `tail` came from `tail_seg` under this pin.
             let seg = unsafe { self.find_segment(tail, index.saturating_sub(1), &guard) };
             // SAFETY: pinned, and `seg` was reached from `tail`.
-            if let Some(seg) = unsafe { (*seg).try_acquire() } {
+            if let Some(seg) = unsafe { SegmentRef::try_acquire(seg) } {
                 return (seg, index);
             }
             // The segment died under us: the tail has moved on. Look again.
@@ -836,7 +837,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             }
             // SAFETY: `head` had not passed `seg` when loaded under this pin, so `seg`'s link
             // to `next` was intact then and `next` can only be retired after this pin began.
-            if let Some(next) = unsafe { (*next).try_acquire() } {
+            if let Some(next) = unsafe { SegmentRef::try_acquire(next) } {
                 return Some((next, 0));
             }
             // `next` died since: `head` has passed it. Overtaken after all.
