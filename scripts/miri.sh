@@ -2,12 +2,12 @@
 # Runs tidings' tests under miri (nightly), checking for undefined behaviour: use after free,
 # data races, invalid pointers, aliasing violations.
 #
-#   scripts/miri.sh          # the unit tests and tests/miri_threads.rs (CI)
+#   scripts/miri.sh          # the unit tests and tests/bus_miri_threads.rs (CI)
 #   scripts/miri.sh --all    # the unit tests and every integration test file, at reduced
 #                            # size (tests shrink their counts under `cfg(miri)`); not yet in
-#                            # CI: one file (tests/batches.rs) ran over 3 minutes under miri on
+#                            # CI: one file (tests/bus_batches.rs) ran over 3 minutes under miri on
 #                            # a loaded 2-core machine, so the whole set needs a time budget first
-#   scripts/miri.sh ARGS...  # passed to `cargo miri test`, e.g. `--test closing`
+#   scripts/miri.sh ARGS...  # passed to `cargo miri test`, e.g. `--test bus_closing`
 #
 # Features `tokio` and `tracing` are on, so the scope tests on tokio and with tracing run too;
 # the NATS bridge (feature `nats`) talks to a nats-server process over the network, which miri
@@ -24,7 +24,7 @@
 # - -Zmiri-ignore-leaks: crossbeam-epoch's global collector is a static that is never dropped,
 #   so whatever its queue still holds at exit (segments retired but not yet collected, and
 #   the collector's own bags) is reported as leaked. Leaks of tidings' own are checked by the
-#   tests in tests/memory.rs and by the loom models, not here.
+#   tests in tests/bus_memory.rs and by the loom models, not here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +48,6 @@ elif [ $# -gt 0 ]; then
     exec cargo +nightly miri test --features tokio,tracing "$@"
 else
     cargo +nightly miri test --features tokio,tracing --lib
-    cargo +nightly miri test --features tokio,tracing --test miri_threads
-    echo "scripts/miri.sh: unit tests and tests/miri_threads.rs passed under miri in $((SECONDS - start)) s"
+    cargo +nightly miri test --features tokio,tracing --test bus_miri_threads
+    echo "scripts/miri.sh: unit tests and tests/bus_miri_threads.rs passed under miri in $((SECONDS - start)) s"
 fi

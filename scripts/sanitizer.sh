@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the stress test (tests/stress.rs) under a sanitizer on nightly; used by scripts/tsan.sh
+# Runs the stress test (tests/bus_stress.rs) under a sanitizer on nightly; used by scripts/tsan.sh
 # (ThreadSanitizer: data races) and scripts/asan.sh (AddressSanitizer: use after free, double
 # free, out-of-bounds access, and leaks through LeakSanitizer).
 #
@@ -34,4 +34,4 @@ export RUSTFLAGS="-Zsanitizer=$kind --cfg crossbeam_sanitize ${RUSTFLAGS:-}"
 export RUSTDOCFLAGS="-Zsanitizer=$kind"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/san-$kind}"
 export TIDINGS_STRESS_SECS="${TIDINGS_STRESS_SECS:-$((8 * ${TIDINGS_STRESS_SCALE:-1}))}"
-exec cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --test stress "$@"
+exec cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --test bus_stress "$@"

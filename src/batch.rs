@@ -17,6 +17,7 @@ use std::future::poll_fn;
 use std::task::{Context, Poll};
 
 use crate::error::TryRecvError;
+use crate::scope::delivery::Envelope;
 use crate::segment::{SEGMENT_CAP, Segment};
 use crate::subscription::{Live, Subscription};
 
@@ -82,10 +83,42 @@ impl<E: Send + Sync + 'static> Live<E> {
         self.set_cursor_offset(offset);
         self.streak = self.streak.saturating_add((offset - start) as u32);
         Batch {
-            seg: Some(seg),
+            seg: Slots::Plain(seg),
             next: start,
             end: offset,
         }
+    }
+}
+
+/// The scope layer's by-reference runs (see `ScopedSubscription::recv_many_ref`).
+impl<E: Send + Sync + 'static> Subscription<E> {
+    /// The run of ready events from the cursor, whose first event the caller found ready and
+    /// takes (`try_pick_ready`, `poll_pick_ready`), extended while `keep` holds for the next,
+    /// at most `limit` long and to the end of the cursor's segment at most; consumed, as in
+    /// `take_run`. Returns the segment and the run's offsets in it.
+    ///
+    /// # Panics
+    ///
+    /// If no event was found ready (a bug in the caller).
+    pub(crate) fn take_ready_run(
+        &mut self,
+        limit: usize,
+        mut keep: impl FnMut(&E) -> bool,
+    ) -> (&Segment<E>, usize, usize) {
+        let live = self.live_mut().expect("a ready event at the cursor");
+        let start = live.cursor_offset();
+        debug_assert!(start < SEGMENT_CAP, "the caller found an event ready here");
+        let end = SEGMENT_CAP.min(start.saturating_add(limit));
+        // SAFETY: as in `take_run`: the cursor's reference keeps the segment allocated until
+        // the next call on the subscription, which the returned borrow prevents.
+        let seg = unsafe { live.segment_ptr().as_ref() };
+        let mut offset = start + 1;
+        // SAFETY: as above.
+        while offset < end && unsafe { seg.get(offset) }.is_some_and(&mut keep) {
+            offset += 1;
+        }
+        live.set_cursor_offset(offset);
+        (seg, start, offset)
     }
 }
 
@@ -286,19 +319,45 @@ impl<E: Send + Sync + 'static> Subscription<E> {
 /// The whole run was consumed when it was returned; iterating only part of it does not give
 /// the rest back.
 pub struct Batch<'a, E> {
-    /// The segment holding the run; `None` for an empty batch.
-    seg: Option<&'a Segment<E>>,
+    /// The segment holding the run.
+    seg: Slots<'a, E>,
     /// Offsets `next .. end` in `seg`, every one of them ready.
     next: usize,
     end: usize,
 }
 
-impl<E> Batch<'_, E> {
-    const EMPTY: Self = Batch {
-        seg: None,
+/// Where a [`Batch`]'s events are: a plain subscription's segment, or a scoped one's, whose
+/// slots hold envelopes (every one in the run an event for the reading subscription).
+enum Slots<'a, E> {
+    Empty,
+    Plain(&'a Segment<E>),
+    Scoped(&'a Segment<Envelope<E>>),
+}
+
+impl<E> Clone for Slots<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Slots<'_, E> {}
+
+impl<'a, E> Batch<'a, E> {
+    pub(crate) const EMPTY: Self = Batch {
+        seg: Slots::Empty,
         next: 0,
         end: 0,
     };
+
+    /// A scoped subscription's run: offsets `next .. end` of `seg`, every one ready and an
+    /// [`Envelope::Event`] (see `Subscription::take_ready_run`).
+    pub(crate) fn scoped((seg, next, end): (&'a Segment<Envelope<E>>, usize, usize)) -> Self {
+        Batch {
+            seg: Slots::Scoped(seg),
+            next,
+            end,
+        }
+    }
 
     /// Events left in the run.
     pub fn len(&self) -> usize {
@@ -319,12 +378,19 @@ impl<'a, E> Iterator for Batch<'a, E> {
         if self.next == self.end {
             return None;
         }
-        let seg = self.seg?;
-        // SAFETY: the subscription's cursor holds a reference on `seg` for `'a` (see
-        // `take_run`), and `take_run` found every offset below `end` published.
-        let event = unsafe { seg.get_published(self.next) };
+        let offset = self.next;
         self.next += 1;
-        Some(event)
+        match self.seg {
+            // SAFETY: the subscription's cursor holds a reference on `seg` for `'a` (see
+            // `take_run`), and `take_run` found every offset below `end` published.
+            Slots::Plain(seg) => Some(unsafe { seg.get_published(offset) }),
+            // SAFETY: as above, from `take_ready_run`.
+            Slots::Scoped(seg) => match unsafe { seg.get_published(offset) } {
+                Envelope::Event { event, .. } => Some(event),
+                Envelope::End(_) => unreachable!("a scoped run holds events only"),
+            },
+            Slots::Empty => None,
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -119,6 +119,7 @@ impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
             dropped: self.dropped(),
             subscribers: self.subscriber_count(),
             retained_segments: self.retained_segments(),
+            backlog: self.backlog(),
             retained_bytes: self.retained_segments() * std::mem::size_of::<Segment<E>>(),
         }
     }

@@ -58,6 +58,16 @@ pub struct TopicStats {
     /// Segments allocated and not yet retired: what the slowest subscription keeps alive, plus
     /// the tail.
     pub retained_segments: usize,
+    /// Events this type's topic holds for its subscriptions, counted by whole segments: from
+    /// the first slot of the oldest segment still held to the newest event (a snapshot, exact
+    /// when no send is in flight). A per-type backlog for a service's metrics, read without
+    /// locks or any subscription's help: at least the backlog of the slowest subscription
+    /// ([`Subscription::len`](crate::Subscription::len)), and at most it plus one segment (64
+    /// events) for unbounded and [`Backpressure`](crate::Overflow::Backpressure) types; for a
+    /// [`DropOldest`](crate::Overflow::DropOldest) type also the full segments that overtaken
+    /// subscriptions still hold. Events already read by everyone stay counted until their
+    /// segment is freed, so it reaches 0 only when the topic holds nothing.
+    pub backlog: u64,
     /// Heap held by those segments, in bytes (the slots of events not yet freed included).
     pub retained_bytes: usize,
 }

@@ -199,6 +199,24 @@ impl<E: Send + Sync + 'static> Live<E> {
         true
     }
 
+    /// Events this cursor will still receive (see `Subscription::len`): up to the newest sent;
+    /// for a DropOldest cursor whose successor segment `head` has passed, the rest of its
+    /// segment plus what `head` retains, as `cross_dropping` would skip the rest.
+    fn backlog(&self) -> u64 {
+        let sent = self.topic.sent();
+        let index = self.cursor.index();
+        if self.topic.drops_oldest() {
+            let guard = epoch::pin();
+            let head = self.topic.head_start(&guard);
+            // The end of the cursor's segment, where a crossing looks at `head`.
+            let end = index - self.cursor.offset as u64 + SEGMENT_CAP as u64;
+            if head > end {
+                return (end - index) + sent.saturating_sub(head);
+            }
+        }
+        sent.saturating_sub(index)
+    }
+
     /// Moves the cursor to `seg` (on which the caller took a reference for it) at `offset`,
     /// giving up the reference on the old segment.
     fn move_to(&mut self, seg: *mut Segment<E>, offset: usize) {
@@ -970,6 +988,13 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     /// How many events wait for this subscription: sent (or being sent) to it and not yet
     /// received. A snapshot; other threads may send meanwhile.
     ///
+    /// For a [`DropOldest`](crate::Overflow::DropOldest) type, only what it will still
+    /// receive: a subscription the topic has overtaken counts the rest of the segment it is
+    /// in and the events the topic still retains, not those it dropped (which its next reads
+    /// skip and add to [`missed`](Self::missed)). So it stays below `c + 2 * 64` for a bound
+    /// `c` (the rest of one segment plus the topic's retention), however long the
+    /// subscription has been idle.
+    ///
     /// ```
     /// let bus = tidings::Bus::new();
     /// let mut sub = bus.subscribe::<u8>();
@@ -983,10 +1008,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     pub fn len(&self) -> usize {
         match &self.live {
             None => 0,
-            Some(live) => {
-                let backlog = live.topic.sent().saturating_sub(live.cursor.index());
-                usize::try_from(backlog).unwrap_or(usize::MAX)
-            }
+            Some(live) => usize::try_from(live.backlog()).unwrap_or(usize::MAX),
         }
     }
 

@@ -888,6 +888,26 @@ impl<E: Send + Sync + 'static> Topic<E> {
     pub(crate) fn retained_segments(&self) -> usize {
         self.live_segments.load(Ordering::Relaxed)
     }
+
+    /// Events held for the subscriptions (`TopicStats::backlog`): every retained segment but
+    /// the tail is full, the tail holds the events from its start to the newest. A snapshot:
+    /// exact when no send is in flight.
+    pub(crate) fn backlog(&self) -> u64 {
+        let segments = self.retained_segments() as u64;
+        if segments == 0 {
+            return 0;
+        }
+        let sent = self.sent();
+        let guard = epoch::pin();
+        // Acquire: as in `push`; pinned, so the segment stays allocated while read.
+        let tail = self.tail_seg.load(Ordering::Acquire);
+        // SAFETY: loaded from `tail_seg` under `guard`; the tail is never retired before it.
+        let tail_start = unsafe { (*tail).start };
+        drop(guard);
+        let cap = SEGMENT_CAP as u64;
+        let in_tail = sent.saturating_sub(tail_start).min(cap);
+        ((segments - 1) * cap + in_tail).min(sent)
+    }
 }
 
 /// How many gone wait nodes a topic with `subscribers` subscriptions may keep queued before a

@@ -2,17 +2,16 @@
 //! one process, two OS processes, bad input, server crashes for core and JetStream, loops,
 //! and secrets in logs.
 
-#[path = "support/nats_server.rs"]
-mod nats_server;
+mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::ConnectOptions;
 use futures::StreamExt;
-use nats_server::NatsServer;
 use serde::{Deserialize, Serialize};
+use support::log_capture::global as logs;
+use support::nats_server::{self, NatsServer};
 use tidings::bridge::nats::{
     Bridge, BridgeOptions, BridgeStats, Codec, Delivery, JetStreamOptions, ORIGIN_HEADER,
 };
@@ -97,51 +96,6 @@ async fn assert_quiet<E: Clone + Send + Sync + std::fmt::Debug + 'static>(
 ) {
     let extra = tokio::time::timeout(Duration::from_millis(300), sub.recv()).await;
     assert!(extra.is_err(), "unexpected extra event: {extra:?}");
-}
-
-/// Every log line of this test binary at `debug` and above, from every thread.
-///
-/// One global subscriber rather than one per test: tracing caches per-callsite interest, and
-/// thread-local subscribers in parallel tests miss events. Tests that read the log look for
-/// their own subject (or, for secrets, for anything at all).
-#[derive(Clone)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-fn logs() -> Logs {
-    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs(Arc::default());
-        tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .init();
-        logs
-    })
-    .clone()
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
 }
 
 /// Bus `a` exports `Note`s on `subject`; bus `b` imports them into `on_b`.
@@ -1288,6 +1242,94 @@ async fn a_trace_id_crosses_the_bridge_both_ways() {
         continued.contains(&format!("tidings_nats_import{{trace_id={theirs}}}")),
         "{continued}"
     );
+}
+
+/// Issue 18 point 2, JetStream: a durable import continues the trace a message carries as the
+/// core import does (the `tidings_nats_import` span and its `continuing trace` log line), and
+/// the delivery hands the trace id to the handler; a message without the header has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jetstream_import_continues_the_trace_id() {
+    use tidings::TraceId;
+    use tidings::bridge::nats::TRACE_HEADER;
+
+    let logs = logs();
+    let server = server!();
+    let bus = Bus::new();
+    let mut handler = bus.subscribe::<Delivery<Note>>();
+    let bridge = Bridge::connect(server.url(), &bus).await.unwrap();
+    bridge
+        .import_durable::<Note>("TRACED", "traced.durable", "t")
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(bridge.client().clone());
+    // What a Haiway service (or a tidings bridge in a scope) sends.
+    let theirs = "0af7651916cd43dd8448eb211c80319d";
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(TRACE_HEADER, theirs);
+    js.publish_with_headers(
+        "traced.durable",
+        headers,
+        br#"{"seq":7,"text":"traced"}"#.to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    js.publish(
+        "traced.durable",
+        br#"{"seq":8,"text":"untraced"}"#.to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    let traced = recv(&mut handler).await;
+    assert_eq!(traced.seq, 7);
+    assert_eq!(traced.trace_id(), Some(theirs.parse::<TraceId>().unwrap()));
+    let untraced = recv(&mut handler).await;
+    assert_eq!(untraced.seq, 8);
+    assert_eq!(untraced.trace_id(), None);
+    let text = logs.text();
+    let continued = text
+        .lines()
+        .find(|l| l.contains("continuing trace") && l.contains(r#"subject="traced.durable""#))
+        .unwrap_or_else(|| panic!("no continued trace in the log:\n{text}"));
+    assert!(
+        continued.contains(&format!("tidings_nats_import{{trace_id={theirs}}}")),
+        "{continued}"
+    );
+}
+
+/// Issue 14: a core import of a type bounded with Backpressure waits for room when the slowest
+/// subscription is full, rather than counting the message unrouted and dropping it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_core_import_of_a_full_backpressure_type_waits_for_room() {
+    use tidings::Overflow;
+
+    let server = server!();
+    let bus = Bus::builder()
+        .bound::<Note>(1, Overflow::Backpressure)
+        .build();
+    let mut slow = bus.subscribe::<Note>();
+    let bridge = Bridge::connect(server.url(), &bus).await.unwrap();
+    bridge.import::<Note>("bp.in").await.unwrap();
+    let raw = async_nats::connect(server.url()).await.unwrap();
+    for seq in 1..=5 {
+        raw.publish("bp.in", serde_json::to_vec(&note(seq)).unwrap().into())
+            .await
+            .unwrap();
+    }
+    raw.flush().await.unwrap();
+    // The first fills the topic; the import waits with the second.
+    wait_stats(&bridge, "the first import", |s| s.imported == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!((bridge.stats().imported, bridge.stats().unrouted), (1, 0));
+    // Each read makes room for the next: nothing is lost, order is kept.
+    let seqs: Vec<u64> = recv_n(&mut slow, 5).await.iter().map(|n| n.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    wait_stats(&bridge, "every import", |s| s.imported == 5).await;
+    assert_eq!(bridge.stats().unrouted, 0);
 }
 
 // ---- a three-node cluster (issue 16.7) ----

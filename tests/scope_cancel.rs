@@ -1,12 +1,12 @@
 //! Cancellation (issue 18 point 3) and every failure, not the first (point 4).
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::yield_now;
 use futures::executor::block_on;
+use support::yield_now;
 use tidings::{JoinError, Scope, ScopeError, ctx};
 
 struct CountOnDrop(Arc<AtomicUsize>);

@@ -3,8 +3,8 @@
 use futures::executor::block_on;
 use tidings::{ContextMissing, Scope, TryRecvError, ctx};
 
-mod common;
-use common::{drain, yield_now};
+mod support;
+use support::{drain, yield_now};
 
 #[test]
 fn calls_outside_any_scope_fail_with_context_missing() {

@@ -1,12 +1,12 @@
 //! When scoped subscriptions end: scope closing, bus closing, late subscriptions.
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 
-use common::yield_now;
 use futures::StreamExt;
 use futures::executor::block_on;
+use support::yield_now;
 use tidings::{Scope, TryRecvError, ctx};
 
 #[test]

@@ -1,48 +1,21 @@
 //! Issue 18 point 8: scoped events nobody in scope can receive. A root send is stored even when
 //! the only subscription of its type is in a child scope (which skips it); this measures what
 //! that costs, the figure the README states, and that the memory comes back once that
-//! subscription reads past the events or ends. Its own binary: a counting global allocator.
+//! subscription reads past the events or ends. Its own binary: the counting global allocator of
+//! `support/counting_alloc.rs`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod support;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::executor::block_on;
+use support::counting_alloc::{CountingAlloc, allocs_in, live_bytes};
+use support::flush_epoch;
 use tidings::{Scope, TryRecvError, ctx};
 
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-thread_local! {
-    static THREAD_ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator, only counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::SeqCst);
-        let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::SeqCst);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn flush_epoch() {
-    for _ in 0..256 {
-        crossbeam_epoch::pin().flush();
-    }
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 const SENDS: u64 = if cfg!(miri) { 1_000 } else { 100_000 };
 
@@ -69,24 +42,24 @@ fn root_sends_with_only_a_child_subscription_are_stored_until_it_reads_past_or_e
             // Reads past every root event: none is for this scope.
             assert_eq!(sub.try_recv(), Err(TryRecvError::Empty));
             flush_epoch();
-            let after_read = LIVE_BYTES.load(Ordering::SeqCst);
+            let after_read = live_bytes();
             drop(sub);
             after_read
         }));
         // The child scope opens and subscribes.
         assert!(futures::poll!(child.as_mut()).is_pending());
         flush_epoch();
-        let before = LIVE_BYTES.load(Ordering::SeqCst);
-        let allocs_before = THREAD_ALLOCS.with(Cell::get);
-        for i in 0..SENDS {
-            ctx::send(i).unwrap();
-        }
-        let allocs = THREAD_ALLOCS.with(Cell::get) - allocs_before;
-        let retained = LIVE_BYTES.load(Ordering::SeqCst) - before;
+        let before = live_bytes();
+        let allocs = allocs_in(|| {
+            for i in 0..SENDS {
+                ctx::send(i).unwrap();
+            }
+        });
+        let retained = live_bytes() - before;
         go.store(true, Ordering::SeqCst);
         let after_read = child.await.unwrap() - before;
         flush_epoch();
-        let after_end = LIVE_BYTES.load(Ordering::SeqCst) - before;
+        let after_end = live_bytes() - before;
         (allocs, retained, after_read, after_end)
     }))
     .unwrap();

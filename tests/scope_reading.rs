@@ -198,3 +198,68 @@ fn batch_reads_skip_a_sibling_scopes_events_and_end_with_the_scope() {
     assert_eq!(block_on(sub.recv_many(&mut rest, 8)), 0);
     assert_eq!(sub.recv_many_blocking(&mut rest, 8), 0);
 }
+
+/// Issue 17: `ScopedSubscription` has `Subscription`'s by-reference batch reads,
+/// `recv_many_ref` and `try_recv_many_ref`: runs skip a sibling scope's events (a run ends
+/// before one), cross segments over several calls, and end with the scope once drained.
+#[test]
+fn batch_reads_by_reference_skip_a_sibling_scopes_events_and_end_with_the_scope() {
+    /// Not `Clone`: read by reference only.
+    #[derive(Debug, PartialEq)]
+    struct Frame(u32);
+
+    let ids = |run: tidings::Batch<'_, Frame>| run.map(|f| f.0).collect::<Vec<_>>();
+    let mut sub = block_on(Scope::new("root").run(async {
+        let (to_b, at_b) = oneshot::channel::<()>();
+        let (to_a, at_a) = oneshot::channel::<()>();
+        let (a, b) = futures::join!(
+            Scope::new("a").run(async move {
+                let mut sub = ctx::subscribe::<Frame>().unwrap();
+                ctx::send(Frame(1)).unwrap();
+                ctx::send(Frame(2)).unwrap();
+                to_b.send(()).unwrap();
+                at_a.await.unwrap(); // b has sent 20 meanwhile
+                for i in 3..=5 {
+                    ctx::send(Frame(i)).unwrap();
+                }
+                assert_eq!(sub.try_recv_many_ref(0).map(ids), Ok(vec![]), "limit 0");
+                // The run ends before b's event, which the next call skips.
+                assert_eq!(sub.try_recv_many_ref(8).map(ids), Ok(vec![1, 2]));
+                assert_eq!(sub.try_recv_many_ref(2).map(ids), Ok(vec![3, 4]));
+                assert_eq!(ids(sub.recv_many_ref(8).await), [5]);
+                assert_eq!(
+                    sub.try_recv_many_ref(8).map(ids),
+                    Err(tidings::TryRecvError::Empty)
+                );
+                // Longer than a segment: several runs, in order, nothing lost.
+                for i in 100..300 {
+                    ctx::send(Frame(i)).unwrap();
+                }
+                let mut got = Vec::new();
+                while let Ok(run) = sub.try_recv_many_ref(1000) {
+                    let run = ids(run);
+                    assert!(!run.is_empty() && run.len() <= 64, "{run:?}");
+                    got.extend(run);
+                }
+                assert_eq!(got, (100..300).collect::<Vec<_>>());
+                ctx::send(Frame(6)).unwrap();
+                sub
+            }),
+            Scope::new("b").run(async move {
+                at_b.await.unwrap();
+                ctx::send(Frame(20)).unwrap();
+                to_a.send(()).unwrap();
+            }),
+        );
+        b.unwrap();
+        a.unwrap()
+    }))
+    .unwrap();
+    // Scope "a" has ended: what it had is drained first, then every read reports the end.
+    assert_eq!(sub.try_recv_many_ref(8).map(ids), Ok(vec![6]));
+    assert_eq!(
+        sub.try_recv_many_ref(8).map(ids),
+        Err(tidings::TryRecvError::Closed)
+    );
+    assert!(block_on(sub.recv_many_ref(8)).is_empty());
+}

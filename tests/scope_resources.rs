@@ -1,11 +1,11 @@
 //! Resources with a lifetime (issue 18 point 5, Haiway's disposables).
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 
-use common::yield_now;
 use futures::executor::block_on;
+use support::yield_now;
 use tidings::{BoxError, Resource, Scope, ScopeError, ctx};
 
 type Log = Arc<Mutex<Vec<String>>>;

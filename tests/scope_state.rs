@@ -1,9 +1,9 @@
 //! Scoped state: inheritance, override, defaults, `ctx::updating`.
 
-mod common;
+mod support;
 
-use common::yield_now;
 use futures::executor::block_on;
+use support::yield_now;
 use tidings::{Scope, StateError, ctx};
 
 #[derive(Debug, Default, PartialEq)]

@@ -1,13 +1,13 @@
 //! Structured tasks: `ctx::spawn`, handles, cancellation, failure propagation.
 
-mod common;
+mod support;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::yield_now;
 use futures::executor::block_on;
+use support::yield_now;
 use tidings::{JoinError, Scope, ScopeError, ctx};
 
 #[test]

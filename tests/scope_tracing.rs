@@ -1,37 +1,11 @@
 //! Feature `tracing`: scopes are spans; records, metrics and failures are tracing events.
 #![cfg(feature = "tracing")]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod support;
 
 use futures::executor::block_on;
+use support::log_capture::capture;
 use tidings::{Level, Scope, ctx};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture(f: impl FnOnce()) -> String {
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .without_time()
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = out.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
-}
 
 #[test]
 fn records_are_events_inside_the_nested_scope_spans() {

@@ -1,6 +1,7 @@
 //! Helpers shared by the benches: the event type, the order check every subscriber runs, the
 //! runtime, process CPU time, and the side files (`target/criterion/tidings-*.csv`) that
-//! `benches/compare.sh` reads for what criterion does not record (CPU time, percentiles, heap).
+//! `scripts/bench_compare.sh` reads for what criterion does not record (CPU time,
+//! percentiles, heap).
 
 // Each bench binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -104,7 +105,8 @@ pub fn criterion_dir() -> PathBuf {
     target.join("criterion")
 }
 
-/// Appends one line to `target/criterion/<file>`; `compare.sh` keeps the last line per key.
+/// Appends one line to `target/criterion/<file>`; `scripts/bench_compare.sh` keeps the last
+/// line per key.
 pub fn record(file: &str, line: &str) {
     let dir = criterion_dir();
     let _ = std::fs::create_dir_all(&dir);

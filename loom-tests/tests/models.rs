@@ -1,4 +1,4 @@
-//! loom models of tidings' concurrency protocol. Run them with `loom-tests/run.sh`.
+//! loom models of tidings' concurrency protocol. Run them with `scripts/loom.sh`.
 //!
 //! Each model is tiny (two or three threads, a handful of operations) and names the bug it
 //! would catch. Under `--cfg tidings_loom` segments hold 2 slots, so a few sends cross segment

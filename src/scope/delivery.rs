@@ -24,7 +24,7 @@ use futures_core::{FusedStream, Stream};
 #[cfg(not(tidings_loom))]
 use crate::RecvTimeoutError;
 use crate::subscription::Pick;
-use crate::{Bus, Subscription, TryRecvError};
+use crate::{Batch, Bus, Subscription, TryRecvError};
 
 /// Where an event comes from, as much as the ancestry check needs.
 ///
@@ -426,6 +426,80 @@ impl<E: Send + Sync + 'static> ScopedSubscription<E> {
         self.inner
             .try_pick_ready(|env| Self::pick(id, depth, env))?;
         Ok(Self::event(self.inner.take_ready()))
+    }
+
+    /// Receives a run of events by reference, without cloning, as
+    /// [`Subscription::recv_many_ref`]: waits for at least one, then returns the run of ready
+    /// events for this subscription, at most `limit` long, consumed and borrowed until the
+    /// next call. Besides where a plain run ends (the first event not yet sent, the end of a
+    /// segment of 64), a scoped run ends before the next event this subscription does not take
+    /// (another scope's, which the next call skips). Empty only once the subscription has ended
+    /// and is drained (or if `limit` is 0). Cancel-safe.
+    ///
+    /// ```
+    /// use tidings::{Scope, ctx};
+    ///
+    /// struct Frame(Vec<u8>); // not Clone
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<Frame>().unwrap();
+    ///         ctx::send(Frame(vec![1])).unwrap();
+    ///         ctx::send(Frame(vec![2, 3])).unwrap();
+    ///         let bytes: usize = sub.recv_many_ref(16).await.map(|f| f.0.len()).sum();
+    ///         assert_eq!(bytes, 3);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub async fn recv_many_ref(&mut self, limit: usize) -> Batch<'_, E> {
+        if limit == 0 {
+            return Batch::EMPTY;
+        }
+        let (id, depth) = (self.id, self.depth);
+        let inner = &mut self.inner;
+        if !std::future::poll_fn(|cx| inner.poll_pick_ready(cx, |env| Self::pick(id, depth, env)))
+            .await
+        {
+            return Batch::EMPTY;
+        }
+        Batch::scoped(self.inner.take_ready_run(limit, |env| {
+            matches!(Self::pick(id, depth, env), Pick::Take)
+        }))
+    }
+
+    /// The run of ready events by reference, as [`recv_many_ref`](Self::recv_many_ref) but
+    /// never waiting: a non-empty [`Batch`] (unless `limit` is 0), or why there is none.
+    ///
+    /// ```
+    /// use tidings::{Scope, TryRecvError, ctx};
+    ///
+    /// # futures::executor::block_on(async {
+    /// Scope::new("app")
+    ///     .run(async {
+    ///         let mut sub = ctx::subscribe::<String>().unwrap();
+    ///         assert_eq!(sub.try_recv_many_ref(8).unwrap_err(), TryRecvError::Empty);
+    ///         ctx::send("a".to_string()).unwrap();
+    ///         ctx::send("b".to_string()).unwrap();
+    ///         let run = sub.try_recv_many_ref(8).unwrap();
+    ///         assert_eq!(run.collect::<Vec<_>>(), ["a", "b"]);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # });
+    /// ```
+    pub fn try_recv_many_ref(&mut self, limit: usize) -> Result<Batch<'_, E>, TryRecvError> {
+        if limit == 0 {
+            return Ok(Batch::EMPTY);
+        }
+        let (id, depth) = (self.id, self.depth);
+        self.inner
+            .try_pick_ready(|env| Self::pick(id, depth, env))?;
+        Ok(Batch::scoped(self.inner.take_ready_run(limit, |env| {
+            matches!(Self::pick(id, depth, env), Pick::Take)
+        })))
     }
 
     /// What a by-reference read does with an envelope (as `take` for the cloning reads).

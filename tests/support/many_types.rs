@@ -1,6 +1,6 @@
 //! Thousands of distinct event types without writing them out: `Ev<P>` for every path `P` of a
 //! binary type tree (`O<..>` / `I<..>` nested `D` deep gives 2^D types), visited one by one
-//! through a generic callback, for `tests/many_types.rs`.
+//! through a generic callback, for `tests/bus_many_types.rs`.
 #![allow(dead_code)]
 
 use std::marker::PhantomData;

@@ -166,6 +166,24 @@ pub(crate) async fn import<E: Serialize + DeserializeOwned + Send + Sync + 'stat
         ) {
             Delivered::Yes | Delivered::Skipped => {}
             Delivered::BusClosed => break,
+            Delivered::Full(event) => {
+                // A Backpressure-bounded type whose slowest subscription is full: wait for room
+                // rather than lose the message. Meanwhile later messages queue in async-nats'
+                // subscription buffer (NATS core's at-most-once contract applies past it).
+                let sent = tokio::select! {
+                    sent = inner.bus.send_async(event) => sent,
+                    _ = closing.started() => break,
+                };
+                match sent {
+                    Ok(()) => Counters::bump(&inner.counters.imported),
+                    Err(SendError::NoSubscribers(_)) => {
+                        Counters::bump(&inner.counters.imported);
+                        Counters::bump(&inner.counters.unrouted);
+                    }
+                    Err(SendError::Closed(_)) => break,
+                    Err(SendError::Full(_)) => unreachable!("send_async never returns Full"),
+                }
+            }
         }
     }
     // Bounded: a server that is gone must not hold up `close`.
@@ -174,13 +192,16 @@ pub(crate) async fn import<E: Serialize + DeserializeOwned + Send + Sync + 'stat
 }
 
 /// What became of one imported message.
-pub(crate) enum Delivered {
+pub(crate) enum Delivered<E> {
     /// Sent into the bus (or dropped by it for want of a subscriber).
     Yes,
     /// Malformed: counted, logged, skipped.
     Skipped,
     /// The bus is closed; the import ends.
     BusClosed,
+    /// Its type is bounded with Backpressure and full: the event, for the caller to wait
+    /// with (every export was already told to expect it).
+    Full(E),
 }
 
 /// Decodes a payload and sends it into the bus; shared by core and JetStream imports.
@@ -190,19 +211,9 @@ pub(crate) fn deliver<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
     headers: Option<&async_nats::HeaderMap>,
     payload: &[u8],
     buf: &mut BytesMut,
-) -> Delivered {
+) -> Delivered<E> {
     // The sender's trace (`TRACE_HEADER`), continued for whatever delivery logs.
-    let trace = headers
-        .and_then(|h| h.get(super::TRACE_HEADER))
-        .and_then(|v| v.as_str().parse::<crate::TraceId>().ok());
-    let _span = trace.map(|trace_id| {
-        let span = tracing::debug_span!("tidings_nats_import", trace_id = %trace_id).entered();
-        tracing::debug!(
-            subject = subject.as_str(),
-            "tidings nats bridge: continuing trace"
-        );
-        span
-    });
+    let _span = super::continue_trace(super::trace_of(headers), subject.as_str()).entered();
     let counters = &inner.counters;
     let event = match inner.codec.decode::<E>(payload) {
         Ok(event) => event,
@@ -231,12 +242,6 @@ pub(crate) fn deliver<E: Serialize + DeserializeOwned + Send + Sync + 'static>(
             Delivered::Yes
         }
         Err(SendError::Closed(_)) => Delivered::BusClosed,
-        // A bounded (Backpressure) import type whose slowest subscription is full: the message
-        // is not delivered locally; counted as unrouted rather than blocking the import task.
-        Err(SendError::Full(_)) => {
-            Counters::bump(&counters.imported);
-            Counters::bump(&counters.unrouted);
-            Delivered::Yes
-        }
+        Err(SendError::Full(event)) => Delivered::Full(event),
     }
 }

@@ -94,6 +94,8 @@ struct Shared<E> {
     event: E,
     subject: String,
     delivered: u64,
+    /// The trace the message carried (`TRACE_HEADER`), if any.
+    trace: Option<crate::TraceId>,
     /// Holders yet to close before the message is acknowledged: the number of subscriptions
     /// when the import sent it. Decremented with AcqRel so that the holder taking the last one
     /// sees every other holder's work as done (nothing in memory depends on it beyond the
@@ -159,6 +161,7 @@ impl<E> Delivery<E> {
                 event,
                 subject,
                 delivered,
+                trace: None,
                 remaining: AtomicUsize::new(0),
                 settled: AtomicBool::new(false),
                 reply,
@@ -167,6 +170,15 @@ impl<E> Delivery<E> {
             }),
             holder: None,
         }
+    }
+
+    /// The delivery of a message that carried `trace`; called by the import before anybody
+    /// else has the delivery.
+    pub(crate) fn with_trace(mut self, trace: Option<crate::TraceId>) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("a new delivery is not shared yet")
+            .trace = trace;
+        self
     }
 
     /// Sets how many subscriptions must handle the event; called by the import right before
@@ -199,6 +211,14 @@ impl<E> Delivery<E> {
     /// The subject the message was published on.
     pub fn subject(&self) -> &str {
         &self.shared.subject
+    }
+
+    /// The trace id the message carried in the
+    /// [`Tidings-Trace-Id`](super::TRACE_HEADER) header (sent by a tidings bridge connected
+    /// inside a scope, or by a Haiway service), if any: a handler continues that trace by
+    /// running in a scope made [`with_trace_id`](crate::Scope::with_trace_id) of it.
+    pub fn trace_id(&self) -> Option<crate::TraceId> {
+        self.shared.trace
     }
 
     /// How many times the server has delivered this message: 1 the first time, more after a

@@ -442,6 +442,11 @@ async fn handle<E: DeserializeOwned + Send + Sync + 'static>(
         let _ = inner.acks.send(AckMsg::Settle(reply, AckKind::Ack));
         return true;
     }
+    // The sender's trace (`TRACE_HEADER`), continued while this import handles the message
+    // and carried by the delivery to the handler that reads it later.
+    let trace = super::trace_of(message.headers.as_ref());
+    // Entered only around the synchronous parts: the span must not be held across an await.
+    let span = super::continue_trace(trace, message.subject.as_str());
     let event = match inner.codec.decode::<E>(&message.payload) {
         Ok(event) => event,
         Err(error) => {
@@ -463,7 +468,8 @@ async fn handle<E: DeserializeOwned + Send + Sync + 'static>(
         reply,
         inner.acks.clone(),
         Arc::clone(window),
-    );
+    )
+    .with_trace(trace);
     window.take();
     // Hold the message until a subscription can take it: acknowledging into a bus nobody
     // listens to would lose it. The server waits as long as we say "in progress".
@@ -473,7 +479,7 @@ async fn handle<E: DeserializeOwned + Send + Sync + 'static>(
         let subscriptions = inner.bus.subscriber_count::<Delivery<E>>();
         if subscriptions > 0 {
             delivery.expect_holders(subscriptions);
-            match inner.bus.send(delivery) {
+            match span.in_scope(|| inner.bus.send(delivery)) {
                 Ok(()) => {
                     Counters::bump(&inner.counters.imported);
                     return true;

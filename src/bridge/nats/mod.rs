@@ -110,11 +110,33 @@ pub const ORIGIN_HEADER: &str = "Tidings-Origin";
 /// The header carrying a trace id across processes: the 32 lowercase hex digits of a
 /// [`TraceId`](crate::TraceId) (a UUID's form is read too). A bridge connected inside a scope
 /// sends that scope's [`ctx::trace_id`](crate::ctx::trace_id) with every message it exports
-/// (core and JetStream); a core [`import`](Bridge::import) delivers each message carrying it
-/// inside a `tidings_nats_import` span whose `trace_id` field continues that trace (and logs
-/// `continuing trace` at debug level). JetStream imports do not continue it yet. A Python
-/// Haiway service joins the trace by sending `ctx.trace_id()` under this name.
+/// (core and JetStream). Both kinds of import continue the trace a message carries: a core
+/// [`import`](Bridge::import) and a JetStream
+/// [`import_durable`](Bridge::import_durable) each handle the message inside a
+/// `tidings_nats_import` span whose `trace_id` field continues that trace (and log `continuing
+/// trace` at debug level, with the subject), and a JetStream [`Delivery`] also carries it to
+/// the handler that reads it later ([`Delivery::trace_id`]). A Python Haiway service joins the
+/// trace by sending `ctx.trace_id()` under this name.
 pub const TRACE_HEADER: &str = "Tidings-Trace-Id";
+
+/// The trace id a message carries in [`TRACE_HEADER`], if any and well formed.
+pub(crate) fn trace_of(headers: Option<&async_nats::HeaderMap>) -> Option<crate::TraceId> {
+    headers
+        .and_then(|h| h.get(TRACE_HEADER))
+        .and_then(|v| v.as_str().parse::<crate::TraceId>().ok())
+}
+
+/// The `tidings_nats_import` span continuing `trace` (see [`TRACE_HEADER`]) for the handling
+/// of one imported message on `subject`, with `continuing trace` logged in it (a disabled
+/// span without a trace); shared by core and JetStream imports.
+pub(crate) fn continue_trace(trace: Option<crate::TraceId>, subject: &str) -> tracing::Span {
+    let Some(trace_id) = trace else {
+        return tracing::Span::none();
+    };
+    let span = tracing::debug_span!("tidings_nats_import", trace_id = %trace_id);
+    span.in_scope(|| tracing::debug!(subject, "tidings nats bridge: continuing trace"));
+    span
+}
 
 /// Where and how a [`Bridge`] connects. A `&str` or `String` converts into one with the
 /// defaults (JSON, async-nats's default [`ConnectOptions`]).
@@ -476,6 +498,12 @@ impl Bridge {
 
     /// Sends every message on `subject` (wildcards allowed) into the local bus as an `E`
     /// (core NATS, at most once). Returns once the server has the subscription.
+    ///
+    /// If `E` is bounded with [`Overflow::Backpressure`](crate::Overflow::Backpressure) and
+    /// full, the import waits for room ([`Bus::send_async`]) instead of dropping the message;
+    /// meanwhile later messages queue in the NATS client's subscription buffer, past which
+    /// core NATS drops them (at most once; [`import_durable`](Bridge::import_durable) is
+    /// lossless).
     ///
     /// # Errors
     ///

@@ -1,4 +1,4 @@
-//! Behaviour 3: every subscription gets every event, independently.
+//! Every subscription gets every event, independently.
 
 use tidings::{Bus, TryRecvError};
 

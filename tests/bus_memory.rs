@@ -1,63 +1,19 @@
-//! Behaviour 6: memory. Its own test binary, with a counting global allocator; the tests take
-//! a lock so that their counts do not mix.
+//! Memory: what the bus holds and when it frees it. Its own test binary, with the counting
+//! global allocator of `support/counting_alloc.rs`; the tests take a lock so that their counts
+//! do not mix.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod support;
+
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use support::counting_alloc::{CountingAlloc, allocs_in, live_bytes};
+use support::waker::CountingWaker;
+use support::{flush_epoch, serial};
 use tidings::{Bus, Overflow, TryRecvError};
 
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-thread_local! {
-    static THREAD_ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator, only counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::SeqCst);
-        let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::SeqCst);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Allocations made by this thread while running `f`.
-fn allocs_in(f: impl FnOnce()) -> usize {
-    let before = THREAD_ALLOCS.with(Cell::get);
-    f();
-    THREAD_ALLOCS.with(Cell::get) - before
-}
-
-fn live_bytes() -> isize {
-    LIVE_BYTES.load(Ordering::SeqCst)
-}
-
-/// Runs deferred frees: the epoch needs a few advances, and each collection frees a few bags.
-fn flush_epoch() {
-    for _ in 0..256 {
-        crossbeam_epoch::pin().flush();
-    }
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// A 24-byte event.
 #[derive(Clone, Debug, PartialEq)]
@@ -241,7 +197,7 @@ fn dropping_a_lagging_subscription_frees_its_segments() {
     assert_eq!(reader.try_recv(), Err(TryRecvError::Empty));
 }
 
-// --- Behaviour 6e: every event value is dropped exactly once. ---
+// --- Every event value is dropped exactly once. ---
 
 const MAX_IDS: usize = if cfg!(miri) { 10_001 } else { 10_000_001 };
 static CREATED: AtomicUsize = AtomicUsize::new(0);
@@ -374,7 +330,7 @@ fn dropping_a_bus_with_a_million_retained_events_frees_them() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Issue 14, behaviour 1: a DropOldest topic bounds memory even if a subscription never reads
+// Issue 14: a DropOldest topic bounds memory even if a subscription never reads
 // again.
 
 /// Events per segment (`SEGMENT_CAP`).
@@ -618,15 +574,10 @@ fn tasks_that_timed_out_waiting_leave_nothing_behind() {
 /// A dropped subscription lets go of the waker it parked with at once.
 #[test]
 fn a_subscription_dropped_while_parked_releases_its_waker() {
-    struct Flag;
-    impl std::task::Wake for Flag {
-        fn wake(self: std::sync::Arc<Self>) {}
-    }
     let _serial = serial();
     let bus = Bus::new();
     let _keep = bus.subscribe::<Event>();
-    let flag = std::sync::Arc::new(Flag);
-    let waker = std::task::Waker::from(flag.clone());
+    let (flag, waker) = CountingWaker::new();
     let mut sub = bus.subscribe::<Event>();
     assert!(
         sub.poll_recv(&mut std::task::Context::from_waker(&waker))

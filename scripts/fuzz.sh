@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target of tidings for SECONDS each (default 60), on nightly, with the
 # sanitizer cargo-fuzz uses by default (AddressSanitizer). Installs cargo-fuzz if missing.
+# Works from any directory.
 #
-#   fuzz/run.sh [SECONDS]
+#   scripts/fuzz.sh [SECONDS]
 #
 # Each target starts from its committed seeds in fuzz/corpus/<target>/ (files named seed-*);
 # what a run adds there stays local (see fuzz/.gitignore). A crash stops the script, leaves
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 per_target="${1:-60}"
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/../fuzz"
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked

@@ -2,43 +2,11 @@
 //! subscription far behind, and scoped sends that reach nobody.
 #![cfg(feature = "tracing")]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod support;
 
 use futures::executor::block_on;
+use support::log_capture::{capture, lines};
 use tidings::{Bus, Scope, ctx};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// What `f` logged at debug level and above, one event a line.
-fn capture(f: impl FnOnce()) -> String {
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .without_time()
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = out.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
-}
-
-fn lines<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
-    log.lines().filter(|l| l.contains(needle)).collect()
-}
 
 #[test]
 fn topics_created_and_removed_are_debug_events() {

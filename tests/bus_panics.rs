@@ -1,4 +1,4 @@
-//! Behaviour 9: panics in subscribers or in `Clone` leave the bus working.
+//! Panics in subscribers or in `Clone` leave the bus working.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;

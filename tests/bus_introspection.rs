@@ -1,4 +1,4 @@
-//! Behaviour 11: `subscriber_count` and `stats`; and the public types' traits.
+//! `subscriber_count` and `stats`; and the public types' traits.
 
 use std::fmt::Debug;
 
@@ -56,6 +56,60 @@ fn stats_report_sent_dropped_subscribers_and_retained_segments() {
     assert!(stats.closed);
     let t = stats.topic::<u64>().unwrap();
     assert_eq!((t.sent, t.dropped), (1_000, 1));
+}
+
+/// Issue 17: `TopicStats::backlog`, the events a type's topic holds for its subscriptions, by
+/// whole segments: at least the slowest subscription's `len()`, at most one segment more
+/// (unbounded and Backpressure); for DropOldest, bounded however many were sent.
+#[test]
+fn topic_backlog_counts_the_events_held_for_the_slowest_subscription() {
+    use tidings::Overflow;
+
+    let backlog = |bus: &Bus| bus.stats().topic::<u64>().unwrap().backlog;
+    for bus in [
+        Bus::new(),
+        Bus::builder()
+            .bound::<u64>(1000, Overflow::Backpressure)
+            .build(),
+    ] {
+        let mut slow = bus.subscribe::<u64>();
+        let mut fast = bus.subscribe::<u64>();
+        assert_eq!(backlog(&bus), 0);
+        for i in 0..10u64 {
+            bus.send(i).unwrap();
+        }
+        assert_eq!(backlog(&bus), 10);
+        for i in 10..300u64 {
+            bus.send(i).unwrap();
+            fast.try_recv().unwrap();
+        }
+        // The slowest has read nothing: all 300 are held for it, whatever the others read.
+        assert_eq!(backlog(&bus), 300);
+        for _ in 0..10 {
+            fast.try_recv().unwrap();
+        }
+        for _ in 0..200 {
+            slow.try_recv().unwrap();
+        }
+        // It is in the fourth segment (192..256) now: the three before are freed.
+        assert_eq!(slow.len(), 100);
+        assert_eq!(backlog(&bus), 300 - 192);
+        let held = backlog(&bus) as usize;
+        assert!(held >= slow.len() && held <= slow.len() + 64);
+        drop(slow);
+        // `fast` has read everything; what the tail segment holds stays until it is freed.
+        assert_eq!(backlog(&bus), 300 - 256);
+    }
+    // DropOldest: bounded by the capacity (plus the segment an overtaken laggard holds).
+    let bus = Bus::builder()
+        .bound::<u64>(100, Overflow::DropOldest)
+        .build();
+    let lag = bus.subscribe::<u64>();
+    for i in 0..100_000u64 {
+        bus.send(i).unwrap();
+    }
+    let held = backlog(&bus) as usize;
+    assert!(held >= lag.len() && held < 100 + 3 * 64, "{held}");
 }
 
 #[test]

@@ -2,31 +2,21 @@
 //! `try_recv_many_ref` and `send_all` keep every guarantee of one-at-a-time sends and reads:
 //! one order, registered on return, closing drains, values dropped exactly once, cancel-safety.
 
+mod support;
+
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::thread;
 
 use futures::StreamExt;
+use support::flush_epoch;
+use support::waker::CountingWaker;
 use tidings::{Bus, SendError, TryRecvError};
 
 /// More than two segments (64 slots each), so runs cross segment boundaries.
 const LONG: u32 = 150;
-
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountingWaker>, Waker) {
-    let c = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    (c.clone(), Waker::from(c))
-}
 
 #[test]
 fn try_recv_many_takes_every_ready_event_up_to_the_limit_across_segments() {
@@ -111,23 +101,16 @@ fn recv_many_with_limit_0_returns_at_once() {
 fn a_parked_recv_many_is_woken_by_send_all_and_by_close() {
     let bus = Bus::new();
     let mut sub = bus.subscribe::<u8>();
-    let (count, waker) = counting_waker();
+    let (count, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let mut buf = Vec::new();
     assert_eq!(sub.poll_recv_many(&mut cx, &mut buf, 8), Poll::Pending);
     bus.send_all([1u8, 2, 3]).unwrap();
-    assert_eq!(
-        count.0.load(Ordering::SeqCst),
-        1,
-        "send_all woke the parked task"
-    );
+    assert_eq!(count.wakes(), 1, "send_all woke the parked task");
     assert_eq!(sub.poll_recv_many(&mut cx, &mut buf, 8), Poll::Ready(3));
     assert_eq!(sub.poll_recv_many(&mut cx, &mut buf, 8), Poll::Pending);
     bus.close();
-    assert!(
-        count.0.load(Ordering::SeqCst) >= 2,
-        "close woke the parked task"
-    );
+    assert!(count.wakes() >= 2, "close woke the parked task");
     assert_eq!(sub.poll_recv_many(&mut cx, &mut buf, 8), Poll::Ready(0));
     assert_eq!(buf, [1, 2, 3]);
 }
@@ -137,7 +120,7 @@ fn a_dropped_recv_many_consumed_nothing() {
     let bus = Bus::new();
     let mut sub = bus.subscribe::<u8>();
     let mut buf = Vec::new();
-    let (_count, waker) = counting_waker();
+    let (_count, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     {
         let fut = pin!(sub.recv_many(&mut buf, 8));
@@ -366,12 +349,6 @@ impl Drop for Probe {
     fn drop(&mut self) {
         LIVE.fetch_sub(1, Ordering::SeqCst);
         DROPS.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn flush_epoch() {
-    for _ in 0..128 {
-        crossbeam_epoch::pin().flush();
     }
 }
 

@@ -1,20 +1,13 @@
-//! Behaviour 8: no lost wake-ups; a send wakes nothing when nobody is parked.
+//! No lost wake-ups; a send wakes nothing when nobody is parked.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+mod support;
+
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::StreamExt;
+use support::waker::CountingWaker;
 use tidings::Bus;
-
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// Polls an empty subscription once and checks that it parked: `Pending` without waking the
 /// task itself. Returns the number of wakes so far.
@@ -23,10 +16,10 @@ fn poll_parks(
     cx: &mut Context<'_>,
     counter: &CountingWaker,
 ) -> usize {
-    let before = counter.0.load(Ordering::SeqCst);
+    let before = counter.wakes();
     assert_eq!(sub.poll_recv(cx), Poll::Pending);
     assert_eq!(
-        counter.0.load(Ordering::SeqCst),
+        counter.wakes(),
         before,
         "an empty poll woke its own task (a yield) instead of parking"
     );
@@ -40,42 +33,36 @@ fn poll_parks(
 fn an_empty_task_subscription_parks_at_once() {
     let bus = Bus::new();
     let mut sub = bus.subscribe::<u8>();
-    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    let waker = Waker::from(counter.clone());
+    let (counter, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     assert_eq!(poll_parks(&mut sub, &mut cx, &counter), 0);
     // Parked: polling again parks again, and only a send wakes it, once.
     assert_eq!(poll_parks(&mut sub, &mut cx, &counter), 0);
     bus.send(1u8).unwrap();
-    assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+    assert_eq!(counter.wakes(), 1);
     assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(1)));
     // After an event, the next empty poll parks at once too.
     assert_eq!(poll_parks(&mut sub, &mut cx, &counter), 1);
     bus.send(2u8).unwrap();
-    assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+    assert_eq!(counter.wakes(), 2);
 }
 
 #[test]
 fn send_wakes_a_parked_subscription_and_nothing_when_none_is_parked() {
     let bus = Bus::new();
     let mut sub = bus.subscribe::<u8>();
-    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    let waker = Waker::from(counter.clone());
+    let (counter, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
 
     let parked_at = poll_parks(&mut sub, &mut cx, &counter);
     bus.send(1u8).unwrap();
-    assert_eq!(
-        counter.0.load(Ordering::SeqCst),
-        parked_at + 1,
-        "the parked poll was woken"
-    );
+    assert_eq!(counter.wakes(), parked_at + 1, "the parked poll was woken");
     assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(1)));
 
     // Not parked now: sends wake nobody.
     bus.send(2u8).unwrap();
     bus.send(3u8).unwrap();
-    assert_eq!(counter.0.load(Ordering::SeqCst), parked_at + 1);
+    assert_eq!(counter.wakes(), parked_at + 1);
     assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(2)));
     assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(3)));
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the loom models of tidings (tests/models.rs).
+# Runs the loom models of tidings (loom-tests/tests/models.rs), from any directory.
 #
-#   loom-tests/run.sh                 # every model, then reclamation on real crossbeam-epoch
-#   loom-tests/run.sh reclamation     # only the models whose name contains "reclamation"
+#   scripts/loom.sh                 # every model, then reclamation on real crossbeam-epoch
+#   scripts/loom.sh reclamation     # only the models whose name contains "reclamation"
 #
 # --cfg tidings_loom swaps tidings' atomics, cells, Arc, registry cell and waker cell for loom's
 # (src/sync.rs); --cfg crossbeam_loom does the same inside crossbeam-epoch and crossbeam-utils
@@ -17,7 +17,7 @@
 # Release build: loom explores thousands of interleavings and is far faster optimised (debug
 # assertions stay on, see Cargo.toml). LOOM_MAX_PREEMPTIONS=3 by default.
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/../loom-tests"
 base="--cfg tidings_loom --cfg crossbeam_loom ${RUSTFLAGS:-}"
 threads="${LOOM_TEST_THREADS:-2}"
 

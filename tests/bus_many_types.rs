@@ -1,47 +1,18 @@
 //! Many event types on one bus (issue 12, item 6): 1024 types route exactly, register
 //! concurrently without loss, and registering one more type copies only a small shard of the
 //! registry, so retired copies stay small however many types are live. Its own test binary,
-//! with a counting global allocator; the tests take a lock so that their counts do not mix.
+//! with the counting global allocator of `support/counting_alloc.rs`; the tests take a lock so
+//! that their counts do not mix.
 
-#[path = "support/many_types.rs"]
-mod many_types;
+mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicIsize, Ordering};
-
-use many_types::{Ev, Types256, Visit, each_type};
+use support::counting_alloc::{CountingAlloc, live_bytes, peak_bytes, reset_peak};
+use support::many_types::{Ev, Types256, Visit, each_type};
+use support::serial;
 use tidings::{Bus, SendError, TryRecvError};
 
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-static PEAK_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator, only counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::SeqCst);
-        PEAK_BYTES.fetch_max(now + layout.size() as isize, Ordering::SeqCst);
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::SeqCst);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// How many types the tests use: all 256 (each distinct type is compiled separately, so more
 /// would slow the build more than they add), or a few under miri (each type is a registry
@@ -171,14 +142,14 @@ fn retired_registry_copies_stay_small_with_many_types_live() {
     let mut subs = Subscribe::new(&bus, types(), 0, 1);
     each_type::<Types256, _>(&mut subs);
     let rounds = if cfg!(miri) { 20 } else { 2_000 };
-    let base = LIVE_BYTES.load(Ordering::SeqCst);
-    PEAK_BYTES.store(base, Ordering::SeqCst);
+    let base = live_bytes();
+    reset_peak();
     for _ in 0..rounds {
         let mut sub = bus.subscribe::<Ev<Fresh>>();
         bus.send(Ev::<Fresh>::default()).unwrap();
         assert!(sub.try_recv().is_ok());
     }
-    let peak = PEAK_BYTES.load(Ordering::SeqCst) - base;
+    let peak = peak_bytes() - base;
     // A copy of the old single map with 256 entries took about 10 KiB, and hundreds were
     // waiting for the epoch at once; a shard with a few entries takes about 100 bytes.
     assert!(

@@ -1,4 +1,4 @@
-//! Behaviour 2: a subscription is registered when `subscribe` returns.
+//! A subscription is registered when `subscribe` returns.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -8,6 +8,8 @@
 //! (`try_recv_many_ref`, by reference); or sends each run with `send_all` and receives it with
 //! `try_recv_many` (`send_all`); or sends only (`send_only`), the baseline for receiving.
 //! `scripts/batch_cost.sh` runs each for N = 0 and N = 1_000_000 and prints the cost per event.
+//! A measuring tool, so it sits with the benches; an example target (see Cargo.toml), so the
+//! script finds it in `target/release/examples/` and `cargo bench` leaves it alone.
 
 use std::hint::black_box;
 

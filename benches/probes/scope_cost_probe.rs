@@ -6,6 +6,8 @@
 //! (`scope`: the root scope; `nested`: a scope two levels below the root, whose events carry
 //! their origin's path by `Arc`).
 //! `scripts/scope_overhead.sh` runs it for N = 0 and N = 1_000_000 and prints the cost per event.
+//! A measuring tool, so it sits with the benches; an example target (see Cargo.toml), so the
+//! script finds it in `target/release/examples/` and `cargo bench` leaves it alone.
 
 use std::hint::black_box;
 

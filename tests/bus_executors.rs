@@ -1,4 +1,4 @@
-//! Behaviour 10: any executor, plain threads, and mixes of them.
+//! Any executor, plain threads, and mixes of them.
 
 use std::time::Duration;
 

@@ -6,36 +6,16 @@
 //! The tests share crossbeam-epoch's global collector (deferred destruction runs on whichever
 //! thread collects next), so they take a lock and run one at a time.
 
+mod support;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
+use support::serial;
+use support::waker::CountingWaker;
 use tidings::{Bus, SendError, Subscription};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Counts its wake-ups.
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting() -> (Arc<Count>, Waker) {
-    let count = Arc::new(Count(AtomicUsize::new(0)));
-    (count.clone(), Waker::from(count))
-}
-
-fn woken(count: &Count) -> usize {
-    count.0.load(Ordering::SeqCst)
-}
 
 /// A waker whose `wake` panics.
 struct Hostile;
@@ -68,8 +48,8 @@ fn a_panicking_waker_does_not_strand_the_other_parked_subscriptions() {
         bus.subscribe::<u32>(),
         bus.subscribe::<u32>(),
     );
-    let (first_count, first_waker) = counting();
-    let (last_count, last_waker) = counting();
+    let (first_count, first_waker) = CountingWaker::new();
+    let (last_count, last_waker) = CountingWaker::new();
     // The wait list is a stack: `last` is woken before `bad`, `first` after it.
     park(&mut first, &first_waker);
     park(&mut bad, &hostile());
@@ -80,8 +60,8 @@ fn a_panicking_waker_does_not_strand_the_other_parked_subscriptions() {
         matches!(sent, Ok(Ok(()))),
         "send must not panic because of another subscription's waker"
     );
-    assert_eq!(woken(&first_count), 1, "the node after the panic was woken");
-    assert_eq!(woken(&last_count), 1);
+    assert_eq!(first_count.wakes(), 1, "the node after the panic was woken");
+    assert_eq!(last_count.wakes(), 1);
     assert_eq!(bus.stats().user_panics, 1, "the panic was counted");
 
     // `first` is not left marked as queued: parked again, the next send wakes it again.
@@ -89,7 +69,7 @@ fn a_panicking_waker_does_not_strand_the_other_parked_subscriptions() {
     assert_eq!(first.poll_recv(&mut cx), Poll::Ready(Some(1)));
     park(&mut first, &first_waker);
     bus.send(2u32).unwrap();
-    assert_eq!(woken(&first_count), 2, "woken by the next send too");
+    assert_eq!(first_count.wakes(), 2, "woken by the next send too");
     // `bad` was woken (its waker consumed) and is not queued any more: no second panic.
     assert_eq!(bus.stats().user_panics, 1);
     assert_eq!(bad.try_recv(), Ok(1));
@@ -105,7 +85,7 @@ fn a_panicking_waker_does_not_stop_close_from_closing_every_type() {
             let mut counts = Vec::new();
             let mut subs: Vec<Box<dyn std::any::Any>> = Vec::new();
             $(
-                let (count, waker) = counting();
+                let (count, waker) = CountingWaker::new();
                 let mut good = bus.subscribe::<$t>();
                 park(&mut good, &waker);
                 let mut bad = bus.subscribe::<$t>();
@@ -121,7 +101,7 @@ fn a_panicking_waker_does_not_stop_close_from_closing_every_type() {
     assert!(closed.is_ok(), "close must not panic because of a waker");
     for (i, count) in counts.iter().enumerate() {
         assert_eq!(
-            woken(count),
+            count.wakes(),
             1,
             "type {i}: the other parked subscription was woken"
         );
@@ -319,32 +299,11 @@ fn a_foreign_panic_inside_subscribe_or_drop_leaves_counts_exact() {
 #[cfg(feature = "tracing")]
 #[test]
 fn a_contained_panic_is_reported_as_a_tracing_error() {
-    use std::io::Write;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     let _serial = serial();
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .without_time()
-        .finish();
     let bus = Bus::new();
     let mut sub = bus.subscribe::<u32>();
     park(&mut sub, &hostile());
-    tracing::subscriber::with_default(subscriber, || bus.send(1u32).unwrap());
-    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let log = support::log_capture::capture(|| bus.send(1u32).unwrap());
     assert!(log.contains("ERROR"), "{log}");
     assert!(log.contains("tidings"), "{log}");
     assert!(log.contains("what=\"waker\""), "{log}");

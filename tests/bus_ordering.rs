@@ -1,4 +1,4 @@
-//! Behaviour 4: one total order per type, consistent with each sender's program order.
+//! One total order per type, consistent with each sender's program order.
 
 use std::sync::{Arc, Barrier};
 

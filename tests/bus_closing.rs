@@ -1,4 +1,4 @@
-//! Behaviour 5: closing.
+//! Closing the bus: what subscriptions, senders and parked tasks see.
 
 use std::time::Duration;
 

@@ -1,13 +1,16 @@
 //! Issue 14: bounded topics. `Overflow::Backpressure` (exact, lossless, waits without lost
 //! wake-ups) and `Overflow::DropOldest` (laggards skip, count what they missed, never slow
-//! senders). The memory bound of DropOldest is in `tests/overload_memory.rs`, which has a
-//! counting allocator of its own.
+//! senders). The memory bound of DropOldest is in `tests/bus_memory.rs`, the binary with the
+//! counting allocator.
+
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use support::waker::CountingWaker;
 use tidings::{Bus, Overflow, SendError, TryRecvError};
 
 fn drain<E: Clone + Send + Sync + 'static>(sub: &mut tidings::Subscription<E>) -> Vec<E> {
@@ -159,19 +162,6 @@ fn a_new_subscription_on_a_full_topic_is_not_behind() {
     assert!(bus.send(6u32).unwrap_err().is_full());
 }
 
-struct CountWake(AtomicUsize);
-
-impl std::task::Wake for CountWake {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Waker, Arc<CountWake>) {
-    let c = Arc::new(CountWake(AtomicUsize::new(0)));
-    (Waker::from(c.clone()), c)
-}
-
 /// A parked `send_async` is woken by the read that makes room, and not before.
 #[test]
 fn send_async_is_woken_by_the_read_that_makes_room() {
@@ -181,17 +171,13 @@ fn send_async_is_woken_by_the_read_that_makes_room() {
     let mut sub = bus.subscribe::<u32>();
     bus.send(1u32).unwrap();
     bus.send(2u32).unwrap();
-    let (waker, count) = counting_waker();
+    let (count, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let mut fut = Box::pin(bus.send_async(3u32));
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
-    assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    assert_eq!(count.wakes(), 0);
     assert_eq!(sub.try_recv(), Ok(1));
-    assert_eq!(
-        count.0.load(Ordering::SeqCst),
-        1,
-        "the read must wake the sender"
-    );
+    assert_eq!(count.wakes(), 1, "the read must wake the sender");
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
     assert_eq!(drain(&mut sub), [2, 3]);
 }
@@ -206,12 +192,12 @@ fn send_async_is_woken_by_the_slow_subscription_leaving() {
     let mut fast = bus.subscribe::<u32>();
     bus.send(1u32).unwrap();
     assert_eq!(fast.try_recv(), Ok(1));
-    let (waker, count) = counting_waker();
+    let (count, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let mut fut = Box::pin(bus.send_async(2u32));
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
     drop(slow);
-    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert_eq!(count.wakes(), 1);
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
     assert_eq!(fast.try_recv(), Ok(2));
     // The last one leaving: the sender learns nobody listens.
@@ -219,7 +205,7 @@ fn send_async_is_woken_by_the_slow_subscription_leaving() {
     let mut fut = Box::pin(bus.send_async(4u32));
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
     drop(fast);
-    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    assert_eq!(count.wakes(), 2);
     assert_eq!(
         fut.as_mut().poll(&mut cx),
         Poll::Ready(Err(SendError::NoSubscribers(4)))
@@ -234,12 +220,12 @@ fn send_async_is_woken_by_close() {
         .build();
     let mut sub = bus.subscribe::<u32>();
     bus.send(1u32).unwrap();
-    let (waker, count) = counting_waker();
+    let (count, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let mut fut = Box::pin(bus.send_async(2u32));
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
     bus.close();
-    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert_eq!(count.wakes(), 1);
     assert_eq!(
         fut.as_mut().poll(&mut cx),
         Poll::Ready(Err(SendError::Closed(2)))
@@ -419,6 +405,36 @@ fn a_laggard_learns_what_it_lost() {
             0,
             "c = {c}: a subscription that keeps up never misses"
         );
+    }
+}
+
+/// Issue 14: `len()` of an overtaken laggard counts only what it will still receive (the rest
+/// of its segment and what the topic retains), never the events the topic dropped: below
+/// `c + 2 * 64` however many were sent, and exactly what its reads then yield.
+#[test]
+fn an_overtaken_laggards_len_counts_only_what_it_will_receive() {
+    for c in [1usize, 5, 63, 64, 65, 100, 1000] {
+        let bus = Bus::builder().bound::<u64>(c, Overflow::DropOldest).build();
+        let mut lag = bus.subscribe::<u64>();
+        let mut partly = bus.subscribe::<u64>();
+        let n = 100_000u64;
+        for i in 0..n {
+            bus.send(i).unwrap();
+            if i == 10 {
+                // One read in: mid-segment when overtaken.
+                assert_eq!(partly.try_recv(), Ok(0));
+            }
+        }
+        for sub in [&mut lag, &mut partly] {
+            let len = sub.len();
+            assert!(len < c + 2 * 64, "c = {c}: len {len} after {n} sends");
+            assert_eq!(sub.stats().backlog, len as u64, "c = {c}");
+            let before = sub.stats().received;
+            let got = drain(sub);
+            assert_eq!(got.len(), len, "c = {c}: len is what the reads yield");
+            assert_eq!(sub.len(), 0, "c = {c}");
+            assert_eq!(before + got.len() as u64 + sub.missed(), n, "c = {c}");
+        }
     }
 }
 
@@ -634,13 +650,13 @@ fn batch_reads_make_room_under_backpressure() {
         .build();
     let mut sub = bus.subscribe::<u32>();
     bus.send_all([1u32, 2, 3]).unwrap();
-    let (waker, count) = counting_waker();
+    let (count, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let mut fut = Box::pin(bus.send_async(4u32));
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
     let mut buf = Vec::new();
     assert_eq!(sub.try_recv_many(&mut buf, 2), Ok(2));
-    assert!(count.0.load(Ordering::SeqCst) >= 1);
+    assert!(count.wakes() >= 1);
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
     assert!(bus.send(5u32).is_ok());
     assert!(bus.send(6u32).unwrap_err().is_full());

@@ -1,4 +1,4 @@
-//! Behaviour 1: events are routed by exact type.
+//! Events are routed by exact type.
 
 use std::sync::Arc;
 
