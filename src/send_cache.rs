@@ -95,8 +95,7 @@ mod imp {
     use std::cell::{Cell, RefCell};
     use std::hash::{Hash, Hasher};
 
-    use crate::bus::TypeIdHasher;
-    use crate::sync::StdAtomicU64;
+    use crate::registry::TypeIdHasher;
 
     /// First-level entries per thread; direct-mapped.
     const WAYS: usize = 16;
@@ -179,14 +178,6 @@ mod imp {
         static ENTRIES: [Cell<Option<Entry>>; WAYS] = const { [const { Cell::new(None) }; WAYS] };
         /// The second level, made when the first evicts an entry for another key.
         static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
-    }
-
-    /// Relaxed: only uniqueness matters, which `fetch_add` gives whatever the ordering.
-    static NEXT_BUS: StdAtomicU64 = StdAtomicU64::new(1);
-
-    /// A new bus id, never used before in this process.
-    pub(crate) fn bus_id() -> u64 {
-        NEXT_BUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The hash of `type_id`; a constant after inlining when it is a constant.
@@ -289,22 +280,12 @@ mod imp {
 
 #[cfg(tidings_loom)]
 mod imp {
-    /// Relaxed: only uniqueness matters. A plain std atomic: a `static` needs a `const`
-    /// constructor, and handing out ids takes part in no protocol a model checks.
-    static NEXT_BUS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-    pub(crate) fn bus_id() -> u64 {
-        NEXT_BUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    }
-
     pub(crate) fn lookup<E: 'static>(_: u64, _: u64) -> Option<*const ()> {
         None
     }
 
     pub(crate) fn store<E: 'static>(_: u64, _: u64, _: *const ()) {}
 }
-
-pub(crate) use imp::bus_id;
 
 #[cfg(all(test, not(tidings_loom)))]
 mod tests {
