@@ -440,6 +440,9 @@ impl Shared {
         miss: send_cache::Miss,
         guard: &Guard,
     ) -> Result<(), SendError<C>> {
+        if let Some(topic) = send_cache::lookup_second::<E>(&miss, guard) {
+            return self.push(topic, event, guard);
+        }
         self.registry
             .with_shard::<E, _>(|shard| match shard.get::<E>() {
                 None => Err(self.unrouted(event)),

@@ -81,6 +81,21 @@ pub(crate) fn lookup<'g, E: Send + Sync + 'static>(
     }
 }
 
+/// `lookup`'s second level (module docs), for the slow path: `E`'s topic if this thread's
+/// second level holds it under the generation of `miss`, which `lookup` returned while `guard`
+/// was held.
+#[inline]
+pub(crate) fn lookup_second<'g, E: Send + Sync + 'static>(
+    miss: &Miss,
+    guard: &'g Guard,
+) -> Option<&'g Topic<E>> {
+    let _ = guard;
+    let topic = imp::lookup_second::<E>(miss.bus, miss.generation)?;
+    // SAFETY: as in `lookup`: the entry matched this bus, `E` and a generation loaded while
+    // `guard` was held.
+    Some(unsafe { &*topic.cast::<Topic<E>>() })
+}
+
 /// Remembers `topic` as `E`'s on the bus of `miss`. `topic` must have been found in that bus's
 /// registry after `lookup` returned `miss`, while still pinned (module docs).
 #[inline]
@@ -204,17 +219,18 @@ mod imp {
     #[inline(always)]
     pub(crate) fn lookup<E: 'static>(bus: u64, generation: u64) -> Option<*const ()> {
         let type_id = TypeId::of::<E>();
-        match ENTRIES.with(|e| e[way(bus, type_id)].get()) {
-            Some(entry) if entry.is(bus, type_id) => {
-                (entry.generation == generation).then_some(entry.topic)
-            }
-            _ => lookup_table(bus, type_id, generation),
+        let entry = ENTRIES.with(|e| e[way(bus, type_id)].get())?;
+        if entry.is(bus, type_id) && entry.generation == generation {
+            Some(entry.topic)
+        } else {
+            None
         }
     }
 
-    /// `lookup` in the second level; a hit is copied up to the first.
+    /// `lookup` in the second level, after a first-level miss; a hit is copied up to the first.
     #[inline(never)]
-    fn lookup_table(bus: u64, type_id: TypeId, generation: u64) -> Option<*const ()> {
+    pub(crate) fn lookup_second<E: 'static>(bus: u64, generation: u64) -> Option<*const ()> {
+        let type_id = TypeId::of::<E>();
         // After the table's destructor ran (a send from another thread-local's `Drop`), a miss.
         let entry = TABLE
             .try_with(|table| table.borrow().as_ref()?.get(bus, type_id))
@@ -281,6 +297,10 @@ mod imp {
 #[cfg(tidings_loom)]
 mod imp {
     pub(crate) fn lookup<E: 'static>(_: u64, _: u64) -> Option<*const ()> {
+        None
+    }
+
+    pub(crate) fn lookup_second<E: 'static>(_: u64, _: u64) -> Option<*const ()> {
         None
     }
 
