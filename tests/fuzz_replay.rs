@@ -131,6 +131,8 @@ fn committed_ops_corpus_matches_the_model() {
         t.delivered > 0 && t.crossings > 0 && t.clone_panics > 0,
         "{t:?}"
     );
+    // Bounded topics (regenerated for them): Full, DropOldest skips, send_async that waited.
+    assert!(t.full > 0 && t.missed > 0 && t.waited > 0, "{t:?}");
 }
 
 #[test]
@@ -152,6 +154,7 @@ fn committed_segments_corpus_matches_the_model() {
 #[test]
 fn random_ops_inputs_match_the_model() {
     let t = random(0x7469_6469_6e67_7301, 3_000, 512, run_ops);
+    eprintln!("{t:?}");
     if cfg!(miri) {
         return;
     }
@@ -162,6 +165,8 @@ fn random_ops_inputs_match_the_model() {
     assert!(t.clone_panics > 10, "{t:?}");
     // And in wakers and drops the bus runs for others (contained, counted exactly).
     assert!(t.waker_panics > 10 && t.drop_panics > 10, "{t:?}");
+    // Bounded topics: sends refused Full, laggards overtaken.
+    assert!(t.full > 100 && t.missed > 0, "{t:?}");
 }
 
 #[test]
@@ -197,4 +202,92 @@ fn random_scopes_inputs_match_the_model() {
         t.delivered > 2_000 && t.closed > 200 && t.empty > 200,
         "{t:?}"
     );
+}
+
+/// The model's bounded paths, scripted: a Backpressure `send_async` that waits, is woken by the
+/// read that makes room and completes; a DropOldest laggard overtaken and skipping ahead;
+/// `send_blocking`; a pending sender cancelled. (The interpreter checks each step against the
+/// model; the tally shows the paths ran.)
+#[test]
+fn scripted_bounded_ops_match_the_model() {
+    use fuzz_model::{BoundChoice, How, Kind, Op};
+
+    let (bus, handle) = (1, 0);
+    let mut ops = vec![
+        // Bus 1: Plain bounded to 1 with Backpressure, Counted to 2 with DropOldest.
+        Op::NewBus {
+            bounds: [
+                BoundChoice::Backpressure(0),
+                BoundChoice::Unbounded,
+                BoundChoice::DropOldest(4),
+                BoundChoice::Unbounded,
+            ],
+        },
+        Op::Subscribe {
+            bus,
+            handle,
+            kind: Kind::Plain,
+        },
+        Op::Send {
+            bus,
+            handle,
+            kind: Kind::Plain,
+        },
+        // Full: `send` refuses, `send_async` waits (twice), `send_blocking` is not run.
+        Op::Send {
+            bus,
+            handle,
+            kind: Kind::Plain,
+        },
+        Op::SendAsync {
+            bus,
+            handle,
+            kind: Kind::Plain,
+        },
+        Op::SendAsync {
+            bus,
+            handle,
+            kind: Kind::Plain,
+        },
+        Op::PollSender { sender: 0 },
+        // The read makes room for one; the woken senders are polled: one completes.
+        Op::Read {
+            sub: 0,
+            how: How::TryRecv,
+        },
+        // Cancel the other, read on, then a blocking send that has room.
+        Op::DropSender { sender: 0 },
+        Op::Drain {
+            sub: 0,
+            how: How::TryRecvRef,
+            max: 8,
+        },
+        Op::SendBlocking {
+            bus,
+            handle,
+            kind: Kind::Plain,
+        },
+        // DropOldest: a laggard overtaken by 4 segments' worth of sends.
+        Op::Subscribe {
+            bus,
+            handle,
+            kind: Kind::Counted,
+        },
+    ];
+    ops.extend((0..2).map(|_| Op::SendMany {
+        bus,
+        handle,
+        kind: Kind::Counted,
+        count: 255,
+    }));
+    ops.push(Op::Drain {
+        sub: 1,
+        how: How::TryRecv,
+        max: 255,
+    });
+    let t = fuzz_model::run_script(ops);
+    eprintln!("{t:?}");
+    assert_eq!(t.waited, 1, "{t:?}");
+    assert!(t.full >= 1, "{t:?}");
+    assert!(t.missed > 0, "{t:?}");
 }

@@ -7,6 +7,13 @@
 //! (segment and offset, including the lazy step into the next segment) and therefore exactly
 //! how many segments each topic must retain; `Bus::stats` is checked against that after every
 //! step, so a reclamation bug shows up as a count mismatch even without a sanitizer.
+//!
+//! Bounded types (issue 14): a bus made by `Op::NewBus` bounds each kind or not. For
+//! Backpressure the model predicts `Full` exactly (per event: the send would put the slowest
+//! live subscription more than `c` behind) and keeps pending `send_async` futures, checking
+//! that each one that could complete was woken; for DropOldest it knows where `head` is
+//! (`TopicModel::head_seg`), so which crossing jumps, what `missed()` and `len()` are, and which
+//! segments overtaken cursors still hold.
 
 mod events;
 mod scopes;
@@ -22,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 
 use arbitrary::{Arbitrary, Unstructured};
 use futures_core::Stream;
-use tidings::{Bus, SendError, Subscription, TryRecvError};
+use tidings::{Bus, Overflow, SendError, Subscription, TryRecvError};
 
 use events::{
     Counted, FRAGILE_DROP_PANIC, FRAGILE_PANIC, FRAGILE_WAKE_PANIC, Fragile, Ledger, Plain, Unique,
@@ -33,6 +40,8 @@ use events::{
 const SEGMENT_CAP: u64 = 64;
 /// Caps that keep one input's run short.
 const MAX_BUSES: usize = 4;
+/// Pending `send_async` futures held at once.
+const MAX_SENDERS: usize = 6;
 const MAX_HANDLES: usize = 4;
 const MAX_SUBS: usize = 24;
 const MAX_SENDS: u64 = 20_000;
@@ -268,6 +277,8 @@ trait AnySub {
     fn read(&mut self, how: How, armed: bool) -> Got;
     fn is_closed(&self) -> bool;
     fn is_terminated(&self) -> bool;
+    /// `missed()`, `stats().received` and `len()`.
+    fn counts(&self) -> (u64, u64, usize);
 }
 
 impl<E: Event> AnySub for Subscription<E> {
@@ -280,10 +291,16 @@ impl<E: Event> AnySub for Subscription<E> {
     fn is_terminated(&self) -> bool {
         Subscription::is_terminated(self)
     }
+    fn counts(&self) -> (u64, u64, usize) {
+        (self.missed(), self.stats().received, self.len())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The model
+
+/// A type's bound on a bus: capacity and policy.
+type BoundModel = Option<(u64, Overflow)>;
 
 /// One event type's topic on one bus: exists while it has live subscriptions.
 #[derive(Debug, Default, Clone)]
@@ -293,6 +310,8 @@ struct TopicModel {
     subscribers: usize,
     /// Wait nodes of subscriptions that left while parked, still on the wait list.
     gone: usize,
+    /// The bound of its type on its bus, which every topic of that type has.
+    bound: BoundModel,
 }
 
 impl TopicModel {
@@ -300,10 +319,26 @@ impl TopicModel {
     fn tail_seg(&self) -> u64 {
         self.sent.saturating_sub(1) / SEGMENT_CAP
     }
+
+    /// DropOldest: the segment `head` points at. After the send of index `i`, `head` passes
+    /// every segment whose events are all older than the newest `c` (`start + SEGMENT_CAP <=
+    /// i + 1 - c`); it never passes the tail, which that rule never reaches for `c >= 1`.
+    /// `None` for other policies.
+    fn head_seg(&self) -> Option<u64> {
+        match self.bound {
+            Some((c, Overflow::DropOldest)) => Some(self.sent.saturating_sub(c) / SEGMENT_CAP),
+            _ => None,
+        }
+    }
 }
 
 struct BusModel {
     handles: Vec<Bus>,
+    /// Handles held by pending `send_async` futures (each owns a clone): the bus stays open
+    /// while any is alive.
+    sender_handles: usize,
+    /// Per kind, the bound the bus was built with.
+    bounds: [BoundModel; 4],
     closed: bool,
     topics: [Option<TopicModel>; 4],
     /// Hostile wakers woken by this bus (each panic contained and counted by it).
@@ -323,6 +358,79 @@ struct SubModel {
     /// `Some(hostile)` while its wait node is queued, with whether the waker it last parked
     /// with panics.
     queued: Option<bool>,
+    /// Events received, and events a DropOldest topic dropped before it read them.
+    received: u64,
+    missed: u64,
+}
+
+impl SubModel {
+    /// The index of the next event it reads (its published position, for Backpressure).
+    fn position(&self) -> u64 {
+        self.seg * SEGMENT_CAP + self.offset
+    }
+}
+
+/// A boxed `send_async`, its event given back as its id.
+type SendFuture = Pin<Box<dyn Future<Output = Result<(), SendError<u64>>> + Send>>;
+
+/// A `send_async` future that returned `Pending`, kept to be polled again.
+struct PendingSend {
+    bus: usize,
+    kind: Kind,
+    id: u64,
+    future: SendFuture,
+    /// Set by its waker; cleared before each poll.
+    woken: Arc<std::sync::atomic::AtomicBool>,
+    polls: u32,
+}
+
+struct Flag(Arc<std::sync::atomic::AtomicBool>);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// What a send of `kind` on a bus must do now, from the model: the result (for a
+/// send that would wait, `Full`).
+fn expect_send(
+    model: &mut BusModel,
+    subs: &[(Box<dyn AnySub>, SubModel)],
+    b: usize,
+    kind: Kind,
+    id: u64,
+    commit: bool,
+) -> Result<(), SendError<u64>> {
+    let closed = model.closed;
+    let topic = &mut model.topics[kind as usize];
+    if closed {
+        if let Some(topic) = topic {
+            if commit {
+                topic.dropped += 1;
+            }
+        }
+        return Err(SendError::Closed(id));
+    }
+    let Some(topic) = topic else {
+        return Err(SendError::NoSubscribers(id));
+    };
+    if let Some((c, Overflow::Backpressure)) = topic.bound {
+        let slowest = subs
+            .iter()
+            .filter(|(_, s)| s.live && s.bus == b && s.kind == kind)
+            .map(|(_, s)| s.position())
+            .min()
+            .expect("a topic has a live subscription");
+        // Full exactly when accepting would put the slowest more than `c` behind.
+        if topic.sent + 1 > slowest + c {
+            return Err(SendError::Full(id));
+        }
+    }
+    if commit {
+        topic.sent += 1;
+    }
+    Ok(())
 }
 
 /// Whether a read that finds nothing parks (registers its waker, queues its node).
@@ -348,6 +456,11 @@ pub struct Tally {
     /// originals whose drop panicked when the bus freed them.
     pub waker_panics: u64,
     pub drop_panics: u64,
+    /// Bounded topics: sends refused `Full`, events skipped by overtaken subscriptions,
+    /// `send_async` futures that waited and later completed.
+    pub full: u64,
+    pub missed: u64,
+    pub waited: u64,
 }
 
 impl std::ops::AddAssign for Tally {
@@ -362,6 +475,9 @@ impl std::ops::AddAssign for Tally {
         self.max_retained = self.max_retained.max(o.max_retained);
         self.waker_panics += o.waker_panics;
         self.drop_panics += o.drop_panics;
+        self.full += o.full;
+        self.missed += o.missed;
+        self.waited += o.waited;
     }
 }
 
@@ -370,6 +486,7 @@ pub struct World {
     tally: Tally,
     buses: Vec<BusModel>,
     subs: Vec<(Box<dyn AnySub>, SubModel)>,
+    senders: Vec<PendingSend>,
     ledger: Arc<Ledger>,
     next_plain: u64,
     sends: u64,
@@ -383,24 +500,42 @@ impl World {
             tally: Tally::default(),
             buses: Vec::new(),
             subs: Vec::new(),
+            senders: Vec::new(),
             ledger: Arc::new(Ledger::default()),
             next_plain: 0,
             sends: 0,
             armed: false,
         };
-        world.new_bus();
+        world.new_bus([BoundChoice::Unbounded; 4]);
         world
     }
 
-    fn new_bus(&mut self) {
-        if self.buses.len() < MAX_BUSES {
-            self.buses.push(BusModel {
-                handles: vec![Bus::new()],
-                closed: false,
-                topics: Default::default(),
-                wake_panics: 0,
-            });
+    fn new_bus(&mut self, choices: [BoundChoice; 4]) {
+        if self.buses.len() >= MAX_BUSES {
+            return;
         }
+        let mut builder = Bus::builder();
+        let mut bounds: [BoundModel; 4] = [None; 4];
+        for (kind, choice) in KINDS.into_iter().zip(choices) {
+            let Some((c, overflow)) = choice.bound() else {
+                continue;
+            };
+            bounds[kind as usize] = Some((c as u64, overflow));
+            builder = match kind {
+                Kind::Plain => builder.bound::<Plain>(c, overflow),
+                Kind::Unique => builder.bound::<Unique>(c, overflow),
+                Kind::Counted => builder.bound::<Counted>(c, overflow),
+                Kind::Fragile => builder.bound::<Fragile>(c, overflow),
+            };
+        }
+        self.buses.push(BusModel {
+            handles: vec![builder.build()],
+            sender_handles: 0,
+            bounds,
+            closed: false,
+            topics: Default::default(),
+            wake_panics: 0,
+        });
     }
 
     /// The bus `bus` picks and one of its handles, if it has any left.
@@ -424,7 +559,7 @@ impl World {
         if let Some((b, h)) = self.handle(bus, handle) {
             let model = &mut self.buses[b];
             drop(model.handles.swap_remove(h));
-            if model.handles.is_empty() {
+            if model.handles.is_empty() && model.sender_handles == 0 {
                 model.closed = true;
                 self.take_waiters(b, None);
             }
@@ -462,9 +597,15 @@ impl World {
             seg: 0,
             offset: 0,
             queued: None,
+            received: 0,
+            missed: 0,
         };
         if sub_model.live {
-            let topic = model.topics[kind as usize].get_or_insert_with(TopicModel::default);
+            let bound = model.bounds[kind as usize];
+            let topic = model.topics[kind as usize].get_or_insert_with(|| TopicModel {
+                bound,
+                ..TopicModel::default()
+            });
             topic.subscribers += 1;
             // The cursor starts in the tail segment, possibly just past its last slot.
             sub_model.seg = topic.tail_seg();
@@ -520,62 +661,196 @@ impl World {
         }
     }
 
-    fn send(&mut self, bus: u8, handle: u8, kind: Kind) {
-        let Some((b, h)) = self.handle(bus, handle) else {
-            return;
-        };
-        if self.sends >= MAX_SENDS {
-            return;
-        }
-        self.sends += 1;
-        let id = match kind {
+    fn send(&mut self, bus: u8, handle: u8, kind: Kind) -> bool {
+        self.send_via(bus, handle, kind, false)
+    }
+
+    fn plain_id(&mut self, kind: Kind) -> u64 {
+        match kind {
             Kind::Plain => {
                 self.next_plain += 1;
                 self.next_plain - 1
             }
             _ => 0,
+        }
+    }
+
+    /// One `send` (or `send_blocking`, only when the model says it will not wait: nobody else
+    /// reads); returns whether the event was stored.
+    fn send_via(&mut self, bus: u8, handle: u8, kind: Kind, blocking: bool) -> bool {
+        let Some((b, h)) = self.handle(bus, handle) else {
+            return false;
         };
+        if self.sends >= MAX_SENDS {
+            return false;
+        }
+        if blocking
+            && matches!(
+                expect_send(&mut self.buses[b], &self.subs, b, kind, 0, false),
+                Err(SendError::Full(_))
+            )
+        {
+            return false;
+        }
+        self.sends += 1;
+        let id = self.plain_id(kind);
         let real = &self.buses[b].handles[h];
         let (sent_id, result) = match kind {
-            Kind::Plain => send_one::<Plain>(real, id, &self.ledger),
-            Kind::Unique => send_one::<Unique>(real, id, &self.ledger),
-            Kind::Counted => send_one::<Counted>(real, id, &self.ledger),
-            Kind::Fragile => send_one::<Fragile>(real, id, &self.ledger),
+            Kind::Plain => send_one::<Plain>(real, id, &self.ledger, blocking),
+            Kind::Unique => send_one::<Unique>(real, id, &self.ledger, blocking),
+            Kind::Counted => send_one::<Counted>(real, id, &self.ledger, blocking),
+            Kind::Fragile => send_one::<Fragile>(real, id, &self.ledger, blocking),
         };
+        let expected = expect_send(&mut self.buses[b], &self.subs, b, kind, sent_id, true);
+        assert_eq!(
+            result, expected,
+            "send (blocking: {blocking}) of {kind:?} #{sent_id} on bus {b}"
+        );
+        self.settle_send(b, kind, sent_id, &result)
+    }
 
-        let model = &mut self.buses[b];
-        let topic = &mut model.topics[kind as usize];
-        let expected = if model.closed {
-            if let Some(topic) = topic {
-                topic.dropped += 1;
-            }
-            Err(SendError::Closed(sent_id))
-        } else if let Some(topic) = topic {
-            topic.sent += 1;
-            Ok(())
-        } else {
-            Err(SendError::NoSubscribers(sent_id))
-        };
-        assert_eq!(result, expected, "send of {kind:?} #{sent_id} on bus {b}");
-        if result.is_ok() {
-            self.tally.sent += 1;
-        } else {
-            self.tally.rejected += 1;
-        }
-        if result.is_ok() {
-            for (_, s) in &mut self.subs {
-                if s.live && s.bus == b && s.kind == kind {
-                    s.queue.push_back(sent_id);
+    /// Applies a send's outcome to the model; returns whether the event was stored.
+    fn settle_send(
+        &mut self,
+        b: usize,
+        kind: Kind,
+        id: u64,
+        result: &Result<(), SendError<u64>>,
+    ) -> bool {
+        match result {
+            Ok(()) => {
+                self.tally.sent += 1;
+                for (_, s) in &mut self.subs {
+                    if s.live && s.bus == b && s.kind == kind {
+                        s.queue.push_back(id);
+                    }
                 }
+                self.take_waiters(b, Some(kind));
+                true
             }
-            self.take_waiters(b, Some(kind));
+            Err(SendError::Full(_)) => {
+                self.tally.full += 1;
+                false
+            }
+            Err(_) => {
+                self.tally.rejected += 1;
+                false
+            }
+        }
+    }
+
+    /// A `send_async` of `kind`, polled once; kept while it is pending.
+    fn send_async(&mut self, bus: u8, handle: u8, kind: Kind) {
+        let Some((b, h)) = self.handle(bus, handle) else {
+            return;
+        };
+        if self.sends >= MAX_SENDS || self.senders.len() >= MAX_SENDERS {
+            return;
+        }
+        self.sends += 1;
+        let id = self.plain_id(kind);
+        // The future owns a handle: it may outlive this step.
+        let real = self.buses[b].handles[h].clone();
+        let (id, future) = match kind {
+            Kind::Plain => send_async_one::<Plain>(real, id, &self.ledger),
+            Kind::Unique => send_async_one::<Unique>(real, id, &self.ledger),
+            Kind::Counted => send_async_one::<Counted>(real, id, &self.ledger),
+            Kind::Fragile => send_async_one::<Fragile>(real, id, &self.ledger),
+        };
+        self.buses[b].sender_handles += 1;
+        self.senders.push(PendingSend {
+            bus: b,
+            kind,
+            id,
+            future,
+            woken: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            polls: 0,
+        });
+        self.poll_sender(self.senders.len() - 1);
+    }
+
+    /// Polls pending sender `i`: it must wait exactly while the model says the topic is full.
+    fn poll_sender(&mut self, i: usize) {
+        let p = &mut self.senders[i];
+        p.woken.store(false, std::sync::atomic::Ordering::SeqCst);
+        p.polls += 1;
+        let waker = Waker::from(Arc::new(Flag(Arc::clone(&p.woken))));
+        let polled = p.future.as_mut().poll(&mut Context::from_waker(&waker));
+        let (b, kind, id, polls) = (p.bus, p.kind, p.id, p.polls);
+        match polled {
+            Poll::Pending => {
+                let expected = expect_send(&mut self.buses[b], &self.subs, b, kind, id, false);
+                assert_eq!(
+                    expected,
+                    Err(SendError::Full(id)),
+                    "send_async of {kind:?} #{id} on bus {b} waits"
+                );
+            }
+            Poll::Ready(result) => {
+                let expected = expect_send(&mut self.buses[b], &self.subs, b, kind, id, true);
+                assert_eq!(
+                    result, expected,
+                    "send_async of {kind:?} #{id} on bus {b} (poll {polls})"
+                );
+                assert!(
+                    !matches!(result, Err(SendError::Full(_))),
+                    "send_async never returns Full"
+                );
+                drop(self.senders.swap_remove(i));
+                if polls > 1 {
+                    self.tally.waited += 1;
+                }
+                self.settle_send(b, kind, id, &result);
+                self.release_sender_handle(b);
+            }
+        }
+    }
+
+    /// Polls every pending sender that was woken, as an executor would; returns whether any
+    /// was.
+    fn run_woken(&mut self) -> bool {
+        let mut polled = false;
+        for i in (0..self.senders.len()).rev() {
+            if self.senders[i]
+                .woken
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                self.poll_sender(i);
+                polled = true;
+            }
+        }
+        polled
+    }
+
+    /// Drops pending sender `i` (cancelling it: it sent nothing, its event is dropped).
+    fn drop_sender(&mut self, i: u8) {
+        if self.senders.is_empty() {
+            return;
+        }
+        let p = self
+            .senders
+            .swap_remove(usize::from(i) % self.senders.len());
+        let b = p.bus;
+        drop(p);
+        self.release_sender_handle(b);
+    }
+
+    /// A pending sender's handle is gone: the bus closes if it was the last.
+    fn release_sender_handle(&mut self, b: usize) {
+        let model = &mut self.buses[b];
+        model.sender_handles -= 1;
+        if model.handles.is_empty() && model.sender_handles == 0 && !model.closed {
+            model.closed = true;
+            self.take_waiters(b, None);
         }
     }
 
     /// Sends until the topic of `kind` has a multiple of `SEGMENT_CAP` events, at least once.
     fn send_to_boundary(&mut self, bus: u8, handle: u8, kind: Kind) {
         loop {
-            self.send(bus, handle, kind);
+            if !self.send(bus, handle, kind) {
+                return;
+            }
             let Some((b, _)) = self.handle(bus, handle) else {
                 return;
             };
@@ -600,7 +875,19 @@ impl World {
             .as_ref()
             .expect("topic of a live sub");
         if s.offset == SEGMENT_CAP && topic.tail_seg() > s.seg {
-            s.seg += 1;
+            match topic.head_seg() {
+                Some(head) if head > s.seg + 1 => {
+                    // Overtaken: `head` passed its segment; it jumps there, skipping what the
+                    // topic dropped in between.
+                    let skipped = (head - s.seg - 1) * SEGMENT_CAP;
+                    assert!(s.queue.len() as u64 >= skipped);
+                    s.queue.drain(..skipped as usize);
+                    s.missed += skipped;
+                    s.seg = head;
+                    self.tally.missed += skipped;
+                }
+                _ => s.seg += 1,
+            }
             s.offset = 0;
             self.tally.crossings += 1;
         }
@@ -647,6 +934,7 @@ impl World {
             }
             model.queue.pop_front();
             model.offset += 1;
+            model.received += 1;
             true
         } else {
             false
@@ -710,7 +998,26 @@ impl World {
             }
         }
         self.tally.max_retained = self.tally.max_retained.max(max_retained);
+        // No lost wake-up: a pending sender that would now complete has been woken.
+        for i in 0..self.senders.len() {
+            let p = &self.senders[i];
+            let (b, kind, id) = (p.bus, p.kind, p.id);
+            if !p.woken.load(std::sync::atomic::Ordering::SeqCst) {
+                let expected = expect_send(&mut self.buses[b], &self.subs, b, kind, id, false);
+                assert_eq!(
+                    expected,
+                    Err(SendError::Full(id)),
+                    "pending send_async of {kind:?} #{id} on bus {b} could complete but was not woken"
+                );
+            }
+        }
         for (i, (real, model)) in self.subs.iter().enumerate() {
+            let (missed, received, len) = real.counts();
+            assert_eq!(missed, model.missed, "subscription {i} missed");
+            assert_eq!(received, model.received, "subscription {i} received");
+            // What its reads will yield: the queue, less what an overtaken one will skip.
+            let expected_len = model.queue.len() as u64 - self.to_skip(model);
+            assert_eq!(len as u64, expected_len, "subscription {i} len");
             let closed = !model.live || self.buses[model.bus].closed;
             assert_eq!(real.is_closed(), closed, "subscription {i} is_closed");
             assert_eq!(
@@ -724,21 +1031,49 @@ impl World {
     /// Segments a topic must retain: from the oldest one a cursor or the tail holds, to the
     /// tail (everything between is kept by links; nothing is installed past the tail by a
     /// single thread).
+    ///
+    /// DropOldest: the segments from `head` to the tail, plus each segment `head` has passed
+    /// that a cursor still holds (`head` cut it off from its successor).
     fn retained(&self, bus: usize, kind: Kind, topic: &TopicModel) -> u64 {
         let tail = topic.tail_seg();
-        let oldest = self
+        let cursors = self
             .subs
             .iter()
             .filter(|(_, s)| s.live && s.bus == bus && s.kind == kind)
-            .map(|(_, s)| s.seg)
-            .fold(tail, u64::min);
-        tail - oldest + 1
+            .map(|(_, s)| s.seg);
+        match topic.head_seg() {
+            None => tail - cursors.fold(tail, u64::min) + 1,
+            Some(head) => {
+                let mut passed: Vec<u64> = cursors.filter(|&seg| seg < head).collect();
+                passed.sort_unstable();
+                passed.dedup();
+                tail - head + 1 + passed.len() as u64
+            }
+        }
+    }
+
+    /// The events subscription `s` will skip at its next crossing: those of the segments
+    /// between its own and `head`, if `head` has passed the segment after its own.
+    fn to_skip(&self, s: &SubModel) -> u64 {
+        if !s.live {
+            return 0;
+        }
+        match self.buses[s.bus].topics[s.kind as usize]
+            .as_ref()
+            .and_then(TopicModel::head_seg)
+        {
+            Some(head) if head > s.seg + 1 => (head - s.seg - 1) * SEGMENT_CAP,
+            _ => 0,
+        }
     }
 
     /// Drops everything, flushes the epoch collector, and checks every value was dropped
     /// exactly once.
     fn finish(mut self) -> Tally {
         arm_fragile(false);
+        while !self.senders.is_empty() {
+            self.drop_sender(0);
+        }
         // One at a time, as the model knows what each leave wakes.
         while !self.subs.is_empty() {
             self.drop_sub(0);
@@ -785,11 +1120,21 @@ fn send_one<E: Event>(
     bus: &Bus,
     id: u64,
     ledger: &Arc<Ledger>,
+    blocking: bool,
 ) -> (u64, Result<(), SendError<u64>>) {
     let event = E::make(id, ledger);
     let id = event.id();
-    // A value given back unsent is the caller's again: dropping it must not panic here.
-    let result = bus.send(event).map_err(|e| match e {
+    let result = if blocking {
+        bus.send_blocking(event)
+    } else {
+        bus.send(event)
+    };
+    (id, result.map_err(hand_back))
+}
+
+/// A value given back unsent is the caller's again: dropping it must not panic here.
+fn hand_back<E: Event>(e: SendError<E>) -> SendError<u64> {
+    match e {
         SendError::NoSubscribers(mut e) => {
             e.defuse();
             SendError::NoSubscribers(e.id())
@@ -802,16 +1147,58 @@ fn send_one<E: Event>(
             e.defuse();
             SendError::Full(e.id())
         }
-    });
-    (id, result)
+    }
+}
+
+/// A `send_async` future owning `bus`, with its event's id. The event is defused: it may be
+/// dropped with the future, unsent, on this thread.
+fn send_async_one<E: Event>(bus: Bus, id: u64, ledger: &Arc<Ledger>) -> (u64, SendFuture) {
+    let mut event = E::make(id, ledger);
+    event.defuse();
+    let id = event.id();
+    let future = async move { bus.send_async(event).await.map_err(hand_back) };
+    (id, Box::pin(future))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Target `ops`: everything, a step at a time
 
+/// A type's bound on a new bus.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum BoundChoice {
+    Unbounded,
+    DropOldest(u8),
+    Backpressure(u8),
+}
+
+impl BoundChoice {
+    fn bound(self) -> Option<(usize, Overflow)> {
+        match self {
+            BoundChoice::Unbounded => None,
+            BoundChoice::DropOldest(c) => Some((capacity(c), Overflow::DropOldest)),
+            BoundChoice::Backpressure(c) => Some((capacity(c), Overflow::Backpressure)),
+        }
+    }
+}
+
+/// A capacity from a byte: small ones, and ones near the first segment boundaries (where
+/// `head` and the Full check change segment), each often enough to be found.
+fn capacity(c: u8) -> usize {
+    let c = usize::from(c);
+    match c % 4 {
+        0 => 1 + c / 4 % 8,
+        1 => 62 + c / 4 % 5,
+        2 => 126 + c / 4 % 5,
+        _ => 1 + c,
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 pub enum Op {
-    NewBus,
+    /// A bus with a bound (or none) per kind.
+    NewBus {
+        bounds: [BoundChoice; 4],
+    },
     CloneBus {
         bus: u8,
         handle: u8,
@@ -862,17 +1249,39 @@ pub enum Op {
         sub: u8,
     },
     ArmFragile(bool),
+    /// `send_async`, polled once; kept (up to `MAX_SENDERS`) while it waits.
+    SendAsync {
+        bus: u8,
+        handle: u8,
+        kind: Kind,
+    },
+    /// Polls a pending `send_async` again.
+    PollSender {
+        sender: u8,
+    },
+    /// Drops a pending `send_async` (cancels it).
+    DropSender {
+        sender: u8,
+    },
+    /// `send_blocking`, when the model says it will not wait.
+    SendBlocking {
+        bus: u8,
+        handle: u8,
+        kind: Kind,
+    },
 }
 
 impl World {
     fn apply(&mut self, op: Op) {
         match op {
-            Op::NewBus => self.new_bus(),
+            Op::NewBus { bounds } => self.new_bus(bounds),
             Op::CloneBus { bus, handle } => self.clone_handle(bus, handle),
             Op::DropHandle { bus, handle } => self.drop_handle(bus, handle),
             Op::Close { bus, handle } => self.close(bus, handle),
             Op::Subscribe { bus, handle, kind } => self.subscribe(bus, handle, kind),
-            Op::Send { bus, handle, kind } => self.send(bus, handle, kind),
+            Op::Send { bus, handle, kind } => {
+                self.send(bus, handle, kind);
+            }
             Op::SendMany {
                 bus,
                 handle,
@@ -899,6 +1308,16 @@ impl World {
                 self.armed = armed;
                 arm_fragile(armed);
             }
+            Op::SendAsync { bus, handle, kind } => self.send_async(bus, handle, kind),
+            Op::PollSender { sender } => {
+                if !self.senders.is_empty() {
+                    self.poll_sender(usize::from(sender) % self.senders.len());
+                }
+            }
+            Op::DropSender { sender } => self.drop_sender(sender),
+            Op::SendBlocking { bus, handle, kind } => {
+                self.send_via(bus, handle, kind, true);
+            }
         }
     }
 }
@@ -906,13 +1325,25 @@ impl World {
 /// Runs one `ops` input. Panics (or aborts, on a double drop) on any divergence.
 pub fn run_ops(data: &[u8]) -> Tally {
     let mut u = Unstructured::new(data);
+    run_script(std::iter::from_fn(|| {
+        if u.is_empty() {
+            return None;
+        }
+        Op::arbitrary(&mut u).ok()
+    }))
+}
+
+/// Runs a list of operations as `run_ops` does (for scripted tests of the model).
+pub fn run_script(ops: impl IntoIterator<Item = Op>) -> Tally {
     let mut world = World::new();
-    while !u.is_empty() {
-        let Ok(op) = Op::arbitrary(&mut u) else {
-            break;
-        };
+    for op in ops {
         world.apply(op);
+        // Checked before and after the woken senders run: nothing that could complete was
+        // left unwoken, and each woken one completes or waits exactly as the model says.
         world.check();
+        if world.run_woken() {
+            world.check();
+        }
     }
     world.finish()
 }
