@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Runs the loom models of tidings (loom-tests/tests/models.rs), from any directory.
+# Runs the loom models of tidings, from any directory: the whole-bus models
+# (loom-tests/tests/models.rs) and the unit models of the wait list and segment release
+# (loom-tests/tests/units.rs).
 #
 #   scripts/loom.sh                 # every model, then reclamation on real crossbeam-epoch
 #   scripts/loom.sh reclamation     # only the models whose name contains "reclamation"
 #
 # --cfg tidings_loom swaps tidings' atomics, cells, Arc, registry cell and waker cell for loom's
-# (src/sync.rs); --cfg crossbeam_loom does the same inside crossbeam-epoch and crossbeam-utils
+# (src/sync/); --cfg crossbeam_loom does the same inside crossbeam-epoch and crossbeam-utils
 # (tidings turns on crossbeam-epoch's `loom` feature under the cfg).
 #
-# By default reclamation goes through a loom-visible epoch stand-in (src/sync.rs, `loom_epoch`)
+# By default reclamation goes through a loom-visible epoch stand-in (src/sync/loom.rs, `epoch`)
 # that frees as early as the epoch contract allows, so the models can check that nothing is
 # used after it was freed and that everything is freed by the end. With no argument, this
 # script then runs the reclamation model once more on crossbeam-epoch's own loom build
@@ -22,7 +24,7 @@ base="--cfg tidings_loom --cfg crossbeam_loom ${RUSTFLAGS:-}"
 threads="${LOOM_TEST_THREADS:-2}"
 
 RUSTFLAGS="$base" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
-    cargo test --release --test models -- --test-threads="$threads" "$@"
+    cargo test --release --test models --test units -- --test-threads="$threads" "$@"
 
 if [ $# -eq 0 ]; then
     echo "== reclamation on crossbeam-epoch's loom build (LOOM_MAX_PREEMPTIONS=2)"

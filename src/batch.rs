@@ -13,12 +13,14 @@
 //!
 //! The send side is [`Bus::send_all`](crate::Bus::send_all) (`Topic::push_all`).
 
+#![forbid(unsafe_code)]
+
 use std::future::poll_fn;
 use std::task::{Context, Poll};
 
 use crate::error::TryRecvError;
 use crate::scope::delivery::Envelope;
-use crate::segment::{SEGMENT_CAP, Segment};
+use crate::segment::{Run, SEGMENT_CAP};
 use crate::subscription::{Live, Subscription};
 
 impl<E: Send + Sync + 'static> Live<E> {
@@ -39,20 +41,17 @@ impl<E: Send + Sync + 'static> Live<E> {
             if self.cursor_offset() == SEGMENT_CAP && !self.cross() {
                 break;
             }
-            // SAFETY: the cursor's reference keeps the segment allocated while the cursor is
-            // in it, which it is for the loop below.
-            let seg = unsafe { self.segment_ptr().as_ref() };
             let start = self.cursor_offset();
             let end = SEGMENT_CAP.min(start + (limit - taken));
+            let (seg, mut cursor) = self.split_cursor();
             let mut offset = start;
             while offset < end {
-                // SAFETY: as above.
-                let Some(event) = (unsafe { seg.get(offset) }) else {
+                let Some(event) = seg.get(offset) else {
                     break;
                 };
                 buf.push(event.clone());
                 offset += 1;
-                self.set_cursor_offset(offset);
+                cursor.set(offset);
             }
             taken += offset - start;
             if offset < SEGMENT_CAP {
@@ -72,20 +71,14 @@ impl<E: Send + Sync + 'static> Live<E> {
     fn take_run(&mut self, limit: usize) -> Batch<'_, E> {
         let start = self.cursor_offset();
         let end = SEGMENT_CAP.min(start.saturating_add(limit));
-        // SAFETY: the cursor's reference keeps the segment allocated, and it is released no
-        // earlier than the next call on the subscription, which the returned borrow prevents.
-        let seg = unsafe { self.segment_ptr().as_ref() };
-        let mut offset = start + 1;
-        // SAFETY: as above.
-        while offset < end && unsafe { seg.get(offset) }.is_some() {
-            offset += 1;
-        }
-        self.set_cursor_offset(offset);
-        self.streak = self.streak.saturating_add((offset - start) as u32);
+        // The cursor's reference is released no earlier than the next call on the
+        // subscription, which the returned borrow prevents.
+        let (seg, mut cursor) = self.split_cursor();
+        let run = seg.ready_run(start, end, |_| true);
+        cursor.set(run.end());
+        cursor.count_streak(run.len());
         Batch {
-            seg: Slots::Plain(seg),
-            next: start,
-            end: offset,
+            run: Slots::Plain(run),
         }
     }
 }
@@ -95,7 +88,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     /// The run of ready events from the cursor, whose first event the caller found ready and
     /// takes (`try_pick_ready`, `poll_pick_ready`), extended while `keep` holds for the next,
     /// at most `limit` long and to the end of the cursor's segment at most; consumed, as in
-    /// `take_run`. Returns the segment and the run's offsets in it.
+    /// `take_run`.
     ///
     /// # Panics
     ///
@@ -103,22 +96,19 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     pub(crate) fn take_ready_run(
         &mut self,
         limit: usize,
-        mut keep: impl FnMut(&E) -> bool,
-    ) -> (&Segment<E>, usize, usize) {
+        keep: impl FnMut(&E) -> bool,
+    ) -> Run<'_, E> {
         let live = self.live_mut().expect("a ready event at the cursor");
         let start = live.cursor_offset();
         debug_assert!(start < SEGMENT_CAP, "the caller found an event ready here");
         let end = SEGMENT_CAP.min(start.saturating_add(limit));
-        // SAFETY: as in `take_run`: the cursor's reference keeps the segment allocated until
-        // the next call on the subscription, which the returned borrow prevents.
-        let seg = unsafe { live.segment_ptr().as_ref() };
-        let mut offset = start + 1;
-        // SAFETY: as above.
-        while offset < end && unsafe { seg.get(offset) }.is_some_and(&mut keep) {
-            offset += 1;
-        }
-        live.set_cursor_offset(offset);
-        (seg, start, offset)
+        // As in `take_run`: the cursor's reference is released no earlier than the next call
+        // on the subscription, which the returned borrow prevents.
+        let (seg, mut cursor) = live.split_cursor();
+        let run = seg.ready_run(start, end, keep);
+        assert!(run.len() > 0, "a ready event at the cursor");
+        cursor.set(run.end());
+        run
     }
 }
 
@@ -319,54 +309,50 @@ impl<E: Send + Sync + 'static> Subscription<E> {
 /// The whole run was consumed when it was returned; iterating only part of it does not give
 /// the rest back.
 pub struct Batch<'a, E> {
-    /// The segment holding the run.
-    seg: Slots<'a, E>,
-    /// Offsets `next .. end` in `seg`, every one of them ready.
-    next: usize,
-    end: usize,
+    /// The events, read in place in the cursor's segment.
+    run: Slots<'a, E>,
 }
 
 /// Where a [`Batch`]'s events are: a plain subscription's segment, or a scoped one's, whose
 /// slots hold envelopes (every one in the run an event for the reading subscription).
 enum Slots<'a, E> {
-    Empty,
-    Plain(&'a Segment<E>),
-    Scoped(&'a Segment<Envelope<E>>),
+    Plain(Run<'a, E>),
+    Scoped(Run<'a, Envelope<E>>),
 }
 
 impl<E> Clone for Slots<'_, E> {
     fn clone(&self) -> Self {
-        *self
+        match self {
+            Slots::Plain(run) => Slots::Plain(run.clone()),
+            Slots::Scoped(run) => Slots::Scoped(run.clone()),
+        }
     }
 }
 
-impl<E> Copy for Slots<'_, E> {}
-
 impl<'a, E> Batch<'a, E> {
     pub(crate) const EMPTY: Self = Batch {
-        seg: Slots::Empty,
-        next: 0,
-        end: 0,
+        run: Slots::Plain(Run::EMPTY),
     };
 
-    /// A scoped subscription's run: offsets `next .. end` of `seg`, every one ready and an
-    /// [`Envelope::Event`] (see `Subscription::take_ready_run`).
-    pub(crate) fn scoped((seg, next, end): (&'a Segment<Envelope<E>>, usize, usize)) -> Self {
+    /// A scoped subscription's run, every event of it an [`Envelope::Event`] (see
+    /// `Subscription::take_ready_run`).
+    pub(crate) fn scoped(run: Run<'a, Envelope<E>>) -> Self {
         Batch {
-            seg: Slots::Scoped(seg),
-            next,
-            end,
+            run: Slots::Scoped(run),
         }
     }
 
     /// Events left in the run.
     pub fn len(&self) -> usize {
-        self.end - self.next
+        match &self.run {
+            Slots::Plain(run) => run.len(),
+            Slots::Scoped(run) => run.len(),
+        }
     }
 
     /// Whether the run has no events left.
     pub fn is_empty(&self) -> bool {
-        self.next == self.end
+        self.len() == 0
     }
 }
 
@@ -375,21 +361,12 @@ impl<'a, E> Iterator for Batch<'a, E> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a E> {
-        if self.next == self.end {
-            return None;
-        }
-        let offset = self.next;
-        self.next += 1;
-        match self.seg {
-            // SAFETY: the subscription's cursor holds a reference on `seg` for `'a` (see
-            // `take_run`), and `take_run` found every offset below `end` published.
-            Slots::Plain(seg) => Some(unsafe { seg.get_published(offset) }),
-            // SAFETY: as above, from `take_ready_run`.
-            Slots::Scoped(seg) => match unsafe { seg.get_published(offset) } {
+        match &mut self.run {
+            Slots::Plain(run) => run.next(),
+            Slots::Scoped(run) => match run.next()? {
                 Envelope::Event { event, .. } => Some(event),
                 Envelope::End(_) => unreachable!("a scoped run holds events only"),
             },
-            Slots::Empty => None,
         }
     }
 
@@ -405,9 +382,7 @@ impl<E> std::iter::FusedIterator for Batch<'_, E> {}
 impl<E> Clone for Batch<'_, E> {
     fn clone(&self) -> Self {
         Batch {
-            seg: self.seg,
-            next: self.next,
-            end: self.end,
+            run: self.run.clone(),
         }
     }
 }

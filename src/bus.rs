@@ -1,33 +1,27 @@
 //! The bus handle: sending, subscribing and closing over the bus's [registry](crate::registry)
 //! of topics, one per event type.
 //!
-//! In front of the registry sits a filter of 64 counters, one per hash bucket of `TypeId`,
-//! counting live topics (a topic lives from its first subscription until its last leaves). A
-//! send whose bucket counts zero knows without touching the registry that nobody listens, which
-//! keeps a send with no subscription at a couple of loads.
-//!
-//! Behind the filter, a send first asks the per-thread [send cache](crate::send_cache), which
-//! answers with one load of the registry's generation; only on a miss does it load the type's
-//! registry shard.
+//! A send first checks the registry's bucket filter, which answers "nobody listens" with one
+//! load; then it asks the per-thread [send cache](crate::send_cache), which answers with one
+//! load of the registry's generation; only on a miss does it load the type's registry shard.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::mem::ManuallyDrop;
 
 use crate::bound::{Bound, BusBuilder};
 use crate::error::SendError;
 use crate::lag;
-use crate::notify::WaitNode;
-use crate::registry::Registry;
-use crate::segment::{self, Carrier, Owned, Pending, Segment};
+use crate::registry::{Shared, bucket};
+use crate::segment::{self, Carrier, Owned, Pending};
 use crate::send_cache;
-use crate::stats::{Stats, TopicStats, UserPanics};
+use crate::stats::{Stats, TopicStats};
 use crate::subscription::Subscription;
+use crate::sync::Ordering;
 use crate::sync::epoch::{self, Guard};
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::topic::{Rejected, Topic};
+use crate::wait_list::WaitNode;
 
 /// A handle to an event bus.
 ///
@@ -54,112 +48,6 @@ pub struct Bus {
     shared: std::sync::Arc<Shared>,
 }
 
-/// Number of buckets in the subscription filter.
-const BUCKETS: usize = 64;
-
-/// State shared by every handle and subscription of one bus.
-pub(crate) struct Shared {
-    /// Topics by type, in copy-on-write shards read without locks by every send; see
-    /// `registry` for how a replaced shard is retired and what its generation means.
-    registry: Registry,
-    /// This bus's number, distinct from every other bus created by this process: the send
-    /// cache's key, and [`Bus::id`].
-    id: u64,
-    /// Live topics per `TypeId` bucket. Incremented (SeqCst) before a topic is registered,
-    /// decremented after it died and left the registry, so a zero proves that no subscription of
-    /// any type in the bucket exists for a send that starts after any subscribe returned (a
-    /// subscription keeps its topic alive). Counting topics rather than subscriptions keeps
-    /// subscribing to a live topic off this line, which every send reads.
-    buckets: [AtomicUsize; BUCKETS],
-    /// Set once by `close`; never cleared.
-    closed: AtomicBool,
-    /// Live `Bus` handles; the last one to go closes the bus.
-    handles: AtomicUsize,
-    /// Bounds by event type, from [`BusBuilder`]; fixed at build. Read only when a topic is
-    /// made, so every topic a type ever has gets its bound.
-    bounds: HashMap<TypeId, Bound>,
-    /// User panics contained on this bus's behalf ([`Stats::user_panics`]); shared with its
-    /// topics and their deferred segment destructions, which may outlive the bus.
-    user_panics: std::sync::Arc<UserPanics>,
-    /// The lag warning threshold given to new topics ([`Bus::set_lag_warning`]).
-    lag_warning: AtomicU64,
-}
-
-/// What the bus needs of a topic without knowing its event type.
-pub(crate) trait ErasedTopic: Send + Sync {
-    fn as_any(&self) -> &dyn Any;
-    fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Any + Send + Sync>;
-    fn close(&self);
-    fn stats(&self) -> TopicStats;
-    fn set_lag_warning(&self, threshold: u64);
-}
-
-impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Any + Send + Sync> {
-        self
-    }
-
-    fn close(&self) {
-        Topic::close(self)
-    }
-
-    fn set_lag_warning(&self, threshold: u64) {
-        self.lag.set(threshold);
-    }
-
-    fn stats(&self) -> TopicStats {
-        TopicStats {
-            type_name: std::any::type_name::<E>(),
-            type_id: TypeId::of::<E>(),
-            sent: self.sent(),
-            dropped: self.dropped(),
-            subscribers: self.subscriber_count(),
-            retained_segments: self.retained_segments(),
-            backlog: self.backlog(),
-            retained_bytes: self.retained_segments() * std::mem::size_of::<Segment<E>>(),
-        }
-    }
-}
-
-/// `TypeId` is already a hash: keep the bits it writes instead of hashing them again.
-#[derive(Default)]
-pub(crate) struct TypeIdHasher(u64);
-
-impl Hasher for TypeIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by `TypeId` today; fold anything else in rather than ignore it.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        self.0 ^= n as u64 ^ (n >> 64) as u64;
-    }
-}
-
-/// The filter bucket of `E`; a constant after inlining.
-#[inline(always)]
-fn bucket<E: 'static>() -> usize {
-    let mut h = TypeIdHasher::default();
-    TypeId::of::<E>().hash(&mut h);
-    let x = h.finish();
-    // Mix the high bits down: the low bits of a type hash are not guaranteed to be spread.
-    ((x ^ (x >> 29) ^ (x >> 47)) as usize) % BUCKETS
-}
-
 impl Bus {
     /// A new, open bus with no subscriptions; every event type unbounded and lossless. The same
     /// as `Bus::builder().build()`.
@@ -182,16 +70,7 @@ impl Bus {
 
     pub(crate) fn with_bounds(bounds: HashMap<TypeId, Bound>) -> Self {
         Bus {
-            shared: std::sync::Arc::new(Shared {
-                registry: Registry::new(),
-                id: send_cache::bus_id(),
-                buckets: std::array::from_fn(|_| AtomicUsize::new(0)),
-                closed: AtomicBool::new(false),
-                handles: AtomicUsize::new(1),
-                bounds,
-                user_panics: std::sync::Arc::new(UserPanics::new()),
-                lag_warning: AtomicU64::new(lag::DEFAULT_LAG_WARNING),
-            }),
+            shared: std::sync::Arc::new(Shared::new(bounds)),
         }
     }
 
@@ -394,7 +273,13 @@ impl Bus {
     /// assert_eq!(sub.try_recv(), Ok("hello"));
     /// ```
     pub fn subscribe<E: Send + Sync + 'static>(&self) -> Subscription<E> {
-        Shared::subscribe(&self.shared)
+        // Pinned before anything is counted and until the subscription is made (see
+        // `Shared::subscribe`).
+        let pin = epoch::pin();
+        match self.shared.subscribe::<E>(&pin) {
+            Some(topic) => Subscription::new(std::sync::Arc::clone(&self.shared), topic),
+            None => Subscription::closed(),
+        }
     }
 
     /// Closes the bus: later sends fail with [`SendError::Closed`], and every subscription
@@ -658,97 +543,6 @@ impl Shared {
             Rejected::Full => SendError::Full(events),
         })
     }
-
-    #[cold]
-    fn unrouted<E>(&self, event: E) -> SendError<E> {
-        // Relaxed: only picks which error to report; nothing was stored either way, and a send
-        // racing `close` may report either.
-        if self.closed.load(Ordering::Relaxed) {
-            SendError::Closed(event)
-        } else {
-            SendError::NoSubscribers(event)
-        }
-    }
-
-    fn subscribe<E: Send + Sync + 'static>(this: &std::sync::Arc<Self>) -> Subscription<E> {
-        if this.closed.load(Ordering::SeqCst) {
-            return Subscription::closed();
-        }
-        // Pinned before anything is counted, and for the whole call: only an outermost pin
-        // collects the epoch's garbage, which may run someone else's panicking deferred
-        // function. Here it can unwind only before the count below, so a panic never leaves a
-        // subscription counted that nobody holds.
-        let _pin = epoch::pin();
-        let b = bucket::<E>();
-        let topic = loop {
-            let current = this.registry.get_arc::<E>();
-            if let Some(topic) = &current {
-                if topic.try_add_subscriber() {
-                    // Live, so its bucket already counts it.
-                    break std::sync::Arc::clone(topic);
-                }
-                // Dead: its last subscription is removing it. Replace it below.
-            }
-            // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips
-            // the registry while the topic is registered.
-            this.buckets[b].fetch_add(1, Ordering::SeqCst);
-            let bound = this.bounds.get(&TypeId::of::<E>()).copied();
-            let topic = std::sync::Arc::new(Topic::<E>::new(
-                bound,
-                std::sync::Arc::clone(&this.user_panics),
-            ));
-            // Relaxed: a setting; `set_lag_warning` also updates registered topics.
-            topic.lag.set(this.lag_warning.load(Ordering::Relaxed));
-            if this.registry.insert(&topic, current.as_ref()) {
-                trace_topic(this.id, std::any::type_name::<E>(), "created");
-                break topic;
-            }
-            // Another topic of `E` was registered meanwhile; the new one was never visible.
-            this.buckets[b].fetch_sub(1, Ordering::SeqCst);
-        };
-        // SeqCst, after the registry update: either `close` sees this topic in the registry
-        // and closes it, or this load sees the flag and closes it here. (`close` is idempotent.)
-        if this.closed.load(Ordering::SeqCst) {
-            topic.close();
-        }
-        if topic.is_closed() {
-            // Nothing sent from now on can reach it: it ends at once.
-            this.unsubscribe(&topic);
-            return Subscription::closed();
-        }
-        Subscription::new(std::sync::Arc::clone(this), topic)
-    }
-
-    /// Called by a subscription as it goes away.
-    pub(crate) fn unsubscribe<E: Send + Sync + 'static>(&self, topic: &std::sync::Arc<Topic<E>>) {
-        if topic.remove_subscriber() {
-            // The topic is dead: take it out of the registry unless it was replaced already.
-            if self.registry.remove(topic) {
-                trace_topic(self.id, std::any::type_name::<E>(), "removed");
-            }
-            // SeqCst: see `buckets`. After the topic left the registry (or was replaced).
-            self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    fn close(&self) {
-        #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-        let was_closed = self.closed.swap(true, Ordering::SeqCst);
-        #[cfg(feature = "tracing")]
-        if !was_closed {
-            tracing::debug!(target: "tidings", bus = self.id, "bus closed");
-        }
-        self.registry.for_each(|topic| topic.close());
-    }
-}
-
-/// A topic entered or left the registry: a `debug` event with the `tracing` feature.
-#[cold]
-fn trace_topic(bus: u64, event_type: &'static str, what: &'static str) {
-    #[cfg(feature = "tracing")]
-    tracing::debug!(target: "tidings", bus, event_type, "topic {what}");
-    #[cfg(not(feature = "tracing"))]
-    let _ = (bus, event_type, what);
 }
 
 impl Bus {
@@ -894,15 +688,6 @@ impl fmt::Debug for Bus {
             .field("closed", &self.is_closed())
             .field("topics", &self.shared.registry.len())
             .finish()
-    }
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Relaxed: a snapshot for display.
-        f.debug_struct("Shared")
-            .field("closed", &self.closed.load(Ordering::Relaxed))
-            .finish_non_exhaustive()
     }
 }
 

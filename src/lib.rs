@@ -119,7 +119,6 @@ pub mod ctx;
 pub mod docs;
 mod error;
 mod lag;
-mod notify;
 mod registry;
 mod scope;
 mod segment;
@@ -128,6 +127,7 @@ mod stats;
 mod subscription;
 mod sync;
 mod topic;
+mod wait_list;
 
 pub use batch::Batch;
 pub use bound::{BusBuilder, Overflow};
@@ -142,14 +142,113 @@ struct ReadmeDoctests;
 #[cfg(tidings_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::notify::loom_check::live_wait_nodes;
-    pub use crate::segment::loom_check::live_segments;
+    /// Slots per segment in loom builds.
+    pub const SEGMENT_CAP: usize = crate::segment::SEGMENT_CAP;
+    pub use crate::sync::loom_check::{live_segments, live_wait_nodes};
 
     /// Frees what crossbeam-epoch still holds back: pins and flushes until every deferred
     /// destruction has run (at most `rounds` rounds). Call it with no other thread pinned.
     pub fn flush_epoch(rounds: usize) {
         for _ in 0..rounds {
             crate::sync::epoch::pin().flush();
+        }
+    }
+
+    /// A wait list alone, for the unit models (`loom-tests/tests/units.rs`).
+    pub struct WaitList(crate::wait_list::WaitList, crate::stats::UserPanics);
+
+    /// A wait node: one subscription's parking place.
+    pub struct WaitNode(crate::sync::Arc<crate::wait_list::WaitNode>);
+
+    impl WaitNode {
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            Self(crate::sync::Arc::new(crate::wait_list::WaitNode::new()))
+        }
+
+        pub fn register(&self, waker: &std::task::Waker) {
+            self.0.waker.register(waker);
+        }
+    }
+
+    impl WaitList {
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            Self(
+                crate::wait_list::WaitList::new(),
+                crate::stats::UserPanics::new(),
+            )
+        }
+
+        pub fn push(&self, node: &WaitNode) {
+            self.0.push(&node.0);
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+
+        pub fn wake_all(&self) {
+            self.0.wake_all(&self.1);
+        }
+
+        pub fn forget(&self, node: WaitNode, limit: usize) {
+            self.0.forget(node.0, limit, &self.1);
+        }
+
+        pub fn gone(&self) -> usize {
+            self.0.gone()
+        }
+    }
+
+    /// A counted segment reference, for the unit models.
+    pub struct SegRef<E: Send + Sync>(crate::segment::SegmentRef<E>);
+
+    impl<E: Send + Sync> SegRef<E> {
+        /// A new segment at `start`, with one reference: this one.
+        pub fn alloc(start: u64) -> Self {
+            let seg = crate::segment::Segment::<E>::alloc(start, 1, false);
+            // SAFETY: the new segment's one reference is ours.
+            Self(unsafe { crate::segment::SegmentRef::from_raw(seg) })
+        }
+
+        /// Writes slot `offset`.
+        ///
+        /// # Safety
+        /// Each slot is written once, by one thread.
+        pub unsafe fn write(&self, offset: usize, value: E) {
+            // SAFETY: the caller's contract; this reference keeps the segment alive.
+            unsafe { (*self.0.as_ptr()).write(offset, value) };
+        }
+
+        pub fn get(&self, offset: usize) -> Option<&E> {
+            self.0.get(offset)
+        }
+
+        pub fn acquire(&self) -> Self {
+            Self(self.0.acquire())
+        }
+
+        /// Installs `next` as this segment's successor; its reference becomes the link.
+        pub fn link(&self, next: Self) {
+            let next = next.0.into_raw();
+            // SAFETY: this reference keeps the segment alive.
+            let installed = unsafe { &*self.0.as_ptr() }.next.compare_exchange(
+                std::ptr::null_mut(),
+                next,
+                crate::sync::Ordering::AcqRel,
+                crate::sync::Ordering::Acquire,
+            );
+            assert!(installed.is_ok(), "already linked");
+        }
+
+        /// Gives the reference up, pinned; returns how many segments died.
+        pub fn release(self) -> usize {
+            let guard = crate::sync::epoch::pin();
+            self.0.release(
+                &guard,
+                &std::sync::Arc::new(crate::stats::UserPanics::new()),
+            )
         }
     }
 }

@@ -38,11 +38,13 @@
 
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use crate::stats::UserPanics;
 use crate::sync::epoch::Guard;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, init_uninit};
+use crate::sync::{
+    AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, init_uninit, loom_check,
+};
 
 /// Slots per segment. At least 32 so that allocation is amortised below 1/32 per event; 64
 /// slots of a 24-byte event make a 2 KiB segment. Loom models use 2 so that they cross segment
@@ -80,6 +82,10 @@ pub(crate) struct Segment<E> {
     /// `head` moved past this segment and took over its link reference on `next`. A dead cut
     /// segment does not cascade. Never set for other policies.
     cut: AtomicBool,
+    /// Whether this segment belongs to a DropOldest topic, so may be [`cut`](Segment::cut):
+    /// then its `next` is followed only through the topic's `head` protocol, never by
+    /// [`SegmentRef::next`]. Immutable.
+    cuttable: bool,
     slots: [Slot<E>; SEGMENT_CAP],
 }
 
@@ -97,7 +103,7 @@ impl<E> Segment<E> {
     /// which in a debug build takes `SEGMENT_CAP` times the event's size there (8 KiB events
     /// overflowed a 2 MiB thread). Only the small fields are written; the values stay
     /// uninitialised until a sender writes them.
-    pub(crate) fn alloc(start: u64, refs: usize) -> *mut Segment<E> {
+    pub(crate) fn alloc(start: u64, refs: usize, cuttable: bool) -> *mut Segment<E> {
         let mut boxed = Box::<Segment<E>>::new_uninit();
         let p = boxed.as_mut_ptr();
         // SAFETY: `p` points to an allocation of the right size and alignment for a segment;
@@ -108,6 +114,7 @@ impl<E> Segment<E> {
             ptr::addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
             ptr::addr_of_mut!((*p).refs).write(AtomicUsize::new(refs));
             ptr::addr_of_mut!((*p).cut).write(AtomicBool::new(false));
+            ptr::addr_of_mut!((*p).cuttable).write(cuttable);
             let slots = ptr::addr_of_mut!((*p).slots).cast::<Slot<E>>();
             for i in 0..SEGMENT_CAP {
                 let slot = slots.add(i);
@@ -117,8 +124,7 @@ impl<E> Segment<E> {
         }
         // SAFETY: every field was initialised above.
         let seg = Box::into_raw(unsafe { boxed.assume_init() });
-        #[cfg(tidings_loom)]
-        loom_check::allocated(seg.cast());
+        loom_check::segment_allocated(seg);
         seg
     }
 
@@ -141,8 +147,7 @@ impl<E> Segment<E> {
     /// and keeps the segment alive (pinned) for the call.
     #[inline]
     pub(crate) unsafe fn write_pending<C: Carrier<E>>(&self, offset: usize, event: C) {
-        #[cfg(tidings_loom)]
-        loom_check::alive(self);
+        loom_check::segment_alive(self);
         let slot = &self.slots[offset];
         // SAFETY: the caller's claim makes this thread the slot's only writer, and no reader
         // touches `value` before `ready` is set below; the slot is no sender's storage.
@@ -158,8 +163,7 @@ impl<E> Segment<E> {
     /// The caller holds a reference on this segment for as long as it uses the returned `&E`.
     #[inline]
     pub(crate) unsafe fn get(&self, offset: usize) -> Option<&E> {
-        #[cfg(tidings_loom)]
-        loom_check::alive(self);
+        loom_check::segment_alive(self);
         let slot = &self.slots[offset];
         // Acquire: pairs with the Release in `write`.
         if slot.ready.load(Ordering::Acquire) {
@@ -179,8 +183,7 @@ impl<E> Segment<E> {
     /// Acquire load synchronised with the write, and a published slot stays published).
     #[inline]
     pub(crate) unsafe fn get_published(&self, offset: usize) -> &E {
-        #[cfg(tidings_loom)]
-        loom_check::alive(self);
+        loom_check::segment_alive(self);
         debug_assert!(self.slots[offset].ready.load(Ordering::Relaxed));
         // SAFETY: the caller's contract: initialised, never written again, not yet dropped.
         self.slots[offset]
@@ -190,9 +193,8 @@ impl<E> Segment<E> {
 
     /// Takes one more reference if the count is not already zero.
     #[inline]
-    pub(crate) fn try_acquire(&self) -> bool {
-        #[cfg(tidings_loom)]
-        loom_check::alive(self);
+    pub(crate) fn try_acquire(&self) -> Option<SegmentRef<E>> {
+        loom_check::segment_alive(self);
         // Acquire (here and on failure below): a caller that finds the count at zero learns
         // that the segment died, and must then see why. A DropOldest cursor finding its
         // successor dead then loads `head` and must see it past the successor: the final
@@ -206,11 +208,12 @@ impl<E> Segment<E> {
                 .refs
                 .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Acquire)
             {
-                Ok(_) => return true,
+                // The reference just taken is the caller's.
+                Ok(_) => return Some(SegmentRef::taken(self)),
                 Err(actual) => n = actual,
             }
         }
-        false
+        None
     }
 
     /// Marks this segment's link reference on its successor as taken over (module docs). The
@@ -223,25 +226,242 @@ impl<E> Segment<E> {
 
     /// Takes one more reference when the caller already holds one (or the link to it).
     #[inline]
-    pub(crate) fn acquire(&self) {
-        #[cfg(tidings_loom)]
-        loom_check::alive(self);
+    fn acquire(&self) -> SegmentRef<E> {
+        loom_check::segment_alive(self);
         // Relaxed: as in `Arc::clone`, a new reference derived from an existing one needs no
         // ordering; the existing one keeps the segment alive.
         self.refs.fetch_add(1, Ordering::Relaxed);
+        SegmentRef::taken(self)
     }
 }
 
-/// Drops one reference on `seg`; if that was the last, retires `seg` and cascades the link
-/// reference to its successors. Returns how many segments died.
+/// One counted reference on a segment (one of the `refs` in the module docs), owned: while it
+/// lives the segment stays allocated, so reading through it is safe. It is given up only by
+/// [`release`](SegmentRef::release), which may free the segment and its successors and so
+/// consumes it; dropping one without releasing it leaks the segment (never a use after free).
+/// The shape of crossbeam-channel's `counter.rs`, whose `Sender` and `Receiver` are such
+/// references on a channel.
 ///
-/// The dead segments' values are dropped later, by whichever thread collects the epoch; a
-/// panic in one of those drops is contained and counted in `user_panics` (see `drop_values`).
+/// Invariant: `seg` points to a segment on which this value owns one reference.
+pub(crate) struct SegmentRef<E> {
+    seg: NonNull<Segment<E>>,
+}
+
+// SAFETY: a reference hands out `&E` and may be released (and the values dropped) on another
+// thread: what `Segment`'s own `Send`/`Sync` rest on, with the same bounds.
+unsafe impl<E: Send + Sync> Send for SegmentRef<E> {}
+// SAFETY: `&SegmentRef` only reads the segment (`&E`, atomics); see `Send` above.
+unsafe impl<E: Send + Sync> Sync for SegmentRef<E> {}
+
+impl<E> SegmentRef<E> {
+    /// The reference the caller just took on `seg` (a successful increment of its count).
+    #[inline(always)]
+    fn taken(seg: &Segment<E>) -> Self {
+        Self {
+            seg: NonNull::from(seg),
+        }
+    }
+
+    /// Takes over a reference that the caller owns and that no pointer-typed holder keeps
+    /// any more (the one `tail_seg` or `head` held, after swapping it out).
+    ///
+    /// # Safety
+    /// `seg` points to a segment on which the caller owns one reference, which it hands over.
+    #[inline]
+    pub(crate) unsafe fn from_raw(seg: *mut Segment<E>) -> Self {
+        Self {
+            // SAFETY: the caller's reference keeps `seg` allocated, so it is not null.
+            seg: unsafe { NonNull::new_unchecked(seg) },
+        }
+    }
+
+    /// Hands the reference over to a pointer-typed holder (`tail_seg`), which owns it from now.
+    #[inline]
+    pub(crate) fn into_raw(self) -> *mut Segment<E> {
+        self.seg.as_ptr()
+    }
+
+    /// The segment.
+    #[inline(always)]
+    fn segment(&self) -> &Segment<E> {
+        // SAFETY: the reference this value owns keeps the segment allocated while `self` lives.
+        unsafe { self.seg.as_ref() }
+    }
+
+    /// The segment's address, for walks that hold this reference while they go on by pointer
+    /// (`Topic::count_ready`).
+    #[inline]
+    pub(crate) fn as_ptr(&self) -> *mut Segment<E> {
+        self.seg.as_ptr()
+    }
+
+    /// The successor's address, null until installed, with no reference taken (Acquire: pairs
+    /// with the installing compare-and-swap, so the successor's fields are visible).
+    #[inline]
+    pub(crate) fn next_raw(&self) -> *mut Segment<E> {
+        self.segment().next.load(Ordering::Acquire)
+    }
+
+    /// Whether this and `seg` are the same segment.
+    #[cfg(test)]
+    pub(crate) fn is(&self, seg: *const Segment<E>) -> bool {
+        ptr::eq(self.seg.as_ptr(), seg)
+    }
+
+    /// Global index of the segment's first slot.
+    #[inline(always)]
+    pub(crate) fn start(&self) -> u64 {
+        self.segment().start
+    }
+
+    /// The event at `offset` if it has been published, borrowed for as long as this reference.
+    #[inline(always)]
+    pub(crate) fn get(&self, offset: usize) -> Option<&E> {
+        // SAFETY: this reference keeps the segment (and so a published value) alive while the
+        // returned borrow of `self` lives.
+        unsafe { self.segment().get(offset) }
+    }
+
+    /// The run of published events from `from` to at most `end` (exclusive): it ends at the
+    /// first slot not published yet, or (after the first event, which it takes whatever
+    /// `keep` says) at the first event `keep` refuses.
+    #[inline]
+    pub(crate) fn ready_run(
+        &self,
+        from: usize,
+        end: usize,
+        mut keep: impl FnMut(&E) -> bool,
+    ) -> Run<'_, E> {
+        let mut offset = from;
+        if offset < end && self.get(offset).is_some() {
+            offset += 1;
+            while offset < end && self.get(offset).is_some_and(&mut keep) {
+                offset += 1;
+            }
+        }
+        Run {
+            seg: Some(self.segment()),
+            next: from,
+            end: offset,
+        }
+    }
+
+    /// Another reference on the same segment.
+    #[inline]
+    pub(crate) fn acquire(&self) -> SegmentRef<E> {
+        self.segment().acquire()
+    }
+
+    /// A reference on the successor, if it is installed: the link from this segment keeps the
+    /// successor alive while this reference does.
+    ///
+    /// # Panics
+    ///
+    /// On a segment of a DropOldest topic, whose link may have been [`cut`](Segment::cut)
+    /// (its successor then lives only as long as `head` or a cursor holds it): those cross
+    /// segments through `Topic::successor`.
+    #[inline]
+    pub(crate) fn next(&self) -> Option<SegmentRef<E>> {
+        assert!(
+            !self.segment().cuttable,
+            "the link of a DropOldest segment may be cut"
+        );
+        let next = self.next_raw();
+        // SAFETY: a segment that is never cut holds its link reference on its successor for as
+        // long as it lives (module docs), and this reference keeps it alive: the successor's
+        // count is at least one, so it is allocated, and a new reference may be derived.
+        NonNull::new(next).map(|next| unsafe { next.as_ref() }.acquire())
+    }
+
+    /// Gives the reference up; if it was the last, retires the segment and cascades the link
+    /// reference to its successors. Returns how many segments died.
+    ///
+    /// The dead segments' values are dropped later, by whichever thread collects the epoch; a
+    /// panic in one of those drops is contained and counted in `user_panics` (see
+    /// `drop_values`). `guard` is a pin (or, when the caller has exclusive access to the whole
+    /// list, `unprotected`).
+    pub(crate) fn release(self, guard: &Guard, user_panics: &std::sync::Arc<UserPanics>) -> usize
+    where
+        E: Send + Sync,
+    {
+        // SAFETY: `self` owns one reference on the segment (the type's invariant), given up
+        // here; it is not used again.
+        unsafe { release(self.seg.as_ptr(), guard, user_panics) }
+    }
+}
+
+impl<E> std::fmt::Debug for SegmentRef<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentRef")
+            .field("start", &self.start())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A run of published events of one segment, read in place (the batch reads' `Batch`).
+///
+/// Invariant: every offset in `next .. end` of `seg` was found published on this thread (by
+/// [`SegmentRef::ready_run`]), and `seg` stays allocated for `'a` (borrowed from a reference).
+pub(crate) struct Run<'a, E> {
+    seg: Option<&'a Segment<E>>,
+    next: usize,
+    end: usize,
+}
+
+impl<'a, E> Run<'a, E> {
+    /// The run with no events.
+    pub(crate) const EMPTY: Self = Run {
+        seg: None,
+        next: 0,
+        end: 0,
+    };
+
+    /// Events left in the run.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.end - self.next
+    }
+
+    /// The offset just past the run in its segment.
+    #[inline]
+    pub(crate) fn end(&self) -> usize {
+        self.end
+    }
+}
+
+impl<'a, E> Iterator for Run<'a, E> {
+    type Item = &'a E;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a E> {
+        if self.next == self.end {
+            return None;
+        }
+        let seg = self.seg?;
+        // SAFETY: the type's invariant: `seg` is alive for `'a`, and this slot was found
+        // published on this thread.
+        let event = unsafe { seg.get_published(self.next) };
+        self.next += 1;
+        Some(event)
+    }
+}
+
+impl<E> Clone for Run<'_, E> {
+    fn clone(&self) -> Self {
+        Run {
+            seg: self.seg,
+            next: self.next,
+            end: self.end,
+        }
+    }
+}
+
+/// [`SegmentRef::release`].
 ///
 /// # Safety
 /// The caller owns one reference on `seg` (which it gives up) and `guard` is a pin (or, when the
 /// caller has exclusive access to the whole list, `unprotected`).
-pub(crate) unsafe fn release<E: Send + Sync>(
+unsafe fn release<E: Send + Sync>(
     seg: *mut Segment<E>,
     guard: &Guard,
     user_panics: &std::sync::Arc<UserPanics>,
@@ -253,8 +473,7 @@ pub(crate) unsafe fn release<E: Send + Sync>(
         // SAFETY: the caller's reference (or, in later rounds, the dead predecessor's link
         // reference) keeps `cur` allocated.
         let s = unsafe { &*cur };
-        #[cfg(tidings_loom)]
-        loom_check::alive(s);
+        loom_check::segment_alive(s);
         // AcqRel: Release publishes this thread's reads of the segment before the count falls;
         // Acquire on the final decrement sees every other thread's, as in `Arc::drop`.
         if s.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
@@ -349,8 +568,7 @@ impl<E> Segment<E> {
 
 impl<E> Drop for Segment<E> {
     fn drop(&mut self) {
-        #[cfg(tidings_loom)]
-        loom_check::freed(self);
+        loom_check::segment_freed(self);
         for slot in &mut self.slots {
             // Relaxed: `drop` has exclusive access, established by the epoch (or by `&mut` on
             // the topic), which already synchronised with every writer.
@@ -469,46 +687,6 @@ impl<E> Drop for Pending<'_, E> {
     }
 }
 
-/// Loom builds only: a register of the segments alive now, so that the models can check that
-/// no segment is touched after it was freed or freed twice, and that every segment is freed by
-/// the end. Loom runs every thread of a model on the calling OS thread, so a thread-local
-/// register sees them all and separate tests do not share one. A freed address that the
-/// allocator hands out again hides a use-after-free of the old segment; the models are too
-/// small for that to matter much, and miri and AddressSanitizer cover it.
-#[cfg(tidings_loom)]
-pub(crate) mod loom_check {
-    use std::cell::RefCell;
-    use std::collections::HashSet;
-
-    thread_local! {
-        static LIVE: RefCell<HashSet<usize>> = RefCell::new(HashSet::new());
-    }
-
-    pub(crate) fn allocated(seg: *const u8) {
-        LIVE.with(|l| {
-            assert!(
-                l.borrow_mut().insert(seg as usize),
-                "segment allocated twice"
-            )
-        });
-    }
-
-    pub(crate) fn alive<E>(seg: &super::Segment<E>) {
-        let addr = seg as *const super::Segment<E> as usize;
-        LIVE.with(|l| assert!(l.borrow().contains(&addr), "use of a freed segment"));
-    }
-
-    pub(crate) fn freed<E>(seg: &super::Segment<E>) {
-        let addr = seg as *const super::Segment<E> as usize;
-        LIVE.with(|l| assert!(l.borrow_mut().remove(&addr), "segment freed twice"));
-    }
-
-    /// Segments allocated and not yet freed, on this OS thread (which runs the whole model).
-    pub fn live_segments() -> usize {
-        LIVE.with(|l| l.borrow().len())
-    }
-}
-
 #[cfg(all(test, not(tidings_loom)))]
 mod tests {
     use super::*;
@@ -539,6 +717,7 @@ mod tests {
                 Segment::alloc(
                     (i * SEGMENT_CAP) as u64,
                     if i == 0 { first_refs } else { 1 },
+                    false,
                 )
             })
             .collect();
@@ -563,11 +742,9 @@ mod tests {
         let panics = Arc::new(UserPanics::new());
         let guard = epoch::pin();
         // SAFETY: we own the two references on the first segment.
-        let first = unsafe { release(segs[0], &guard, &panics) };
-        assert_eq!(first, 0, "one reference left");
-        // SAFETY: as above.
-        let second = unsafe { release(segs[0], &guard, &panics) };
-        assert_eq!(second, 3, "the whole chain died");
+        let (a, b) = unsafe { (SegmentRef::from_raw(segs[0]), SegmentRef::from_raw(segs[0])) };
+        assert_eq!(a.release(&guard, &panics), 0, "one reference left");
+        assert_eq!(b.release(&guard, &panics), 3, "the whole chain died");
         drop(guard);
         flush();
         assert_eq!(
@@ -581,17 +758,19 @@ mod tests {
     fn release_stops_at_a_segment_that_is_still_referenced() {
         let drops = Arc::new(StdAtomicUsize::new(0));
         let segs = chain(3, 1);
-        // SAFETY: fresh segments; the second gets a cursor's reference.
-        unsafe { (*segs[1]).acquire() };
+        // SAFETY: we own the first segment's only reference.
+        let first = unsafe { SegmentRef::from_raw(segs[0]) };
+        // A cursor's reference on the second, taken through the link.
+        let second = first.next().expect("linked");
+        assert!(second.is(segs[1]));
         // SAFETY: the first segment's slot 0 is written once here.
         unsafe { (*segs[0]).write(0, Probe(drops.clone())) };
         let panics = Arc::new(UserPanics::new());
         let guard = epoch::pin();
-        // SAFETY: we own the first segment's only reference.
-        assert_eq!(unsafe { release(segs[0], &guard, &panics) }, 1);
-        // SAFETY: we own the reference taken above; the link reference from the dead first
-        // segment was dropped by the cascade, so this is the last one on segs[1].
-        assert_eq!(unsafe { release(segs[1], &guard, &panics) }, 2);
+        assert_eq!(first.release(&guard, &panics), 1);
+        // The link reference from the dead first segment was dropped by the cascade, so this
+        // is the last one on the second.
+        assert_eq!(second.release(&guard, &panics), 2);
         drop(guard);
         flush();
         assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -599,13 +778,17 @@ mod tests {
 
     #[test]
     fn try_acquire_fails_once_the_count_is_zero() {
-        let seg = Segment::<u8>::alloc(0, 1);
+        let seg = Segment::<u8>::alloc(0, 1, false);
         // SAFETY: `seg` is alive: we hold its one reference.
         let s = unsafe { &*seg };
-        assert!(s.try_acquire());
+        let taken = s.try_acquire().expect("alive");
         assert_eq!(s.refs.load(Ordering::SeqCst), 2);
+        let _ = taken.into_raw();
         s.refs.store(0, Ordering::SeqCst);
-        assert!(!s.try_acquire(), "a dead segment must not be revived");
+        assert!(
+            s.try_acquire().is_none(),
+            "a dead segment must not be revived"
+        );
         // SAFETY: no other reference exists.
         drop(unsafe { Box::from_raw(seg) });
     }
@@ -613,15 +796,42 @@ mod tests {
     #[test]
     fn unwritten_slots_are_not_dropped() {
         let drops = Arc::new(StdAtomicUsize::new(0));
-        let seg = Segment::alloc(0, 1);
+        let seg = Segment::alloc(0, 1, false);
         // SAFETY: fresh segment, slot 5 written once.
         unsafe { (*seg).write(5, Probe(drops.clone())) };
-        // SAFETY: as above.
-        assert!(unsafe { (*seg).get(4) }.is_none());
-        // SAFETY: as above.
-        assert!(unsafe { (*seg).get(5) }.is_some());
-        // SAFETY: we own it.
-        drop(unsafe { Box::from_raw(seg) });
+        // SAFETY: we hold its one reference.
+        let r = unsafe { SegmentRef::from_raw(seg) };
+        assert!(r.get(4).is_none());
+        assert!(r.get(5).is_some());
+        assert_eq!(
+            r.ready_run(5, SEGMENT_CAP, |_| true).len(),
+            1,
+            "a run ends at an unwritten slot"
+        );
+        assert_eq!(r.ready_run(4, SEGMENT_CAP, |_| true).len(), 0);
+        // SAFETY: we own it, and `r` is not used again.
+        drop(unsafe { Box::from_raw(r.into_raw()) });
         assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn next_is_none_until_a_successor_is_installed() {
+        let segs = chain(1, 1);
+        // SAFETY: we own its only reference.
+        let first = unsafe { SegmentRef::from_raw(segs[0]) };
+        assert!(first.next().is_none());
+        let guard = epoch::pin();
+        assert_eq!(first.release(&guard, &Arc::new(UserPanics::new())), 1);
+    }
+
+    /// A DropOldest segment's link may be cut, after which its successor may be freed while
+    /// the segment lives: `next` must refuse it rather than follow the link.
+    #[test]
+    #[should_panic(expected = "may be cut")]
+    fn next_refuses_a_segment_whose_link_may_be_cut() {
+        let seg = Segment::<u8>::alloc(0, 1, true);
+        // SAFETY: we own its only reference (leaked by the panic, which is fine in a test).
+        let r = unsafe { SegmentRef::from_raw(seg) };
+        let _ = r.next();
     }
 }

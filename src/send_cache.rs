@@ -40,8 +40,6 @@ mod imp {
     use std::any::TypeId;
     use std::cell::Cell;
 
-    use crate::sync::StdAtomicU64;
-
     /// Entries per thread; direct-mapped.
     const WAYS: usize = 16;
 
@@ -56,14 +54,6 @@ mod imp {
 
     thread_local! {
         static ENTRIES: [Cell<Option<Entry>>; WAYS] = const { [const { Cell::new(None) }; WAYS] };
-    }
-
-    /// Relaxed: only uniqueness matters, which `fetch_add` gives whatever the ordering.
-    static NEXT_BUS: StdAtomicU64 = StdAtomicU64::new(1);
-
-    /// A new bus id, never used before in this process.
-    pub(crate) fn bus_id() -> u64 {
-        NEXT_BUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     #[inline(always)]
@@ -102,14 +92,6 @@ mod imp {
 
 #[cfg(tidings_loom)]
 mod imp {
-    /// Relaxed: only uniqueness matters. A plain std atomic: a `static` needs a `const`
-    /// constructor, and handing out ids takes part in no protocol a model checks.
-    static NEXT_BUS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-    pub(crate) fn bus_id() -> u64 {
-        NEXT_BUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    }
-
     pub(crate) fn lookup<E: 'static>(_: u64, _: usize, _: u64) -> Option<*const ()> {
         None
     }

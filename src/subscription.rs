@@ -1,21 +1,22 @@
 //! A subscription: a cursor into one topic's segment list, and the ways to read from it.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures_core::{FusedStream, Stream};
 
-use crate::bus::Shared;
 use crate::error::RecvTimeoutError;
 use crate::error::TryRecvError;
-use crate::notify::WaitNode;
-use crate::segment::{SEGMENT_CAP, Segment};
+use crate::registry::Shared;
+use crate::segment::{SEGMENT_CAP, SegmentRef};
 use crate::stats::SubscriptionStats;
-use crate::sync::{Arc, Ordering, epoch, retry_hint, thread};
-use crate::topic::{PosCell, Topic};
+use crate::sync::{Arc, retry_hint, thread};
+use crate::topic::{Position, Topic};
+use crate::wait_list::WaitNode;
 
 /// A subscription that has caught up flushes the segments it retired to the epoch once there
 /// are this many. Each flush allocates a queue node, so flushing every one would double the
@@ -89,40 +90,56 @@ pub(crate) struct Live<E: Send + Sync + 'static> {
     pub(crate) streak: u32,
     /// Backpressure topics: this subscription's position cell (owned by the topic, which
     /// `topic` keeps alive), updated after every read. `None` for other policies.
-    position: Option<NonNull<PosCell>>,
+    position: Option<Position>,
     /// DropOldest topics: events skipped because the topic dropped them before this
-    /// subscription read them (see `Live::cross_dropping`).
+    /// subscription read them (see `Topic::successor`).
     missed: u64,
     /// The cursor's index when this subscription was made (for `stats`).
     first: u64,
 }
 
-/// The read position: a segment this cursor holds one reference on, and the offset of the
-/// next event in it. `offset == SEGMENT_CAP` means "at the start of the successor": the move
-/// is made lazily by the next read, so that a `&E` handed out from the last slot stays valid
-/// until then.
+/// The read position: a reference on a segment, and the offset of the next event in it.
+/// `offset == SEGMENT_CAP` means "at the start of the successor": the move is made lazily by
+/// the next read, so that a `&E` handed out from the last slot stays valid until then.
 struct Cursor<E> {
-    seg: NonNull<Segment<E>>,
+    seg: SegmentRef<E>,
     offset: usize,
 }
 
-// SAFETY: `Live` is `Send`/`Sync` through its fields except `position`, a pointer to a cell
-// of atomics owned by the topic that `Live` keeps alive; it is only used through `&mut self`
-// (stores) or for atomic stores in `Drop`.
-unsafe impl<E: Send + Sync + 'static> Send for Live<E> {}
-// SAFETY: as above; `&Live` never touches `position`.
-unsafe impl<E: Send + Sync + 'static> Sync for Live<E> {}
-
-// SAFETY: the cursor owns a counted reference to a segment, which is `Send + Sync` for
-// `E: Send + Sync` (see `Segment`); it is only moved or mutated through `&mut`.
-unsafe impl<E: Send + Sync> Send for Cursor<E> {}
-// SAFETY: `&Cursor` only reads the two plain fields.
-unsafe impl<E: Send + Sync> Sync for Cursor<E> {}
-
 impl<E> Cursor<E> {
+    #[inline]
     fn index(&self) -> u64 {
-        // SAFETY: the cursor's reference keeps the segment allocated.
-        unsafe { self.seg.as_ref() }.start + self.offset as u64
+        self.seg.start() + self.offset as u64
+    }
+}
+
+/// Moves a cursor within its segment while the segment is borrowed apart
+/// ([`Live::split_cursor`]), publishing a Backpressure position as every move of the cursor
+/// does.
+pub(crate) struct CursorMover<'a, E> {
+    offset: &'a mut usize,
+    start: u64,
+    topic: &'a Topic<E>,
+    position: Option<Position>,
+    streak: &'a mut u32,
+}
+
+impl<E: Send + Sync + 'static> CursorMover<'_, E> {
+    /// Moves the cursor to `offset`, past slots the caller found ready.
+    #[inline]
+    pub(crate) fn set(&mut self, offset: usize) {
+        debug_assert!(offset >= *self.offset && offset <= SEGMENT_CAP);
+        *self.offset = offset;
+        if let Some(cell) = self.position {
+            self.topic
+                .publish_position(cell, self.start + offset as u64);
+        }
+    }
+
+    /// Counts `n` events received toward the burst streak (see [`BURST`]).
+    #[inline]
+    pub(crate) fn count_streak(&mut self, n: usize) {
+        *self.streak = self.streak.saturating_add(n as u32);
     }
 }
 
@@ -134,95 +151,30 @@ impl<E: Send + Sync + 'static> Live<E> {
         if self.cursor.offset == SEGMENT_CAP && !self.cross() {
             return self.empty_or_closed();
         }
-        // SAFETY: the cursor's reference keeps the segment allocated.
-        let seg = unsafe { self.cursor.seg.as_ref() };
-        // SAFETY: as above.
-        match unsafe { seg.get(self.cursor.offset) } {
+        match self.cursor.seg.get(self.cursor.offset) {
             Some(_) => Ok(()),
             None => self.empty_or_closed(),
         }
     }
 
-    /// Steps into the successor segment, if it exists yet.
+    /// Steps into the successor segment, if it exists yet (on a DropOldest topic, possibly
+    /// past events it dropped, which count as missed).
     #[cold]
     pub(crate) fn cross(&mut self) -> bool {
-        if self.topic.drops_oldest() {
-            return self.cross_dropping();
-        }
-        // SAFETY: the cursor's reference keeps the segment allocated.
-        let seg = unsafe { self.cursor.seg.as_ref() };
-        // Acquire: pairs with the installing compare-and-swap.
-        let Some(next) = NonNull::new(seg.next.load(Ordering::Acquire)) else {
+        let Some((next, skipped)) = self.topic.successor(&self.cursor.seg) else {
             return false;
         };
-        // SAFETY: `next` is linked from `seg`, which we hold, so its count is at least one.
-        unsafe { next.as_ref() }.acquire();
+        self.missed += skipped;
         let old = std::mem::replace(&mut self.cursor.seg, next);
         self.cursor.offset = 0;
-        // SAFETY: we owned one reference on `old` and give it up.
-        self.retired += unsafe { self.topic.release(old.as_ptr()) };
+        self.retired += self.topic.release(old);
         true
     }
 
-    /// `cross` for a DropOldest topic (see `topic`'s module docs): the successor only if
-    /// `head` has not passed this segment, else a jump to `head`, counting the skipped events.
-    fn cross_dropping(&mut self) -> bool {
-        // SAFETY: the cursor's reference keeps the segment allocated.
-        let seg = unsafe { self.cursor.seg.as_ref() };
-        let from = seg.start + SEGMENT_CAP as u64;
-        // Pinned before `head` is loaded: what `head` has not passed yet is retired only after
-        // it does, so stays allocated until the guard is dropped.
-        let guard = epoch::pin();
-        if self.topic.head_start(&guard) <= seg.start {
-            // Acquire: pairs with the installing compare-and-swap.
-            let next = seg.next.load(Ordering::Acquire);
-            if next.is_null() {
-                return false;
-            }
-            // SAFETY: `head` had not passed `seg` when loaded under this pin, so `seg`'s link to
-            // `next` was intact then and `next` can only be retired after this pin began.
-            if unsafe { (*next).try_acquire() } {
-                self.move_to(next, 0);
-                return true;
-            }
-            // `next` died since: `head` has passed it. Overtaken after all.
-        }
-        let head = self.topic.acquire_head(&guard);
-        // SAFETY: `acquire_head` took a reference for us.
-        let start = unsafe { (*head).start };
-        // `head` only passes segments whose events are all claimed, and had passed `seg`.
-        debug_assert!(start >= from);
-        self.missed += start - from;
-        self.move_to(head, 0);
-        true
-    }
-
-    /// Events this cursor will still receive (see `Subscription::len`): up to the newest sent;
-    /// for a DropOldest cursor whose successor segment `head` has passed, the rest of its
-    /// segment plus what `head` retains, as `cross_dropping` would skip the rest.
+    /// Events this cursor will still receive (see `Subscription::len`; `Topic::backlog_at`).
     fn backlog(&self) -> u64 {
-        let sent = self.topic.sent();
-        let index = self.cursor.index();
-        if self.topic.drops_oldest() {
-            let guard = epoch::pin();
-            let head = self.topic.head_start(&guard);
-            // The end of the cursor's segment, where a crossing looks at `head`.
-            let end = index - self.cursor.offset as u64 + SEGMENT_CAP as u64;
-            if head > end {
-                return (end - index) + sent.saturating_sub(head);
-            }
-        }
-        sent.saturating_sub(index)
-    }
-
-    /// Moves the cursor to `seg` (on which the caller took a reference for it) at `offset`,
-    /// giving up the reference on the old segment.
-    fn move_to(&mut self, seg: *mut Segment<E>, offset: usize) {
-        let seg = NonNull::new(seg).expect("segments are never null");
-        let old = std::mem::replace(&mut self.cursor.seg, seg);
-        self.cursor.offset = offset;
-        // SAFETY: we owned one reference on `old` and give it up.
-        self.retired += unsafe { self.topic.release(old.as_ptr()) };
+        self.topic
+            .backlog_at(self.cursor.index(), self.cursor.offset)
     }
 
     fn empty_or_closed(&mut self) -> Result<(), TryRecvError> {
@@ -240,10 +192,8 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// The event at the cursor, which `peek` found ready; does not advance.
     #[inline]
     fn current(&self) -> &E {
-        // SAFETY: the cursor's reference keeps the segment allocated.
-        let seg = unsafe { self.cursor.seg.as_ref() };
-        // SAFETY: as above; `peek` returned Ok, and a ready slot stays ready.
-        match unsafe { seg.get(self.cursor.offset) } {
+        // `peek` returned Ok, and a ready slot stays ready.
+        match self.cursor.seg.get(self.cursor.offset) {
             Some(event) => event,
             None => unreachable!("peek found this slot ready"),
         }
@@ -264,24 +214,27 @@ impl<E: Send + Sync + 'static> Live<E> {
         }
     }
 
-    /// The segment the cursor holds a reference on.
+    /// The cursor's segment, borrowed apart from a [`CursorMover`] that moves the cursor
+    /// within it: a batch read holds the segment's events while it moves past them.
     #[inline]
-    pub(crate) fn segment_ptr(&self) -> NonNull<Segment<E>> {
-        self.cursor.seg
+    pub(crate) fn split_cursor(&mut self) -> (&SegmentRef<E>, CursorMover<'_, E>) {
+        let start = self.cursor.seg.start();
+        (
+            &self.cursor.seg,
+            CursorMover {
+                offset: &mut self.cursor.offset,
+                start,
+                topic: &self.topic,
+                position: self.position,
+                streak: &mut self.streak,
+            },
+        )
     }
 
     /// The cursor's offset in its segment; `SEGMENT_CAP` means "at the successor's start".
     #[inline]
     pub(crate) fn cursor_offset(&self) -> usize {
         self.cursor.offset
-    }
-
-    /// Moves the cursor within its segment, past slots the caller found ready.
-    #[inline]
-    pub(crate) fn set_cursor_offset(&mut self, offset: usize) {
-        debug_assert!(offset >= self.cursor.offset && offset <= SEGMENT_CAP);
-        self.cursor.offset = offset;
-        self.moved();
     }
 
     /// The next event if it is ready in the cursor's segment now, consumed; `None` if the
@@ -297,10 +250,7 @@ impl<E: Send + Sync + 'static> Live<E> {
         if self.cursor.offset == SEGMENT_CAP {
             return None;
         }
-        // SAFETY: the cursor's reference keeps the segment allocated.
-        let seg = unsafe { self.cursor.seg.as_ref() };
-        // SAFETY: as above.
-        let event = unsafe { seg.get(self.cursor.offset) }?.clone();
+        let event = self.cursor.seg.get(self.cursor.offset)?.clone();
         self.advance();
         self.streak = self.streak.saturating_add(1);
         Some(event)
@@ -346,7 +296,7 @@ impl<E: Send + Sync + 'static> Live<E> {
         None
     }
 
-    /// Parks: registers `cx`, joins the wait list, and looks once more (see `notify`).
+    /// Parks: registers `cx`, joins the wait list, and looks once more (see `wait_list`).
     #[cold]
     fn park(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         let waiter = self.waiter.get_or_insert_with(|| Arc::new(WaitNode::new()));
@@ -358,7 +308,7 @@ impl<E: Send + Sync + 'static> Live<E> {
             Err(TryRecvError::Empty) => {
                 if self.topic.claimed_past(self.cursor.index()) {
                     // A sender claimed our index but has not written it yet, and may not see
-                    // our node (see `notify`): look again soon rather than sleep. The node
+                    // our node (see `wait_list`): look again soon rather than sleep. The node
                     // stays queued; a later wake-up is merely spurious.
                     retry_hint();
                     cx.waker().wake_by_ref();
@@ -465,10 +415,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         if let Some(cell) = position {
             topic.publish_position(cell, index);
         }
-        let seg = NonNull::new(seg).expect("start_cursor returns a live segment");
-        // SAFETY: `start_cursor` took a reference on `seg` for us.
-        let start = unsafe { seg.as_ref() }.start;
-        let offset = (index - start) as usize;
+        let offset = (index - seg.start()) as usize;
         Self::at(shared, topic, Cursor { seg, offset }, position)
     }
 
@@ -479,7 +426,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         shared: std::sync::Arc<Shared>,
         topic: std::sync::Arc<Topic<E>>,
         cursor: Cursor<E>,
-        position: Option<NonNull<PosCell>>,
+        position: Option<Position>,
     ) -> Self {
         Subscription {
             live: Some(Live {
@@ -529,10 +476,12 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         }
         live.advance();
         // The cursor's reference is released no earlier than the next call (see `Cursor`).
-        let seg = unsafe_segment(live);
-        // SAFETY: the slot at `offset - 1` was found ready; the segment stays held while the
-        // returned borrow of `self` lives.
-        Some(unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready"))
+        Some(
+            live.cursor
+                .seg
+                .get(live.cursor.offset - 1)
+                .expect("slot was ready"),
+        )
     }
 
     /// Receives the next event by reference if one is ready now.
@@ -548,9 +497,12 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         let live = self.live.as_mut().ok_or(TryRecvError::Closed)?;
         live.peek()?;
         live.advance();
-        let seg = unsafe_segment(live);
-        // SAFETY: as in `recv_ref`.
-        Ok(unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready"))
+        // As in `recv_ref`.
+        Ok(live
+            .cursor
+            .seg
+            .get(live.cursor.offset - 1)
+            .expect("slot was ready"))
     }
 
     /// Events this subscription lost so far: sent to it, but dropped by a bounded topic with
@@ -737,10 +689,11 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     pub(crate) fn take_ready(&mut self) -> &E {
         let live = self.live.as_mut().expect("a ready event at the cursor");
         live.advance();
-        let seg = unsafe_segment(live);
-        // SAFETY: as in `recv_ref`: the slot at `offset - 1` was found ready, and the segment
-        // stays held while the returned borrow of `self` lives.
-        unsafe { seg.get(live.cursor.offset - 1) }.expect("slot was ready")
+        // As in `recv_ref`: the slot at `offset - 1` was found ready.
+        live.cursor
+            .seg
+            .get(live.cursor.offset - 1)
+            .expect("slot was ready")
     }
 }
 
@@ -768,53 +721,14 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     /// Counts the events ready at and after the cursor for which `count` says `Some(true)`,
     /// stopping at the first it says `None` for, or at the first slot not yet written. Reads
     /// without consuming; O(events ready).
-    pub(crate) fn count_ready(&self, mut count: impl FnMut(&E) -> Option<bool>) -> usize {
-        let Some(live) = &self.live else {
-            return 0;
-        };
-        let (mut seg, mut offset) = (live.cursor.seg, live.cursor.offset);
-        let mut n = 0;
-        // DropOldest: links out of a segment `head` has passed may lead to freed segments, so
-        // the walk is pinned and steps through `head` as `Live::cross_dropping` does.
-        let guard = live.topic.drops_oldest().then(epoch::pin);
-        loop {
-            // SAFETY: the cursor holds a reference on its segment. Unbounded and Backpressure:
-            // every segment after it is held by the link from its predecessor (see `segment`),
-            // so the chain from the cursor on stays allocated while `self` is borrowed.
-            // DropOldest: every later segment was reached from `head` not yet past it, under
-            // `guard`, so it is retired (if at all) after the pin began.
-            let s = unsafe { seg.as_ref() };
-            if offset == SEGMENT_CAP {
-                if let Some(guard) = &guard {
-                    if live.topic.head_start(guard) > s.start {
-                        // Overtaken: a read would skip to `head`; count from there.
-                        let head = live.topic.head_ptr(guard);
-                        (seg, offset) = (NonNull::new(head).expect("head is never null"), 0);
-                        continue;
-                    }
-                }
-                // Acquire: pairs with the installing compare-and-swap.
-                match NonNull::new(s.next.load(Ordering::Acquire)) {
-                    Some(next) => (seg, offset) = (next, 0),
-                    None => return n,
-                }
-                continue;
-            }
-            // SAFETY: as above.
-            match unsafe { s.get(offset) }.map(&mut count) {
-                Some(Some(true)) => n += 1,
-                Some(Some(false)) => {}
-                Some(None) | None => return n,
-            }
-            offset += 1;
+    pub(crate) fn count_ready(&self, count: impl FnMut(&E) -> Option<bool>) -> usize {
+        match &self.live {
+            None => 0,
+            Some(live) => live
+                .topic
+                .count_ready(&live.cursor.seg, live.cursor.offset, count),
         }
     }
-}
-
-/// The cursor's segment, with a lifetime tied to the borrow of `live`.
-fn unsafe_segment<E: Send + Sync + 'static>(live: &Live<E>) -> &Segment<E> {
-    // SAFETY: the cursor's reference keeps the segment allocated while `live` is borrowed.
-    unsafe { live.cursor.seg.as_ref() }
 }
 
 impl<E: Clone + Send + Sync + 'static> Subscription<E> {
@@ -1082,12 +996,9 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         if !live.topic.try_add_subscriber() {
             return Subscription::closed();
         }
-        // SAFETY: the cursor's reference keeps the segment allocated.
-        let seg = unsafe { live.cursor.seg.as_ref() };
         // The new cursor's own reference; ours keeps the count above zero meanwhile.
-        seg.acquire();
         let cursor = Cursor {
-            seg: live.cursor.seg,
+            seg: live.cursor.seg.acquire(),
             offset: live.cursor.offset,
         };
         // Backpressure: a cell of its own at our position. Until it holds that, ours (at the
@@ -1123,27 +1034,41 @@ impl<E: Clone + Send + Sync + 'static> FusedStream for Subscription<E> {
 
 impl<E: Send + Sync + 'static> Drop for Subscription<E> {
     fn drop(&mut self) {
-        if let Some(mut live) = self.live.take() {
-            let waiter = live.waiter.take();
+        if let Some(live) = self.live.take() {
+            let Live {
+                shared,
+                topic,
+                cursor,
+                waiter,
+                position,
+                ..
+            } = live;
             // Unsubscribes even if the release unwinds (a pin may run someone else's panicking
             // deferred function): a subscription that is gone must not stay counted.
-            struct Unsubscribe<'a, E: Send + Sync + 'static>(&'a Live<E>);
+            struct Unsubscribe<'a, E: Send + Sync + 'static> {
+                shared: &'a Shared,
+                topic: &'a std::sync::Arc<Topic<E>>,
+                position: Option<Position>,
+            }
             impl<E: Send + Sync + 'static> Drop for Unsubscribe<'_, E> {
                 fn drop(&mut self) {
-                    self.0.shared.unsubscribe(&self.0.topic);
-                    if let Some(cell) = self.0.position {
+                    self.shared.unsubscribe(self.topic);
+                    if let Some(cell) = self.position {
                         // After the count fell: a sender woken here that finds no subscription
                         // left reports that instead of storing for nobody.
-                        self.0.topic.release_position(cell);
+                        self.topic.release_position(cell);
                     }
                 }
             }
-            let unsubscribe = Unsubscribe(&live);
-            // SAFETY: the cursor owns one reference on its segment and gives it up here.
-            unsafe { live.topic.release(live.cursor.seg.as_ptr()) };
+            let unsubscribe = Unsubscribe {
+                shared: &shared,
+                topic: &topic,
+                position,
+            };
+            topic.release(cursor.seg);
             drop(unsubscribe);
             if let Some(node) = waiter {
-                live.topic.unpark(node);
+                topic.unpark(node);
             }
         }
     }

@@ -11,7 +11,7 @@
 //! 3. Walk forward from the loaded segment to the one holding the index, installing missing
 //!    successors by compare-and-swap (the loser frees its unpublished segment).
 //! 4. Write the slot, set its `ready` flag, move `tail_seg` forward if it lags.
-//! 5. Load the wait list's head (SeqCst, no fence: see `notify`), and wake parked
+//! 5. Load the wait list's head (SeqCst, no fence: see `wait_list`), and wake parked
 //!    subscriptions only if any are parked.
 //!
 //! Step 3 relies on `tail_seg.start <= index`: `tail_seg` is only ever moved to a segment by a
@@ -44,7 +44,7 @@
 //! position, so a sender scans the list only when the cached bound says the topic may be full.
 //! A sender that finds it full may park on `senders` (push, SeqCst fence, look again); a
 //! subscription stores its new position SeqCst and then loads `senders`' head SeqCst, the
-//! Dekker pattern of `notify` with the roles swapped, so no wake-up is lost. Dropping a
+//! Dekker pattern of `wait_list` with the roles swapped, so no wake-up is lost. Dropping a
 //! subscription frees its cell (position `FREE`) and wakes every parked sender; so does
 //! `close`.
 //!
@@ -74,11 +74,11 @@ use crossbeam_utils::CachePadded;
 
 use crate::bound::{Bound, Overflow};
 use crate::lag::{self, LagWarning};
-use crate::notify::{WaitList, WaitNode};
-use crate::segment::{self, Carrier, SEGMENT_CAP, Segment};
+use crate::segment::{Carrier, SEGMENT_CAP, Segment, SegmentRef};
 use crate::stats::UserPanics;
 use crate::sync::epoch::{self, Guard};
 use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence, retry_hint};
+use crate::wait_list::{WaitList, WaitNode};
 
 /// Bit of `tail_index` set by `close`.
 pub(crate) const CLOSED: u64 = 1 << 63;
@@ -109,12 +109,32 @@ const FREE: u64 = u64::MAX;
 /// read, or [`FREE`] when no subscription owns the cell. Cells are linked into the topic's
 /// `positions` list once and never unlinked; a new subscription reuses a free one. They are
 /// freed with the topic, so a sender scanning the list needs no pin.
-pub(crate) struct PosCell {
+struct PosCell {
     /// Only rises while a subscription owns the cell (a cursor only moves forward). SeqCst:
     /// the subscription's half of the Dekker pattern with parked senders (module docs).
-    pub(crate) pos: AtomicU64,
+    pos: AtomicU64,
     /// The cell below this one; written before the push publishes the cell, never after.
     next: *mut PosCell,
+}
+
+/// A subscription's claim on one [`PosCell`] of the topic that made it
+/// ([`Topic::register_position`]); used only with that topic, whose `Arc` the subscription
+/// holds, so the cell (freed only with the topic) outlives it.
+#[derive(Clone, Copy)]
+pub(crate) struct Position(ptr::NonNull<PosCell>);
+
+// SAFETY: a `Position` only reaches an atomic (`pos`) of a cell that outlives it (above); the
+// cell's `next` is written only before the cell is published.
+unsafe impl Send for Position {}
+// SAFETY: as above; `&Position` gives nothing but the address.
+unsafe impl Sync for Position {}
+
+impl Position {
+    #[inline]
+    fn cell(&self) -> &PosCell {
+        // SAFETY: the cell outlives every `Position` on it (the type's docs).
+        unsafe { self.0.as_ref() }
+    }
 }
 
 pub(crate) struct Topic<E> {
@@ -180,7 +200,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
             }) => (BACKPRESSURE, capacity),
         };
         // One reference, the tail's; DropOldest adds the head reference.
-        let first = Segment::alloc(0, if policy == DROP_OLDEST { 2 } else { 1 });
+        let first = Segment::alloc(
+            0,
+            if policy == DROP_OLDEST { 2 } else { 1 },
+            policy == DROP_OLDEST,
+        );
         Self {
             tail_index: CachePadded::new(AtomicU64::new(0)),
             tail_seg: CachePadded::new(AtomicPtr::new(first)),
@@ -242,7 +266,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             unsafe { self.advance_tail(seg, guard) };
         }
         // No fence: the SC claim above and the SC load in `is_empty` are the sender's half of
-        // the pattern in `notify`; a parking subscription checks `claimed_past`.
+        // the pattern in `wait_list`; a parking subscription checks `claimed_past`.
         if !self.waiters.is_empty() {
             self.waiters.wake_all(&self.user_panics);
         }
@@ -358,7 +382,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// Backpressure: takes a position cell for a new subscription, holding a provisional
     /// position no later than the index its cursor will start at (the caller stores that next,
     /// with [`Topic::publish_position`]). `None` for other policies.
-    pub(crate) fn register_position(&self) -> Option<ptr::NonNull<PosCell>> {
+    pub(crate) fn register_position(&self) -> Option<Position> {
         if self.policy != BACKPRESSURE {
             return None;
         }
@@ -405,15 +429,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // SeqCst: after the cell holds a position; a scan that overlapped this sees the count
         // change and scans again.
         self.registrations.fetch_add(1, Ordering::SeqCst);
-        ptr::NonNull::new(cell)
+        ptr::NonNull::new(cell).map(Position)
     }
 
     /// Backpressure: stores a subscription's new position and wakes parked senders, which may
     /// now have room (the subscription's half of the pattern in the module docs).
     #[inline]
-    pub(crate) fn publish_position(&self, cell: ptr::NonNull<PosCell>, index: u64) {
-        // SAFETY: cells live as long as the topic, which the caller's `Arc` keeps alive.
-        let cell = unsafe { cell.as_ref() };
+    pub(crate) fn publish_position(&self, position: Position, index: u64) {
+        let cell = position.cell();
         // SeqCst: ordered before the SeqCst load of the senders' list (module docs).
         cell.pos.store(index, Ordering::SeqCst);
         if !self.senders.is_empty() {
@@ -423,9 +446,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     /// Backpressure: gives a subscription's cell back and wakes parked senders: the slowest
     /// subscription may have been this one.
-    pub(crate) fn release_position(&self, cell: ptr::NonNull<PosCell>) {
-        // SAFETY: as in `publish_position`.
-        let cell = unsafe { cell.as_ref() };
+    pub(crate) fn release_position(&self, position: Position) {
+        let cell = position.cell();
         // SeqCst: as in `publish_position`.
         cell.pos.store(FREE, Ordering::SeqCst);
         self.senders.wake_all(&self.user_panics);
@@ -475,29 +497,24 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 // `hs`'s link reference on `n` is now the head reference: cut the link first,
                 // so that `hs`'s death does not drop it.
                 hs.cut();
-                // SAFETY: we own the head reference on `h`, taken over from `head`; pinned.
-                let dead = unsafe { segment::release(h, guard, &self.user_panics) };
+                // SAFETY: we own the head reference on `h`, taken over from `head`.
+                let old_head = unsafe { SegmentRef::from_raw(h) };
+                let dead = old_head.release(guard, &self.user_panics);
                 // Relaxed: statistics only.
                 self.live_segments.fetch_sub(dead, Ordering::Relaxed);
             }
         }
     }
 
-    /// Whether this is a DropOldest topic (its cursors cross segments through `head`).
-    #[inline]
-    pub(crate) fn drops_oldest(&self) -> bool {
-        self.policy == DROP_OLDEST
-    }
-
     /// DropOldest: a counted reference on the oldest retained segment, for a cursor that was
     /// overtaken. The caller is pinned by `_guard`.
-    pub(crate) fn acquire_head(&self, _guard: &Guard) -> *mut Segment<E> {
+    fn acquire_head(&self, _guard: &Guard) -> SegmentRef<E> {
         loop {
             // Acquire: as in `trim`.
             let h = self.head.load(Ordering::Acquire);
             // SAFETY: loaded from `head` while pinned, see `trim`.
-            if unsafe { (*h).try_acquire() } {
-                return h;
+            if let Some(head) = unsafe { (*h).try_acquire() } {
+                return head;
             }
             // `head` moved on and the segment died meanwhile: look again.
             retry_hint();
@@ -506,13 +523,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     /// DropOldest: the oldest retained segment, valid while the caller's pin `_guard` lasts
     /// (no reference taken).
-    pub(crate) fn head_ptr(&self, _guard: &Guard) -> *mut Segment<E> {
+    fn head_ptr(&self, _guard: &Guard) -> *mut Segment<E> {
         // Acquire: as in `trim`.
         self.head.load(Ordering::Acquire)
     }
 
     /// DropOldest: the start of the oldest retained segment. The caller is pinned by `_guard`.
-    pub(crate) fn head_start(&self, _guard: &Guard) -> u64 {
+    fn head_start(&self, _guard: &Guard) -> u64 {
         // Acquire: as in `trim`.
         let h = self.head.load(Ordering::Acquire);
         // SAFETY: loaded from `head` while pinned, see `trim`.
@@ -631,7 +648,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
     #[cold]
     fn install_next(&self, seg: &Segment<E>) -> *mut Segment<E> {
         // One reference: the link from `seg`.
-        let new = Segment::alloc(seg.start + SEGMENT_CAP as u64, 1);
+        let new = Segment::alloc(
+            seg.start + SEGMENT_CAP as u64,
+            1,
+            self.policy == DROP_OLDEST,
+        );
         // Release: publishes the new segment's initialised fields to whoever loads `next`.
         // Acquire on failure: to read the winner's.
         match seg
@@ -665,9 +686,9 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let target = unsafe { &*seg };
         // The tail reference moves to `seg`: take it first. If the count is already zero, the
         // tail has moved past `seg` and every subscription has too; nothing to do.
-        if !target.try_acquire() {
+        let Some(tail_ref) = target.try_acquire() else {
             return;
-        }
+        };
         // Acquire: as in `push`, to read the segment's `start`.
         let mut cur = self.tail_seg.load(Ordering::Acquire);
         loop {
@@ -675,8 +696,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             if unsafe { (*cur).start } >= target.start {
                 // Someone moved it as far or further: give back the reference we took. It may
                 // be the last one (every subscription has moved past `seg` meanwhile).
-                // SAFETY: we own that reference; pinned.
-                let dead = unsafe { segment::release(seg, guard, &self.user_panics) };
+                let dead = tail_ref.release(guard, &self.user_panics);
                 // Relaxed: statistics only.
                 self.live_segments.fetch_sub(dead, Ordering::Relaxed);
                 return;
@@ -687,9 +707,12 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 .compare_exchange_weak(cur, seg, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    // The old tail's reference is ours now to drop.
-                    // SAFETY: we just took it over from `tail_seg`; pinned.
-                    let dead = unsafe { segment::release(cur, guard, &self.user_panics) };
+                    // `tail_seg` holds the reference we took, and the old tail's is ours now
+                    // to drop.
+                    let _ = tail_ref.into_raw();
+                    // SAFETY: we just took it over from `tail_seg`.
+                    let old_tail = unsafe { SegmentRef::from_raw(cur) };
+                    let dead = old_tail.release(guard, &self.user_panics);
                     // Relaxed: statistics only.
                     self.live_segments.fetch_sub(dead, Ordering::Relaxed);
                     return;
@@ -730,11 +753,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
             .is_ok()
     }
 
-    /// A cursor at the current end of the stream: a segment with one reference taken for the
+    /// A cursor at the current end of the stream: a reference on its segment, taken for the
     /// caller, and the global index of the first event the caller will read.
-    pub(crate) fn start_cursor(&self) -> (*mut Segment<E>, u64) {
+    pub(crate) fn start_cursor(&self) -> (SegmentRef<E>, u64) {
         // Pinned for the walk: the segments it touches may die meanwhile.
-        let _guard = epoch::pin();
+        let guard = epoch::pin();
         loop {
             // Acquire: pairs with the Release in `advance_tail` (see `push`).
             let tail = self.tail_seg.load(Ordering::Acquire);
@@ -753,38 +776,24 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 OPEN => raw,
                 at => at,
             };
-            let mut seg = tail;
-            loop {
-                // SAFETY: pinned; `tail` came from `tail_seg`, successors from its links.
-                let s = unsafe { &*seg };
-                // A cursor may sit just past a segment's last slot (offset == SEGMENT_CAP).
-                if index <= s.start + SEGMENT_CAP as u64 {
-                    break;
-                }
-                // Acquire: pairs with the installing compare-and-swap.
-                let next = s.next.load(Ordering::Acquire);
-                seg = if next.is_null() {
-                    self.install_next(s)
-                } else {
-                    next
-                };
-            }
-            // SAFETY: pinned.
-            if unsafe { (*seg).try_acquire() } {
+            // A cursor may sit just past a segment's last slot (offset == SEGMENT_CAP): the
+            // segment that holds the index before it, or the first segment for index 0. Every
+            // index below `index` was claimed, and `tail` moved to a segment only by a sender
+            // that claimed in it (module docs), so `tail.start <= index - 1`.
+            // SAFETY: pinned; `tail` came from `tail_seg` under this pin.
+            let seg = unsafe { self.find_segment(tail, index.saturating_sub(1), &guard) };
+            // SAFETY: pinned, and `seg` was reached from `tail`.
+            if let Some(seg) = unsafe { (*seg).try_acquire() } {
                 return (seg, index);
             }
             // The segment died under us: the tail has moved on. Look again.
         }
     }
 
-    /// Gives up a cursor's reference on `seg`; returns how many segments died.
-    ///
-    /// # Safety
-    /// The caller owns one reference on `seg`.
-    pub(crate) unsafe fn release(&self, seg: *mut Segment<E>) -> usize {
+    /// Gives up a cursor's reference; returns how many segments died.
+    pub(crate) fn release(&self, seg: SegmentRef<E>) -> usize {
         let guard = epoch::pin();
-        // SAFETY: the caller's contract; pinned.
-        let dead = unsafe { segment::release(seg, &guard, &self.user_panics) };
+        let dead = seg.release(&guard, &self.user_panics);
         if dead > 0 {
             // Relaxed: statistics only.
             self.live_segments.fetch_sub(dead, Ordering::Relaxed);
@@ -800,6 +809,108 @@ impl<E: Send + Sync + 'static> Topic<E> {
             flush_epoch();
         }
         dead
+    }
+
+    /// The segment a cursor at the end of `seg` reads next, with a reference taken for it, and
+    /// how many events it skips: 0, except on a DropOldest topic whose `head` has passed `seg`
+    /// (then the cursor jumps to `head`; module docs). `None` while there is no successor yet.
+    #[inline]
+    pub(crate) fn successor(&self, seg: &SegmentRef<E>) -> Option<(SegmentRef<E>, u64)> {
+        if self.policy != DROP_OLDEST {
+            return seg.next().map(|next| (next, 0));
+        }
+        self.successor_dropping(seg)
+    }
+
+    /// `successor` for a DropOldest topic: the successor only if `head` has not passed `seg`,
+    /// else a jump to `head`.
+    fn successor_dropping(&self, seg: &SegmentRef<E>) -> Option<(SegmentRef<E>, u64)> {
+        let from = seg.start() + SEGMENT_CAP as u64;
+        // Pinned before `head` is loaded: what `head` has not passed yet is retired only after
+        // it does, so stays allocated until the guard is dropped.
+        let guard = epoch::pin();
+        if self.head_start(&guard) <= seg.start() {
+            let next = seg.next_raw();
+            if next.is_null() {
+                return None;
+            }
+            // SAFETY: `head` had not passed `seg` when loaded under this pin, so `seg`'s link
+            // to `next` was intact then and `next` can only be retired after this pin began.
+            if let Some(next) = unsafe { (*next).try_acquire() } {
+                return Some((next, 0));
+            }
+            // `next` died since: `head` has passed it. Overtaken after all.
+        }
+        let head = self.acquire_head(&guard);
+        // `head` only passes segments whose events are all claimed, and had passed `seg`.
+        debug_assert!(head.start() >= from);
+        let skipped = head.start() - from;
+        Some((head, skipped))
+    }
+
+    /// Events a cursor at `index` (at `offset` in its segment) will still receive: up to the
+    /// newest sent; for a DropOldest cursor whose successor segment `head` has passed, the rest
+    /// of its segment plus what `head` retains, as its crossing (`successor`) would skip the
+    /// rest.
+    pub(crate) fn backlog_at(&self, index: u64, offset: usize) -> u64 {
+        let sent = self.sent();
+        if self.policy == DROP_OLDEST {
+            let guard = epoch::pin();
+            let head = self.head_start(&guard);
+            // The end of the cursor's segment, where a crossing looks at `head`.
+            let end = index - offset as u64 + SEGMENT_CAP as u64;
+            if head > end {
+                return (end - index) + sent.saturating_sub(head);
+            }
+        }
+        sent.saturating_sub(index)
+    }
+
+    /// Counts the events ready at and after `offset` in `seg` (a cursor's position) for which
+    /// `count` says `Some(true)`, stopping at the first it says `None` for, or at the first slot
+    /// not yet written. Reads without consuming; O(events ready).
+    pub(crate) fn count_ready(
+        &self,
+        seg: &SegmentRef<E>,
+        offset: usize,
+        mut count: impl FnMut(&E) -> Option<bool>,
+    ) -> usize {
+        let (mut seg, mut offset) = (seg.as_ptr(), offset);
+        let mut n = 0;
+        // DropOldest: links out of a segment `head` has passed may lead to freed segments, so
+        // the walk is pinned and steps through `head` as `successor_dropping` does.
+        let guard = (self.policy == DROP_OLDEST).then(epoch::pin);
+        loop {
+            // SAFETY: the caller holds a reference on the first segment. Unbounded and
+            // Backpressure: every segment after it is held by the link from its predecessor
+            // (see `segment`), so the chain from it stays allocated while the reference lives.
+            // DropOldest: every later segment was reached from `head` not yet past it, under
+            // `guard`, so it is retired (if at all) after the pin began.
+            let s = unsafe { &*seg };
+            if offset == SEGMENT_CAP {
+                if let Some(guard) = &guard {
+                    if self.head_start(guard) > s.start {
+                        // Overtaken: a read would skip to `head`; count from there.
+                        (seg, offset) = (self.head_ptr(guard), 0);
+                        continue;
+                    }
+                }
+                // Acquire: pairs with the installing compare-and-swap.
+                let next = s.next.load(Ordering::Acquire);
+                if next.is_null() {
+                    return n;
+                }
+                (seg, offset) = (next, 0);
+                continue;
+            }
+            // SAFETY: as above.
+            match unsafe { s.get(offset) }.map(&mut count) {
+                Some(Some(true)) => n += 1,
+                Some(Some(false)) => {}
+                Some(None) | None => return n,
+            }
+            offset += 1;
+        }
     }
 
     /// Hands this thread's retired segments to the epoch and helps it along, so that they are
@@ -830,7 +941,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// Whether a cursor at `index` has read everything it ever will.
     #[inline]
     pub(crate) fn is_end(&self, index: u64) -> bool {
-        // SeqCst: ordered after the caller's fence (see `notify`) and with `close`.
+        // SeqCst: ordered after the caller's fence (see `wait_list`) and with `close`.
         index >= self.closed_at.load(Ordering::SeqCst)
     }
 
@@ -843,22 +954,22 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// Called after `park` and after the subscription found `index` unreadable: then `true`
     /// means a sender is between its claim and its write, and may have looked at the wait list
     /// before the node was pushed, so the subscription must look again instead of sleeping
-    /// (see `notify`). Claims that failed after a close count too; they make the caller look
+    /// (see `wait_list`). Claims that failed after a close count too; they make the caller look
     /// again until `closed_at` is stored, which `close` does before it wakes everyone.
     #[inline]
     pub(crate) fn claimed_past(&self, index: u64) -> bool {
-        // SeqCst: ordered after the caller's fence in `park`, and with the claims (`notify`).
+        // SeqCst: ordered after the caller's fence in `park`, and with the claims (`wait_list`).
         self.tail_index.load(Ordering::SeqCst) & !CLOSED > index
     }
 
     pub(crate) fn park(&self, node: &Arc<WaitNode>) {
         self.waiters.push(node);
-        // SeqCst fence: the subscription's half of the Dekker pattern in `notify`.
+        // SeqCst fence: the subscription's half of the Dekker pattern in `wait_list`.
         fence(Ordering::SeqCst);
     }
 
     /// A subscription that has parked is leaving: its node must not outlive it on the wait
-    /// list for long, nor keep its waker (see `notify`).
+    /// list for long, nor keep its waker (see `wait_list`).
     pub(crate) fn unpark(&self, node: Arc<WaitNode>) {
         self.waiters
             .forget(node, gone_limit(self.subscriber_count()), &self.user_panics);
@@ -993,7 +1104,7 @@ mod tests {
 
     /// A subscription that parks while a sender has claimed its index but not yet written it
     /// must not sleep: the sender may have looked at the wait list before the node was pushed
-    /// (`notify`). It wakes itself to look again.
+    /// (`wait_list`). It wakes itself to look again.
     #[test]
     fn a_poll_between_a_claim_and_its_write_wakes_itself() {
         let bus = Bus::new();

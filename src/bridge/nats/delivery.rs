@@ -27,7 +27,7 @@ use async_nats::Subject;
 use async_nats::jetstream::AckKind;
 use tokio::sync::mpsc;
 
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Where deliveries send their acknowledgements: the bridge's acker task.
 pub(crate) type AckSender = mpsc::UnboundedSender<AckMsg>;

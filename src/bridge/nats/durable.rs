@@ -28,7 +28,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::core::{payload, unsent};
+use super::core_nats::{payload, unsent};
 use super::delivery::{AckMsg, Delivery, Window};
 use super::echo::Registration;
 use super::options::Backoff;

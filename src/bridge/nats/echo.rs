@@ -29,8 +29,8 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 use super::codec::Codec;
-use crate::sync::{AtomicUsize, Ordering};
 use crate::{Bus, SendError, Subscription};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The filters of every exported type of one bridge.
 #[derive(Default)]

@@ -80,7 +80,7 @@
 //! notes in [`crate::docs::bridge`]; what it does not do: [`crate::docs::limitations`].
 
 mod codec;
-mod core;
+mod core_nats;
 mod delivery;
 mod durable;
 mod echo;
@@ -435,7 +435,7 @@ impl Bridge {
         let client = connect
             .event_callback(move |event| {
                 let counters = Arc::clone(&events);
-                async move { core::on_connection_event(&counters, event) }
+                async move { core_nats::on_connection_event(&counters, event) }
             })
             // async-nats parses a `&str` as one URL; a list of several goes as a Vec.
             .connect(
@@ -449,7 +449,7 @@ impl Bridge {
         // Connected before the callback could say so.
         counters
             .connected
-            .store(true, crate::sync::Ordering::Relaxed);
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let origin = HeaderValue::from(format!("{}-{}", process_nonce(), bus.id()).as_str());
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN_HEADER, origin.clone());
@@ -494,7 +494,7 @@ impl Bridge {
     {
         let subject = publish_subject(subject)?;
         let (subscription, registration) = self.inner.echoes.register::<E>(&self.inner.bus);
-        let task = core::export(Arc::clone(&self.inner), subject, subscription, registration);
+        let task = core_nats::export(Arc::clone(&self.inner), subject, subscription, registration);
         self.inner.spawn(task);
         Ok(())
     }
@@ -520,7 +520,7 @@ impl Bridge {
         // has processed it, so a publish that another connection makes after this returns
         // reaches the subscription.
         round_trip(&self.inner.client).await?;
-        let task = core::import::<E>(Arc::clone(&self.inner), subscriber);
+        let task = core_nats::import::<E>(Arc::clone(&self.inner), subscriber);
         self.inner.spawn(task);
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Counters of a NATS bridge, and their snapshot.
 
-use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What a [`Bridge`](super::Bridge) has done so far, from [`Bridge::stats`](super::Bridge::stats).
 ///

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use super::echo::Registration;
 use super::stats::Counters;
 use super::{Closing, Inner};
-use crate::sync::Ordering;
 use crate::{SendError, Subscription};
+use std::sync::atomic::Ordering;
 
 /// Room for a typical event; grows to the largest one seen and is then reused.
 const BUFFER: usize = 4096;

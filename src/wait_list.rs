@@ -37,7 +37,7 @@
 use std::ptr;
 
 use crate::stats::UserPanics;
-use crate::sync::{Arc, AtomicPtr, AtomicUsize, AtomicWaker, Ordering, load_seqcst};
+use crate::sync::{Arc, AtomicPtr, AtomicUsize, AtomicWaker, Ordering, load_seqcst, loom_check};
 
 /// `WaitNode::state` bit: the node is on the stack, or held by a taker that has not read its
 /// `next` yet.
@@ -63,8 +63,7 @@ pub(crate) struct WaitNode {
 
 impl WaitNode {
     pub(crate) fn new() -> Self {
-        #[cfg(tidings_loom)]
-        loom_check::LIVE.with(|n| n.set(n.get() + 1));
+        loom_check::wait_node_made();
         Self {
             waker: AtomicWaker::new(),
             state: AtomicUsize::new(0),
@@ -73,25 +72,9 @@ impl WaitNode {
     }
 }
 
-#[cfg(tidings_loom)]
 impl Drop for WaitNode {
     fn drop(&mut self) {
-        loom_check::LIVE.with(|n| n.set(n.get() - 1));
-    }
-}
-
-/// Loom builds only: how many wait nodes are allocated, so that a model can check that a
-/// subscription that left while parked does not leave its node behind. Loom runs every thread
-/// of a model on one OS thread, so a thread-local sees them all.
-#[cfg(tidings_loom)]
-pub(crate) mod loom_check {
-    thread_local! {
-        pub(super) static LIVE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    }
-
-    /// Wait nodes allocated and not yet freed, on this OS thread (which runs the whole model).
-    pub fn live_wait_nodes() -> usize {
-        LIVE.with(std::cell::Cell::get)
+        loom_check::wait_node_freed();
     }
 }
 
@@ -212,8 +195,8 @@ impl WaitList {
         }
     }
 
-    /// Gone nodes still queued (tests).
-    #[cfg(test)]
+    /// Gone nodes still queued (tests and loom models).
+    #[cfg(any(test, tidings_loom))]
     pub(crate) fn gone(&self) -> usize {
         self.gone.load(Ordering::Relaxed)
     }

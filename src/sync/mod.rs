@@ -1,0 +1,34 @@
+//! The one place tidings takes its atomics, cells, `Arc`, epoch guards, copy-on-write cell and
+//! waker cell from, so that `--cfg tidings_loom` can swap in loom's model-checked versions
+//! without touching the algorithm (the pattern of tokio's `src/loom/` and concurrent-queue's
+//! `src/sync.rs`): `std.rs` is the production half, `loom.rs` the model half.
+//!
+//! Under `tidings_loom`:
+//! - atomics, `UnsafeCell` and `Arc` come from loom;
+//! - crossbeam-epoch is built with `--cfg crossbeam_loom` and its `loom` feature, so pinning and
+//!   deferred destruction are modelled too (or, without `--cfg tidings_loom_epoch`, replaced by
+//!   a loom-visible stand-in, `loom::epoch`);
+//! - [`AtomicArc`] (arc-swap in production) and [`AtomicWaker`] (futures in production) have
+//!   no loom support, so they are replaced by lock-based stand-ins with the same API: the models
+//!   then check tidings' protocol around them, not their internals;
+//! - `loom_check` keeps registers of live segments and wait nodes for the models to check. In
+//!   production its functions are empty, so call sites need no `cfg` (as sharded-slab does).
+
+#[cfg(not(tidings_loom))]
+mod std;
+#[cfg(not(tidings_loom))]
+pub(crate) use self::std::*;
+
+#[cfg(tidings_loom)]
+mod loom;
+#[cfg(tidings_loom)]
+pub(crate) use self::loom::*;
+
+/// Epoch-based reclamation: crossbeam-epoch, except in loom builds without
+/// `--cfg tidings_loom_epoch` (see `loom::epoch`).
+#[cfg(any(not(tidings_loom), tidings_loom_epoch))]
+pub(crate) mod epoch {
+    pub(crate) use crossbeam_epoch::{Guard, pin};
+}
+
+pub(crate) use ::std::sync::atomic::Ordering;
