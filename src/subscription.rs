@@ -1,4 +1,5 @@
 //! A subscription: a cursor into one topic's segment list, and the ways to read from it.
+//! How reading fits the whole protocol: [`crate::docs::protocol`].
 
 #![forbid(unsafe_code)]
 

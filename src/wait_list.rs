@@ -1,4 +1,5 @@
 //! Parking and waking: a lock-free stack of parked subscriptions, taken whole by the waker.
+//! Its place in the whole protocol, with the table of orderings: [`crate::docs::protocol`].
 //!
 //! A subscription that finds no event pushes its [`WaitNode`] (once; a node already on the
 //! stack stays there), issues a `SeqCst` fence, and then looks again: first at its slot, then at

@@ -53,6 +53,8 @@
 //!    segment counts one reference for the link from its live predecessor, one while it is the
 //!    topic's tail, and one per cursor in it. A count never rises from zero: increments either
 //!    derive from a reference the caller holds (`acquire`) or are conditional (`try_acquire`).
+//!    Each counted reference is a `SegmentRef`, whose `release` consumes it: a reference is
+//!    given back once, by the type system, and only `segment.rs` touches the count.
 //!    At zero the segment is dead and its link reference on its successor is dropped, in a loop.
 //! 2. **crossbeam-epoch** covers the readers tidings cannot count: senders, which load
 //!    `tail_seg` and walk forward without taking references. Dead segments are handed to the
