@@ -4,8 +4,8 @@
 # then the targets, met or not; and draws the table as a chart, one panel per workload
 # (benches/results.svg, by benches/chart.py).
 #
-#   scripts/bench_compare.sh                 # run everything, then report and chart
-#   scripts/bench_compare.sh --report-only   # report and chart again from target/criterion
+#   benches/compare.sh                 # run everything, then report and chart
+#   benches/compare.sh --report-only   # report and chart again from target/criterion
 #
 # Needs python3 (standard library only) for the report and the chart. Results come from
 # criterion's estimates (median) plus the side files the benches write next to them
