@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Draws the table of scripts/bench_compare.sh as an SVG: one panel per workload, every
+"""Draws the table of benches/compare.sh as an SVG: one panel per workload, every
 system side by side as a horizontal bar, tidings' rows coloured. Standard library only.
 
     python3 benches/chart.py target/criterion/tidings-results.json benches/results.svg
 
-The input is the JSON that scripts/bench_compare.sh writes next to criterion's results:
+The input is the JSON that benches/compare.sh writes next to criterion's results:
 {"when": ..., "rows": [{"workload", "system", "flavor", "value", "unit", "better", optional
 "cores", "p99", "peak"}]}.
 """
@@ -112,7 +112,7 @@ def main():
     height = max(col_y) + GAP
     legend = (
         f'<text x="{GAP}" y="22" class="title">tidings and its peers, one run of '
-        f'scripts/bench_compare.sh ({escape(data.get("when", ""))})</text>'
+        f'benches/compare.sh ({escape(data.get("when", ""))})</text>'
         f'<rect x="{width - 610}" y="10" width="12" height="12" fill="{TIDINGS}"/>'
         f'<text x="{width - 594}" y="21" class="note">tidings, one event per call</text>'
         f'<rect x="{width - 440}" y="10" width="12" height="12" fill="{TIDINGS_MANY}"/>'

@@ -426,32 +426,28 @@ impl Shared {
         // Pinned before the generation is loaded: see `send_cache` for why this keeps a cached
         // topic alive. The pin also protects the segments `push` walks.
         let guard = epoch::pin();
-        let generation = self.registry.generation();
-        if let Some(topic) = send_cache::lookup::<E>(self.id, bucket::<E>(), generation) {
-            // SAFETY: the entry matched this bus, `E` and the current generation while we are
-            // pinned, so it points to `E`'s `Topic<E>` in a registry shard the epoch keeps
-            // alive until `guard` is dropped (`send_cache` module docs).
-            let topic = unsafe { &*topic.cast::<Topic<E>>() };
-            return self.push(topic, event, &guard);
+        match send_cache::lookup::<E>(self.id, &self.registry, &guard) {
+            Ok(topic) => self.push(topic, event, &guard),
+            Err(miss) => self.send_uncached(event, miss, &guard),
         }
-        self.send_uncached(event, generation, &guard)
     }
 
-    /// The registry path of `send_to_topic`; fills the send cache with the topic found, under
-    /// the `generation` loaded before looking.
+    /// The registry path of `send_to_topic`; fills the send cache with the topic found.
     #[inline(never)]
     fn send_uncached<E: Send + Sync + 'static, C: Carrier<E>>(
         &self,
         event: C,
-        generation: u64,
+        miss: send_cache::Miss,
         guard: &Guard,
     ) -> Result<(), SendError<C>> {
+        if let Some(topic) = send_cache::lookup_second::<E>(&miss, guard) {
+            return self.push(topic, event, guard);
+        }
         self.registry
             .with_shard::<E, _>(|shard| match shard.get::<E>() {
                 None => Err(self.unrouted(event)),
                 Some(topic) => {
-                    let ptr: *const Topic<E> = topic;
-                    send_cache::store::<E>(self.id, bucket::<E>(), generation, ptr.cast());
+                    send_cache::store(miss, topic);
                     self.push(topic, event, guard)
                 }
             })
@@ -525,12 +521,9 @@ impl Shared {
         }
         // Pinned first, as in `send_to_topic`.
         let guard = epoch::pin();
-        // SeqCst: as in `send_to_topic`.
-        let generation = self.registry.generation();
-        let pushed = match send_cache::lookup::<E>(self.id, bucket::<E>(), generation) {
-            // SAFETY: as in `send_to_topic`.
-            Some(topic) => unsafe { &*topic.cast::<Topic<E>>() }.push_all(events, &guard),
-            None => self
+        let pushed = match send_cache::lookup::<E>(self.id, &self.registry, &guard) {
+            Ok(topic) => topic.push_all(events, &guard),
+            Err(_) => self
                 .registry
                 .with_shard::<E, _>(|shard| match shard.get::<E>() {
                     None => Err((Rejected::NoSubscribers, events)),

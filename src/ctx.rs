@@ -20,7 +20,7 @@
 //! An event sent with [`send`] in scope S reaches the subscriptions made in S and in S's
 //! ancestors within the same bus, not those of sibling or nested scopes; [`broadcast`] reaches
 //! every subscription of the bus. Neither crosses a root or an isolated scope. The check is
-//! O(1) per event and subscription, whatever the depth.
+//! O(1) per event and subscription, whatever the depth ([`crate::docs::scopes`] tells how).
 //!
 //! # The self-subscription deadlock
 //!

@@ -78,7 +78,6 @@
 //! `tracing` error with the `tracing` feature; it never comes out of another caller's `send`,
 //! `close`, `subscribe` or drop, and every other subscription is still woken, closed and
 //! counted exactly.
-
 //!
 //! # Scopes
 //!
@@ -106,6 +105,11 @@
 //!     .unwrap();
 //! # });
 //! ```
+//!
+//! # Inside
+//!
+//! How the bus and its layers work, why they are correct, the table of atomic orderings and
+//! the limits chosen on purpose: the design notes in [`docs`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]

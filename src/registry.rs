@@ -1,5 +1,6 @@
 //! A bus's topics by event type: a fixed array of shards, each a small copy-on-write list of
 //! topics behind its own arc-swap cell, selected by a hash of the `TypeId`.
+//! How a send finds its topic, in the whole protocol: [`crate::docs::protocol`].
 //!
 //! # Why shards
 //!

@@ -1,5 +1,6 @@
 //! Fixed-size segments of write-once slots, linked into one append-only list per event type,
 //! kept alive by reference counts and freed through crossbeam-epoch.
+//! Their place in the whole protocol: [`crate::docs::protocol`].
 //!
 //! # Reference counts
 //!

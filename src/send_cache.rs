@@ -33,15 +33,92 @@
 //! topic's own subscriber count, as before. A topic whose last subscription left is `DEAD`, and
 //! a send into it fails exactly as it would have through the registry.
 //!
+//! # Two levels
+//!
+//! The first level is `WAYS` entries in the thread's static storage, direct-mapped: a send to a
+//! type it holds costs one load of the entry. A thread that sends to more types than that
+//! (a service with hundreds of event types, each sent now and then) would keep evicting them,
+//! and each miss costs an arc-swap load and a shard scan; so the first entry evicted for another
+//! key allocates the thread a second level (with everything the first level held): an
+//! open-addressing table (linear probing) that from then on holds every key the thread sends to, growing by doubling while it is more than half full, up
+//! to `MAX_SLOTS` slots, where it starts over empty. A first-level miss that hits the second
+//! level copies the entry up. Both levels hold the same entries (bus, type, generation, topic),
+//! checked the same way, so the argument above covers both.
+//!
 //! Loom builds leave the cache out (every send takes the registry path, which the models cover).
+
+use crate::registry::Registry;
+use crate::sync::epoch::Guard;
+use crate::topic::Topic;
+
+/// What a send that missed the cache needs to fill it: its bus and the generation it loaded
+/// before looking the topic up (module docs). Only [`lookup`] makes one.
+pub(crate) struct Miss {
+    #[cfg_attr(tidings_loom, allow(dead_code))]
+    bus: u64,
+    #[cfg_attr(tidings_loom, allow(dead_code))]
+    generation: u64,
+}
+
+/// `E`'s topic on the bus with id `bus` and registry `registry`, if this thread cached it under
+/// the registry's current generation; valid while `guard` is (module docs). On a miss, what
+/// [`store`] needs to cache the topic the caller then finds in `registry`.
+#[inline(always)]
+pub(crate) fn lookup<'g, E: Send + Sync + 'static>(
+    bus: u64,
+    registry: &Registry,
+    guard: &'g Guard,
+) -> Result<&'g Topic<E>, Miss> {
+    let _ = guard;
+    // Loaded after the pin `guard` proves (module docs).
+    let generation = registry.generation();
+    match imp::lookup::<E>(bus, generation) {
+        // SAFETY: the entry matched this bus, `E` and the generation loaded while pinned, so it
+        // points to `E`'s `Topic<E>` in a shard the epoch keeps alive until `guard` is dropped
+        // (module docs); entries for `E` are only made from a `&Topic<E>` (`store`).
+        Some(topic) => Ok(unsafe { &*topic.cast::<Topic<E>>() }),
+        None => Err(Miss { bus, generation }),
+    }
+}
+
+/// `lookup`'s second level (module docs), for the slow path: `E`'s topic if this thread's
+/// second level holds it under the generation of `miss`, which `lookup` returned while `guard`
+/// was held.
+#[inline]
+pub(crate) fn lookup_second<'g, E: Send + Sync + 'static>(
+    miss: &Miss,
+    guard: &'g Guard,
+) -> Option<&'g Topic<E>> {
+    let _ = guard;
+    let topic = imp::lookup_second::<E>(miss.bus, miss.generation)?;
+    // SAFETY: as in `lookup`: the entry matched this bus, `E` and a generation loaded while
+    // `guard` was held.
+    Some(unsafe { &*topic.cast::<Topic<E>>() })
+}
+
+/// Remembers `topic` as `E`'s on the bus of `miss`. `topic` must have been found in that bus's
+/// registry after `lookup` returned `miss`, while still pinned (module docs).
+#[inline]
+pub(crate) fn store<E: Send + Sync + 'static>(miss: Miss, topic: &Topic<E>) {
+    let ptr: *const Topic<E> = topic;
+    imp::store::<E>(miss.bus, miss.generation, ptr.cast());
+}
 
 #[cfg(not(tidings_loom))]
 mod imp {
     use std::any::TypeId;
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+    use std::hash::{Hash, Hasher};
 
-    /// Entries per thread; direct-mapped.
+    use crate::registry::TypeIdHasher;
+
+    /// First-level entries per thread; direct-mapped.
     const WAYS: usize = 16;
+    /// The second level's first size; a power of two.
+    const MIN_SLOTS: usize = 64;
+    /// The second level's largest size, a power of two: room for `MAX_SLOTS / 2` (bus, type)
+    /// keys, at most half full.
+    const MAX_SLOTS: usize = 4096;
 
     #[derive(Clone, Copy)]
     struct Entry {
@@ -52,51 +129,220 @@ mod imp {
         topic: *const (),
     }
 
+    impl Entry {
+        #[inline(always)]
+        fn is(&self, bus: u64, type_id: TypeId) -> bool {
+            self.bus == bus && self.type_id == type_id
+        }
+    }
+
+    /// The second level: open addressing with linear probing, at most half full, so a probe
+    /// always ends at an empty slot.
+    struct Table {
+        /// A power of two long.
+        slots: Box<[Option<Entry>]>,
+        used: usize,
+    }
+
+    impl Table {
+        fn new(len: usize) -> Self {
+            Table {
+                slots: vec![None; len].into_boxed_slice(),
+                used: 0,
+            }
+        }
+
+        fn get(&self, bus: u64, type_id: TypeId) -> Option<Entry> {
+            let mask = self.slots.len() - 1;
+            let mut i = slot(bus, type_id) & mask;
+            loop {
+                let entry = self.slots[i]?;
+                if entry.is(bus, type_id) {
+                    return Some(entry);
+                }
+                i = (i + 1) & mask;
+            }
+        }
+
+        /// Puts `entry` in, replacing the entry of its key. Doubles the table (or, at
+        /// `MAX_SLOTS`, empties it) first if a new key would make it more than half full.
+        fn put(&mut self, entry: Entry) {
+            let mask = self.slots.len() - 1;
+            let mut i = slot(entry.bus, entry.type_id) & mask;
+            while let Some(old) = self.slots[i] {
+                if old.is(entry.bus, entry.type_id) {
+                    self.slots[i] = Some(entry);
+                    return;
+                }
+                i = (i + 1) & mask;
+            }
+            if 2 * (self.used + 1) > self.slots.len() {
+                let len = self.slots.len();
+                let old = std::mem::replace(self, Table::new((2 * len).min(MAX_SLOTS)));
+                if len < MAX_SLOTS {
+                    old.slots.iter().flatten().for_each(|e| self.put(*e));
+                }
+                return self.put(entry);
+            }
+            self.used += 1;
+            self.slots[i] = Some(entry);
+        }
+    }
+
     thread_local! {
         static ENTRIES: [Cell<Option<Entry>>; WAYS] = const { [const { Cell::new(None) }; WAYS] };
+        /// The second level, made when the first evicts an entry for another key.
+        static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
+    }
+
+    /// The hash of `type_id`; a constant after inlining when it is a constant.
+    #[inline(always)]
+    fn hash(type_id: TypeId) -> u64 {
+        let mut h = TypeIdHasher::default();
+        type_id.hash(&mut h);
+        h.finish()
     }
 
     #[inline(always)]
-    fn way(bus: u64, bucket: usize) -> usize {
-        (bucket ^ bus as usize) % WAYS
+    fn way(bus: u64, type_id: TypeId) -> usize {
+        // The high bits: the low bits of a type hash are not guaranteed to be spread.
+        ((hash(type_id) >> 52) ^ bus) as usize % WAYS
+    }
+
+    #[inline(always)]
+    fn slot(bus: u64, type_id: TypeId) -> usize {
+        let x = hash(type_id) ^ bus.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (x.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 40) as usize
     }
 
     /// The cached topic of `E` on bus `bus` if it was found under `generation`.
     #[inline(always)]
-    pub(crate) fn lookup<E: 'static>(
-        bus: u64,
-        bucket: usize,
-        generation: u64,
-    ) -> Option<*const ()> {
-        let entry = ENTRIES.with(|e| e[way(bus, bucket)].get())?;
-        if entry.bus == bus && entry.generation == generation && entry.type_id == TypeId::of::<E>()
-        {
+    pub(crate) fn lookup<E: 'static>(bus: u64, generation: u64) -> Option<*const ()> {
+        let type_id = TypeId::of::<E>();
+        let entry = ENTRIES.with(|e| e[way(bus, type_id)].get())?;
+        if entry.is(bus, type_id) && entry.generation == generation {
             Some(entry.topic)
         } else {
             None
         }
     }
 
+    /// `lookup` in the second level, after a first-level miss; a hit is copied up to the first.
+    #[inline(never)]
+    pub(crate) fn lookup_second<E: 'static>(bus: u64, generation: u64) -> Option<*const ()> {
+        let type_id = TypeId::of::<E>();
+        // After the table's destructor ran (a send from another thread-local's `Drop`), a miss.
+        let entry = TABLE
+            .try_with(|table| table.borrow().as_ref()?.get(bus, type_id))
+            .ok()
+            .flatten()
+            .filter(|entry| entry.generation == generation)?;
+        ENTRIES.with(|e| e[way(bus, type_id)].set(Some(entry)));
+        Some(entry.topic)
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        /// Stores on this thread, for the unit tests.
+        pub(crate) static STORES: Cell<usize> = const { Cell::new(0) };
+    }
+
     /// Remembers that `topic` is `E`'s topic on bus `bus`, found under `generation`.
     #[inline]
-    pub(crate) fn store<E: 'static>(bus: u64, bucket: usize, generation: u64, topic: *const ()) {
+    pub(crate) fn store<E: 'static>(bus: u64, generation: u64, topic: *const ()) {
+        #[cfg(test)]
+        STORES.with(|s| s.set(s.get() + 1));
+        let type_id = TypeId::of::<E>();
         let entry = Entry {
             bus,
-            type_id: TypeId::of::<E>(),
+            type_id,
             generation,
             topic,
         };
-        ENTRIES.with(|e| e[way(bus, bucket)].set(Some(entry)));
+        let evicted = ENTRIES.with(|e| e[way(bus, type_id)].replace(Some(entry)));
+        store_table(entry, evicted);
+    }
+
+    /// `store` in the second level, which is made when the first evicts another key.
+    #[inline(never)]
+    fn store_table(entry: Entry, evicted: Option<Entry>) {
+        // After the table's destructor ran, the first level only.
+        let _ = TABLE.try_with(|table| {
+            let mut table = table.borrow_mut();
+            if table.is_none() {
+                match evicted {
+                    Some(old) if !old.is(entry.bus, entry.type_id) => {
+                        // Everything the first level held, so that both hold every key.
+                        let mut t = Table::new(MIN_SLOTS);
+                        t.put(old);
+                        ENTRIES.with(|e| e.iter().filter_map(Cell::get).for_each(|e| t.put(e)));
+                        *table = Some(t);
+                    }
+                    _ => return,
+                }
+            }
+            if let Some(t) = table.as_mut() {
+                t.put(entry);
+            }
+        });
+    }
+
+    /// The second level's size on this thread (0: not made yet), for the unit tests.
+    #[cfg(test)]
+    pub(crate) fn table_len() -> usize {
+        TABLE.with(|t| t.borrow().as_ref().map_or(0, |t| t.slots.len()))
     }
 }
 
 #[cfg(tidings_loom)]
 mod imp {
-    pub(crate) fn lookup<E: 'static>(_: u64, _: usize, _: u64) -> Option<*const ()> {
+    pub(crate) fn lookup<E: 'static>(_: u64, _: u64) -> Option<*const ()> {
         None
     }
 
-    pub(crate) fn store<E: 'static>(_: u64, _: usize, _: u64, _: *const ()) {}
+    pub(crate) fn lookup_second<E: 'static>(_: u64, _: u64) -> Option<*const ()> {
+        None
+    }
+
+    pub(crate) fn store<E: 'static>(_: u64, _: u64, _: *const ()) {}
 }
 
-pub(crate) use imp::*;
+#[cfg(all(test, not(tidings_loom)))]
+mod tests {
+    use super::imp::{STORES, table_len};
+    use crate::Bus;
+
+    #[derive(Clone)]
+    struct Ping;
+
+    /// Sends one `Ping` on each bus; returns how many sends missed the cache.
+    fn round(buses: &[Bus]) -> usize {
+        let before = STORES.with(|s| s.get());
+        for bus in buses {
+            bus.send(Ping).unwrap();
+        }
+        STORES.with(|s| s.get()) - before
+    }
+
+    /// Issue 12, item 6: round robin over far more keys than the first level's 16 misses only
+    /// the first time round (it missed every time with the first level alone), and the second
+    /// level is made only once the first evicts another key.
+    #[test]
+    fn round_robin_over_many_keys_hits_after_the_first_round() {
+        std::thread::spawn(|| {
+            let keys = if cfg!(miri) { 40 } else { 1024 };
+            let buses: Vec<Bus> = (0..keys).map(|_| Bus::new()).collect();
+            let subs: Vec<_> = buses.iter().map(|b| b.subscribe::<Ping>()).collect();
+            assert_eq!(round(&buses[..1]), 1);
+            assert_eq!(round(&buses[..1]), 0);
+            assert_eq!(table_len(), 0, "one key needs no second level");
+            assert_eq!(round(&buses), keys - 1);
+            assert!(table_len() >= 2 * keys, "at most half full");
+            assert_eq!(round(&buses), 0, "every key is cached");
+            assert_eq!(round(&buses), 0);
+            drop(subs);
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -1,4 +1,5 @@
 //! A subscription: a cursor into one topic's segment list, and the ways to read from it.
+//! How reading fits the whole protocol: [`crate::docs::protocol`].
 
 #![forbid(unsafe_code)]
 
@@ -28,17 +29,15 @@ const FLUSH_RETIRED: usize = 4;
 /// empty is being fed faster than one event per wake-up: its sender is running now, likely on
 /// another core, and the next event is likely nanoseconds away. Such a subscription looks again
 /// a few times ([`SPINS_BEFORE_PARK`]) before it parks, because a park costs its sender a
-/// wake-up and its executor a reschedule, often on another worker. On the 2-core bench machine
-/// this cut the parks of W2's four task subscriptions from about 1800 to 400 per 10,000 events
-/// (counted in an instrumented build) and raised W2's throughput by about 40%. A subscription
-/// fed one event per wake-up, as in request-response, parks at once: there the next event
-/// cannot come before it yields.
+/// wake-up and its executor a reschedule, often on another worker (`benches/README.md` has
+/// what this saved). A subscription fed one event per wake-up, as in request-response, parks
+/// at once: there the next event cannot come before it yields.
 const BURST: u32 = 2;
 
 /// How many extra looks a bursting subscription takes before parking, each after a spin-loop
-/// hint: about 0.3 us in all on the 2-core bench machine, where a hint takes 15 ns. Loom builds
-/// take one, so that the `burst_then_park` model reaches every outcome of the look (event, end,
-/// nothing) without multiplying its states.
+/// hint, well under a microsecond in all. Loom builds take one, so that the `burst_then_park`
+/// model reaches every outcome of the look (event, end, nothing) without multiplying its
+/// states.
 #[cfg(not(tidings_loom))]
 const SPINS_BEFORE_PARK: u32 = 16;
 #[cfg(tidings_loom)]

@@ -1,35 +1,17 @@
 //! One event type's stream: a global index counter, the tail of its segment list, its
 //! subscription count and its parked subscriptions.
 //!
-//! # Sending
+//! How a send, a subscribe and a close work, their linearisation points and their orderings:
+//! [`crate::docs::protocol`]. What this file keeps for them:
 //!
-//! 1. Pin the epoch and load `tail_seg` (Acquire).
-//! 2. Claim a global index with `tail_index.fetch_add(1)`. The index *is* the event's place in
-//!    the type's one total order; a claim that sees the `CLOSED` bit fails instead. A batch
-//!    (`push_all`) claims its whole run with one `fetch_add(n)`, so it is contiguous in the order
-//!    and all or nothing against `close`, and then writes the run, crossing segments as needed.
-//! 3. Walk forward from the loaded segment to the one holding the index, installing missing
-//!    successors by compare-and-swap (the loser frees its unpublished segment).
-//! 4. Write the slot, set its `ready` flag, move `tail_seg` forward if it lags.
-//! 5. Load the wait list's head (SeqCst, no fence: see `wait_list`), and wake parked
-//!    subscriptions only if any are parked.
-//!
-//! Step 3 relies on `tail_seg.start <= index`: `tail_seg` is only ever moved to a segment by a
-//! sender that has claimed an index in it, and it is loaded before the claim, so the claim is
-//! later in `tail_index`'s modification order than that sender's.
-//!
-//! # Subscribing
-//!
-//! A subscription reads `tail_index` once, after its subscriber count is visible to senders,
-//! and starts its cursor there: every send that claims later is delivered to it, every send that
-//! claimed earlier is not. This is the "registered on return" promise.
-//!
-//! # Closing
-//!
-//! `close` sets the `CLOSED` bit with one `fetch_or`: claims before it succeed and will be
-//! written, claims after it fail. The index it returns is stored in `closed_at`, so a
-//! subscription ends exactly when its cursor reaches it, after every event sent before the
-//! close.
+//! - `tail_seg.start <= index` for every sender that loaded `tail_seg` before claiming
+//!   `index`: `tail_seg` is only ever moved to a segment by a sender that has claimed an index
+//!   in it, and it is loaded before the claim, so the claim is later in `tail_index`'s
+//!   modification order than that sender's. A sender therefore only ever walks forward.
+//! - A subscription reads `tail_index` once, after its subscriber count is visible to senders,
+//!   and starts its cursor there: the "registered on return" promise.
+//! - `close` stores the index its `fetch_or` returned in `closed_at`, so a subscription ends
+//!   exactly when its cursor reaches it, after every event sent before the close.
 //!
 //! # Bounded topics
 //!

@@ -1,4 +1,5 @@
 //! Parking and waking: a lock-free stack of parked subscriptions, taken whole by the waker.
+//! Its place in the whole protocol, with the table of orderings: [`crate::docs::protocol`].
 //!
 //! A subscription that finds no event pushes its [`WaitNode`] (once; a node already on the
 //! stack stays there), issues a `SeqCst` fence, and then looks again: first at its slot, then at
@@ -12,9 +13,8 @@
 //! every write made before the fence (C++20 [atomics.order] p4), the push among them. If the
 //! load does see a claim for the subscription's index whose event is not readable yet, the
 //! subscription does not sleep: it wakes itself and looks again (the sender is between its claim
-//! and its write). So the sender needs no fence of its own: it used to issue one after every
-//! publish, which on x86 waits for the event's store to reach a cache line that the
-//! subscriptions keep reading, and cost a third of W2's throughput.
+//! and its write). So the sender needs no fence of its own (one after every publish was
+//! costly: `benches/README.md`).
 //!
 //! Taking the whole stack with one `swap` is free of ABA (only a single-node pop would suffer
 //! it); a push that raced with the take links onto whatever head it saw and is still correct.

@@ -120,3 +120,36 @@ fn senders_on_many_threads_follow_topics_as_they_come_and_go() {
         s.join().unwrap();
     }
 }
+
+/// Issue 12, item 6: a thread that sends to more (bus, type) keys than the first level of its
+/// cache holds keeps them in the second level, which grows and, past its largest size, starts
+/// over; every send still reaches exactly its own topic, and a resubscribed topic is followed.
+#[test]
+fn sends_over_more_keys_than_the_cache_holds_reach_their_own_topics() {
+    // More keys than the second level's largest size holds (2048), under miri a few past the
+    // first level's 16.
+    let buses: Vec<Bus> = (0..if cfg!(miri) { 40 } else { 3000 })
+        .map(|_| Bus::new())
+        .collect();
+    let mut subs: Vec<_> = buses.iter().map(|b| b.subscribe::<Ping>()).collect();
+    for round in 0..3u64 {
+        for (i, bus) in buses.iter().enumerate() {
+            bus.send(Ping(i as u64 * 10 + round)).unwrap();
+        }
+        if round == 1 {
+            // Every other topic replaced: its cached entries must not be used again.
+            for (i, sub) in subs.iter_mut().enumerate().filter(|(i, _)| i % 2 == 0) {
+                assert_eq!(sub.try_recv(), Ok(Ping(i as u64 * 10)));
+                assert_eq!(sub.try_recv(), Ok(Ping(i as u64 * 10 + 1)));
+                *sub = buses[i].subscribe::<Ping>();
+            }
+        }
+    }
+    for (i, sub) in subs.iter_mut().enumerate() {
+        let first = if i % 2 == 0 { 2 } else { 0 };
+        for round in first..3 {
+            assert_eq!(sub.try_recv(), Ok(Ping(i as u64 * 10 + round)), "bus {i}");
+        }
+        assert_eq!(sub.try_recv(), Err(TryRecvError::Empty), "bus {i}");
+    }
+}

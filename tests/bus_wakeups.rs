@@ -27,8 +27,8 @@ fn poll_parks(
 }
 
 /// A task that finds nothing parks at once: yielding (waking itself) would make a work-stealing
-/// runtime such as tokio's wake an idle worker for every empty poll, which cost W2 a third of
-/// its throughput and W6 a fatter tail.
+/// runtime such as tokio's wake an idle worker for every empty poll (`benches/README.md` has
+/// what that cost).
 #[test]
 fn an_empty_task_subscription_parks_at_once() {
     let bus = Bus::new();

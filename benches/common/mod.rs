@@ -1,6 +1,6 @@
 //! Helpers shared by the benches: the event type, the order check every subscriber runs, the
 //! runtime, process CPU time, and the side files (`target/criterion/tidings-*.csv`) that
-//! `scripts/bench_compare.sh` reads for what criterion does not record (CPU time,
+//! `benches/compare.sh` reads for what criterion does not record (CPU time,
 //! percentiles, heap).
 
 // Each bench binary uses a different subset of these helpers.
@@ -105,7 +105,7 @@ pub fn criterion_dir() -> PathBuf {
     target.join("criterion")
 }
 
-/// Appends one line to `target/criterion/<file>`; `scripts/bench_compare.sh` keeps the last
+/// Appends one line to `target/criterion/<file>`; `benches/compare.sh` keeps the last
 /// line per key.
 pub fn record(file: &str, line: &str) {
     let dir = criterion_dir();

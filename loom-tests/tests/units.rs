@@ -1,7 +1,7 @@
 //! Unit-level loom models: the wait list and segment release alone, beside the whole-bus models
 //! in `models.rs`. Each is smaller than any bus model that covers the same code, so it explores
 //! every interleaving of just that protocol, and names the bug it catches. Run with
-//! `loom-tests/run.sh` (as the bus models).
+//! `scripts/loom.sh` (as the bus models).
 
 use std::task::{Wake, Waker};
 

@@ -13,6 +13,7 @@
 //! (`Subscription::poll_pick`). When S begins to close it sends an `End` marker for S into each
 //! event type subscribed in S: the type's total order puts it after every event sent before,
 //! so each of S's subscriptions yields those and then ends; other subscriptions skip it.
+//! The layer as a whole: [`crate::docs::scopes`].
 
 use std::fmt;
 use std::pin::Pin;

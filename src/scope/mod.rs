@@ -5,7 +5,8 @@
 //! set around each poll), [`delivery`] (envelopes and scoped subscriptions), [`task`]
 //! (spawned tasks and their handles), [`state`] (typed scoped values), [`run`] (the scope's
 //! driver future), [`observe`] (tracing, behind the `tracing` feature); the free functions
-//! live in [`crate::ctx`].
+//! live in [`crate::ctx`]. How the layer works as a whole, and what it costs:
+//! [`crate::docs::scopes`].
 
 use std::any::Any;
 use std::borrow::Cow;

@@ -121,10 +121,7 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
         let Some(body) = self.body.as_mut() else {
             return;
         };
-        let polled = {
-            let _enter = current::enter(&mut self.frame);
-            catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx)))
-        };
+        let polled = poll_in_frame(&mut self.frame, body.as_mut(), cx);
         let failure = match polled {
             Ok(Poll::Pending) => return,
             Ok(Poll::Ready(Ok(value))) => {
@@ -162,10 +159,7 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
                 }
             }
             let opening = res.opening.as_mut().expect("set above");
-            let polled = {
-                let _enter = current::enter(&mut self.frame);
-                catch_unwind(AssertUnwindSafe(|| opening.as_mut().poll(cx)))
-            };
+            let polled = poll_in_frame(&mut self.frame, opening.as_mut(), cx);
             let failure = match polled {
                 Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready((resource, Ok(entry)))) => {
@@ -221,10 +215,7 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Driver<F, T> {
                 }
             }
             let closing = res.closing.as_mut().expect("set above");
-            let polled = {
-                let _enter = current::enter(&mut self.frame);
-                catch_unwind(AssertUnwindSafe(|| closing.as_mut().poll(cx)))
-            };
+            let polled = poll_in_frame(&mut self.frame, closing.as_mut(), cx);
             let failure = match polled {
                 Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready(Ok(()))) => None,
@@ -349,4 +340,15 @@ impl<F: Future<Output = Result<T, BoxError>>, T> Drop for Driver<F, T> {
         }
         super::observe::scope_exited(&self.node, self.started.elapsed(), "dropped");
     }
+}
+
+/// Polls `future` once with `frame` as the current scope, catching a panic of the poll: the
+/// body's and each resource's opening and closing are polled this way.
+fn poll_in_frame<F: Future + ?Sized>(
+    frame: &mut Option<Arc<Frame>>,
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> std::thread::Result<Poll<F::Output>> {
+    let _enter = current::enter(frame);
+    catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
 }

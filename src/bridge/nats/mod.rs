@@ -75,6 +75,9 @@
 //! flushes, within [`BridgeOptions::close_timeout`] (plus at most half a second) whatever the
 //! server does; what it could not deliver in that time is counted in its [`CloseError`].
 //! Dropping the bridge stops it without waiting.
+//!
+//! How the bridge works inside (its tasks, acknowledgements, echo suppression): the design
+//! notes in [`crate::docs::bridge`]; what it does not do: [`crate::docs::limitations`].
 
 mod codec;
 mod core_nats;

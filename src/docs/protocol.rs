@@ -1,15 +1,27 @@
-//! Design notes: how the bus works inside, and why it is correct. Documentation only.
+//! The core protocol: one event type's stream (a *topic*) as a counter of claimed indices and
+//! an append-only list of segments, read by cursors that own counted references.
 //!
-//! # The parts
+//! # Sending
 //!
-//! | part | file | shared state |
-//! | --- | --- | --- |
-//! | registry | `bus.rs` | `ArcSwap<HashMap<TypeId, Arc<Topic>>>`, 64 bucket counters, `closed` |
-//! | send cache | `send_cache.rs` | per thread: (bus id, `TypeId`, registry generation) -> topic |
-//! | topic | `topic.rs` | `tail_index` (claims + `CLOSED` bit), `tail_seg`, `subscribers`, `closed_at` |
-//! | segments | `segment.rs` | per segment: `refs`, `next`, 64 slots of (`ready`, value) |
-//! | cursor | `subscription.rs` | none: a segment reference and an offset, owned by one reader |
-//! | parking | `notify.rs` | a Treiber stack of wait nodes, taken whole by a waker |
+//! 1. Pin the epoch and load `tail_seg` (Acquire).
+//! 2. Claim a global index with `tail_index.fetch_add(1)`. The index *is* the event's place in
+//!    the type's one total order; a claim that sees the `CLOSED` bit fails instead. A batch
+//!    (`send_all`) claims its whole run with one `fetch_add(n)`, so it is contiguous in the
+//!    order and all or nothing against `close`, and then writes the run, crossing segments.
+//! 3. Walk forward from the loaded segment to the one holding the index, installing missing
+//!    successors by compare-and-swap (the loser frees its unpublished segment).
+//! 4. Write the slot, set its `ready` flag, move `tail_seg` forward if it lags.
+//! 5. Load the wait list's head (SeqCst, no fence: see *Parking* below), and wake parked
+//!    subscriptions only if any are parked.
+//!
+//! Step 3 relies on `tail_seg.start <= index`: `tail_seg` is only ever moved to a segment by a
+//! sender that has claimed an index in it, and it is loaded before the claim, so the claim is
+//! later in `tail_index`'s modification order than that sender's.
+//!
+//! Before all this a send finds its topic: the registry's bucket filter answers "nobody
+//! listens" with one load; the per-thread send cache answers with one load of the registry's
+//! generation; only on a miss does it load the type's registry shard (`registry.rs` and
+//! `send_cache.rs` give the argument for using a cached topic).
 //!
 //! # Linearisation points
 //!
@@ -41,6 +53,8 @@
 //!    segment counts one reference for the link from its live predecessor, one while it is the
 //!    topic's tail, and one per cursor in it. A count never rises from zero: increments either
 //!    derive from a reference the caller holds (`acquire`) or are conditional (`try_acquire`).
+//!    Each counted reference is a `SegmentRef`, whose `release` consumes it: a reference is
+//!    given back once, by the type system, and only `segment.rs` touches the count.
 //!    At zero the segment is dead and its link reference on its successor is dropped, in a loop.
 //! 2. **crossbeam-epoch** covers the readers tidings cannot count: senders, which load
 //!    `tail_seg` and walk forward without taking references. Dead segments are handed to the
@@ -58,6 +72,45 @@
 //! of four or more segments are flushed to the epoch's global queue at once, so their memory
 //! comes back during the drop unless another thread is pinned at that moment.
 //!
+//! # Parking
+//!
+//! A subscription that finds no event pushes its wait node on the topic's wait list (a
+//! lock-free stack; a node already on it stays), issues a `SeqCst` fence, and looks again:
+//! first at its slot, then at the claim counter. A sender loads the stack head with one
+//! `SeqCst` load after publishing and takes the whole stack (`swap` to null) only if it is not
+//! empty. If the subscription's look misses a sender's claim, its fence precedes that sender's
+//! head load in the SC order, so the load sees the push (C++20 [atomics.order] p4): no wake-up
+//! is lost and the sender needs no fence. A claimed but unwritten index makes the subscription
+//! wake itself and look again rather than sleep. Taking the whole stack is free of ABA. A
+//! subscription that leaves while parked cannot unlink its node, so it marks it gone for the
+//! next taker (`wait_list.rs` has the details and the bound on gone nodes).
+//!
+//! A task subscription that has just received a burst looks again a few times before it parks
+//! (its sender is evidently running); one fed an event at a time parks at once. A thread
+//! receiver looks again under crossbeam-utils' `Backoff` before it parks, as
+//! crossbeam-channel's do.
+//!
+//! # Bounded topics
+//!
+//! A topic made for a type with a bound takes another send path (one predictable branch, so
+//! unbounded sends pay nothing else).
+//!
+//! - **Backpressure** (capacity `c`): every subscription publishes its read position; a sender
+//!   claims index `i` by compare-and-swap only if `i < min(position) + c`, exact per event. The
+//!   minimum is cached as a lower bound, so a sender scans the positions only when the topic
+//!   may be full. A sender that finds it full parks on the topic's sender list with the same
+//!   Dekker pattern as above, roles swapped: a subscription stores its new position and then
+//!   loads that list's head, both SeqCst. A dropped subscription and `close` wake every parked
+//!   sender.
+//! - **DropOldest** (capacity `c`): `head` holds a reference on the oldest retained segment.
+//!   After writing index `i` a sender moves `head` past every segment whose events are all
+//!   older than the newest `c`, never past `tail_seg`; the segment it leaves is marked *cut*,
+//!   so its death does not cascade forward. A lagging subscription keeps only its own segment
+//!   alive, and crosses a segment boundary by first loading `head` under a pin: if `head` has
+//!   passed it, it was overtaken, jumps to `head` and counts what it skipped as missed.
+//!   Retained, with no send in flight: at most `ceil((c - 1) / 64) + 1` segments from `head`,
+//!   plus one per overtaken subscription (`topic.rs` has the argument).
+//!
 //! # Orderings
 //!
 //! | where | ordering | pairs with | so that |
@@ -73,8 +126,10 @@
 //! | close: store `closed_at`, `fence(SeqCst)`, take stack | SeqCst fence | the parker's fence | a parked receive ends |
 //! | wait node `QUEUED` set / clear | AcqRel `fetch_or` / AcqRel `fetch_and` | each other | a skipped re-push still gets the wake |
 //! | wait node `GONE` set (leaving owner) / `QUEUED` clear (taker) | AcqRel / AcqRel | each other | exactly one of them uncounts the gone node, after it was counted |
+//! | Backpressure: a reader stores its position, then loads the parked senders' head / a full sender pushes itself, `fence(SeqCst)`, scans the positions | SeqCst | each other | a sender parked on a full topic is woken by the read that makes room |
+//! | Backpressure `gate`, the cached minimum position | Relaxed `fetch_max` | none | it is only a lower bound of the live positions; a claim past it rescans |
 //!
-//! The loom models in `loom-tests/` (run `loom-tests/run.sh`) check these protocols with
+//! The loom models in `loom-tests/` (run `scripts/loom.sh`) check these protocols with
 //! loom's atomics, cells and `Arc`, lock-based stand-ins for arc-swap and `AtomicWaker`, and a
 //! loom-visible epoch stand-in that frees as early as the epoch contract allows (the
 //! reclamation model also runs on crossbeam-epoch's own loom build). Every segment is
@@ -82,23 +137,3 @@
 //! Each model names the bug it catches; `scripts/miri.sh` and `scripts/tsan.sh` /
 //! `scripts/asan.sh` cover what loom cannot (aliasing, the real crossbeam-epoch and
 //! arc-swap, larger runs).
-//!
-//! # Limits, by design
-//!
-//! - Unbounded: a subscription that never reads keeps every event sent after it subscribed.
-//!   This is Haiway's promise ("nothing is lost"); drop a subscription you no longer read.
-//! - A reader that panics in `E::clone` has consumed nothing; it will clone the same event
-//!   again on its next call.
-//! - Dead segments are freed by whichever thread next collects the epoch, which can be a
-//!   sender: a large backlog can cost that sender the time to drop its events. A panicking
-//!   `E::drop` there is caught (one `catch_unwind` per segment, resumed at the next slot),
-//!   counted in `Stats::user_panics` of the event's bus (the deferred function carries the
-//!   bus's counter) and never unwinds into that sender.
-//! - A waker that panics when a send or close wakes it is caught and counted the same way;
-//!   the rest of the wait list is still woken.
-//! - A subscription dropped while parked cannot unlink its node from the middle of the
-//!   lock-free stack; it drops its waker, marks the node gone, and the next take frees it. Past
-//!   `max(32, subscribers)` gone nodes the leaving subscription takes the stack itself, waking
-//!   the parked subscriptions on it spuriously (`notify` module docs).
-//! - `stats()` lists types that have a topic. A send of a type with no subscription stores
-//!   nothing, not even a counter; its caller learns it from the returned error.

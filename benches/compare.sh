@@ -4,8 +4,8 @@
 # then the targets, met or not; and draws the table as a chart, one panel per workload
 # (benches/results.svg, by benches/chart.py).
 #
-#   scripts/bench_compare.sh                 # run everything, then report and chart
-#   scripts/bench_compare.sh --report-only   # report and chart again from target/criterion
+#   benches/compare.sh                 # run everything, then report and chart
+#   benches/compare.sh --report-only   # report and chart again from target/criterion
 #
 # Needs python3 (standard library only) for the report and the chart. Results come from
 # criterion's estimates (median) plus the side files the benches write next to them
@@ -20,7 +20,10 @@ SHORT=(--warm-up-time 0.2 --measurement-time 0.8 --sample-size 10)
 if [[ "${1:-}" != "--report-only" ]]; then
     rm -f "$OUT"/tidings-*.csv
     rm -rf "$OUT"/W[1-9]_*
-    cargo bench --no-run --quiet
+    # Named, so that benches/many_types.rs (minutes of build per hundred event types) is built
+    # only by its own command (README).
+    cargo bench --no-run --quiet --bench fanout --bench no_subscriber --bench round_trip \
+        --bench churn --bench memory --bench overload
     for bench in fanout no_subscriber round_trip churn; do
         cargo bench --quiet --bench "$bench" -- "${SHORT[@]}" 2>&1 |
             grep -E '^(W[0-9]|Warning|thread|error)|thrpt:|time:|p50' || true
@@ -152,6 +155,26 @@ targets.append(("W7: subscribe + drop < 1 us while sending", f"{v:.0f} ns" if v 
 # wall-clock numbers move between runs on the 2-core VM.
 targets.append(("W7: no regression beyond noise (<= 1.2x the 460 ns of the previous run)",
                 f"{v:.0f} ns" if v else "missing", bool(v and v <= 1.2 * 460)))
+
+# W10 (benches/many_types.rs, run on its own: `cargo bench --bench many_types`): reported
+# when its results are there.
+w10 = {}
+for group, ident in [("W10_register", "0"), ("W10_register", "1024"), ("W10_register", "4096"),
+                     ("W10_send", "single"), ("W10_send", "round_robin_1024")]:
+    ns, elems = median_ns(group, ident)
+    w10[(group, ident)] = ns / (elems or 1) if ns else None
+    if ns:
+        print(f"| {group} | tidings ({ident}) | single thread | {ns / (elems or 1):.1f} ns | | |")
+def w10_target(desc, a, b):
+    if a is None or b is None:
+        targets.append((desc, "missing (cargo bench --bench many_types)", False))
+    else:
+        targets.append((desc, f"{a:.0f} vs {b:.0f} ns = {a / b:.2f}x", a <= 2 * b))
+big = "4096" if w10[("W10_register", "4096")] else "1024"
+w10_target(f"W10: registering a type with {big} live within 2x of the first",
+           w10[("W10_register", big)], w10[("W10_register", "0")])
+w10_target("W10: a send round robin over 1024 types within 2x of one type's",
+           w10[("W10_send", "round_robin_1024")], w10[("W10_send", "single")])
 
 p = {}
 for group, flavor, systems in [

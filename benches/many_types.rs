@@ -1,0 +1,290 @@
+//! W10 (issue 12, item 6): many event types on one bus.
+//!
+//! - `W10_register/<n>`: subscribe and drop a fresh type on a bus that already has `n` live
+//!   types, each its own event type: registering the (n+1)-th type (subscribe, its first) and
+//!   removing it again (drop, its last). Target: the largest `n` within 2x of `n = 0`. The peak
+//!   heap above the bus's steady state over 10 000 such pairs (the replaced shard copies the
+//!   epoch has not freed yet) goes to `tidings-many-types.csv`: it must stay bounded, a few
+//!   KiB, whatever `n` is.
+//! - `W10_send/single` and `W10_send/round_robin_<n>`: one send, to one type every time, or to
+//!   each of `n` live types in turn. Target: round robin within 2x of single.
+//!
+//! The ratios are printed at the end of a run (and by `benches/compare.sh`).
+//!
+//! The types are real and distinct (`Ev<P>` for each path `P` of a binary type tree, as in
+//! tests/many_types.rs), used only through the public API. Each distinct type compiles its own
+//! copy of the bus's send, subscribe and drop paths, about 2 s of release build per type on a
+//! loaded 2-core machine; so the bench keeps per-type code to exactly those three (a
+//! subscription is drained by dropping it and subscribing again, not by a per-type `recv`), is
+//! its own bench target, and uses 1024 types. `--cfg tidings_many_types_4096` (in RUSTFLAGS,
+//! with its own target dir) adds `n = 4096` to `W10_register`: 3072 more types, subscribe and
+//! drop only, which add over an hour to the build.
+
+mod common;
+
+#[path = "../tests/support/many_types.rs"]
+mod many_types;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::any::Any;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+#[cfg(tidings_many_types_4096)]
+use many_types::Tree;
+use many_types::{Node, Types256, Visit, each_type};
+use tidings::Bus;
+
+/// Counts live heap bytes and their peak, for the retired-copies figure. Relaxed: a single
+/// thread allocates while it is read.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged, only counting.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now =
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed) + layout.size() as isize;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// 1024 types; every one is registered, and sent to round robin.
+type Types1024 = Node<Node<Types256>>;
+
+const ROUND_ROBIN: usize = 1024;
+
+/// A fresh type, not in the tree: the one registered and removed by `W10_register`.
+struct Probe;
+
+/// What the bench does with one type, as plain function pointers (made once per type).
+#[derive(Clone, Copy)]
+struct Ops {
+    subscribe: fn(&Bus) -> Box<dyn Any>,
+    send: fn(&Bus) -> bool,
+}
+
+#[inline(never)]
+fn subscribe_one<E: Clone + Send + Sync + 'static>(bus: &Bus) -> Box<dyn Any> {
+    Box::new(bus.subscribe::<E>())
+}
+
+#[inline(never)]
+fn send_one<E: Default + Clone + Send + Sync + 'static>(bus: &Bus) -> bool {
+    bus.send(E::default()).is_ok()
+}
+
+/// Whether the visited types are sent to; a trait rather than a flag, so that only the types
+/// sent to compile a send.
+trait Sends {
+    fn send<E: Default + Clone + Send + Sync + 'static>() -> fn(&Bus) -> bool;
+}
+
+struct Sent;
+#[cfg_attr(not(tidings_many_types_4096), allow(dead_code))]
+struct OnlyRegistered;
+
+impl Sends for Sent {
+    fn send<E: Default + Clone + Send + Sync + 'static>() -> fn(&Bus) -> bool {
+        send_one::<E>
+    }
+}
+
+impl Sends for OnlyRegistered {
+    fn send<E: Default + Clone + Send + Sync + 'static>() -> fn(&Bus) -> bool {
+        |_| unreachable!("only the first {ROUND_ROBIN} types are sent to")
+    }
+}
+
+/// Collects the `Ops` of every type it visits.
+struct Collect<S>(Vec<Ops>, std::marker::PhantomData<S>);
+
+impl<S: Sends> Visit for Collect<S> {
+    #[inline(never)]
+    fn visit<E: Default + Clone + Send + Sync + 'static>(&mut self) {
+        self.0.push(Ops {
+            subscribe: subscribe_one::<E>,
+            send: S::send::<E>(),
+        });
+    }
+}
+
+/// Every type's `Ops`: the `ROUND_ROBIN` types that are sent to first.
+fn all_types() -> Vec<Ops> {
+    let mut sent = Collect::<Sent>(Vec::new(), std::marker::PhantomData);
+    each_type::<Types1024, _>(&mut sent);
+    #[cfg(tidings_many_types_4096)]
+    {
+        // Three more trees of 1024, under other roots: registered, never sent to.
+        struct A;
+        struct B;
+        struct C;
+        let mut registered = Collect::<OnlyRegistered>(Vec::new(), std::marker::PhantomData);
+        Types1024::each::<A, _>(&mut registered);
+        Types1024::each::<B, _>(&mut registered);
+        Types1024::each::<C, _>(&mut registered);
+        sent.0.extend(registered.0);
+    }
+    sent.0
+}
+
+/// A bus with the first `n` types live (one subscription each).
+struct Live {
+    bus: Bus,
+    ops: Vec<Ops>,
+    subs: Vec<Box<dyn Any>>,
+}
+
+impl Live {
+    fn new(ops: &[Ops]) -> Self {
+        let mut live = Live {
+            bus: Bus::new(),
+            ops: ops.to_vec(),
+            subs: Vec::new(),
+        };
+        live.resubscribe();
+        live
+    }
+
+    /// Drops every subscription (and the events it held) and subscribes again; then sends once
+    /// to every type, so that each is in this thread's send cache before anything is timed.
+    fn resubscribe(&mut self) {
+        self.subs.clear();
+        self.subs = self.ops.iter().map(|o| (o.subscribe)(&self.bus)).collect();
+        self.send_round();
+    }
+
+    #[inline]
+    fn send_round(&self) {
+        for o in &self.ops {
+            assert!((o.send)(&self.bus), "a live type was not routed");
+        }
+    }
+}
+
+/// `iters` sends, over every live type of `live` in turn, timed; subscriptions are dropped and
+/// made again (untimed) every `ROUNDS` rounds, so that queues stay short.
+fn time_sends(live: &mut Live, iters: u64) -> Duration {
+    const ROUNDS: usize = 16;
+    let per_round = live.ops.len() as u64;
+    let mut left = iters.div_ceil(per_round);
+    let mut total = Duration::ZERO;
+    while left > 0 {
+        let rounds = left.min(ROUNDS as u64);
+        let start = Instant::now();
+        for _ in 0..rounds {
+            live.send_round();
+        }
+        total += start.elapsed();
+        left -= rounds;
+        live.resubscribe();
+    }
+    // Per send: criterion divides by `iters`, which rounds up to whole rounds.
+    total.mul_f64(iters as f64 / (iters.div_ceil(per_round) * per_round) as f64)
+}
+
+fn register(c: &mut Criterion, ops: &[Ops]) {
+    let mut group = c.benchmark_group("W10_register");
+    group.throughput(Throughput::Elements(1));
+    let mut sizes = vec![0, 256, 1024, 4096];
+    sizes.retain(|&n| n <= ops.len());
+    for n in sizes {
+        let live = Live::new(&ops[..n]);
+        let bus = &live.bus;
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| drop(black_box(bus.subscribe::<Probe>())))
+        });
+        // The retired shard copies held at the peak of 10 000 registrations.
+        let base = LIVE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        for _ in 0..10_000 {
+            drop(black_box(bus.subscribe::<Probe>()));
+        }
+        let peak = PEAK.load(Ordering::Relaxed) - base;
+        eprintln!(
+            "W10_register/{n}: peak heap above the steady state over 10000 registrations: {peak} bytes"
+        );
+        common::record(
+            "tidings-many-types.csv",
+            &format!("W10_register,{n},{peak}"),
+        );
+    }
+    group.finish();
+}
+
+fn send(c: &mut Criterion, ops: &[Ops]) {
+    let mut group = c.benchmark_group("W10_send");
+    group.throughput(Throughput::Elements(1));
+    let mut single = Live::new(&ops[..1]);
+    group.bench_function(BenchmarkId::from_parameter("single"), |b| {
+        b.iter_custom(|iters| time_sends(&mut single, iters))
+    });
+    drop(single);
+    let mut many = Live::new(&ops[..ROUND_ROBIN]);
+    group.bench_function(
+        BenchmarkId::from_parameter(format!("round_robin_{ROUND_ROBIN}")),
+        |b| b.iter_custom(|iters| time_sends(&mut many, iters)),
+    );
+    group.finish();
+}
+
+/// Criterion's median for `group/id` from this run, in ns.
+fn median(group: &str, id: &str) -> Option<f64> {
+    let path = common::criterion_dir().join(format!("{group}/{id}/new/estimates.json"));
+    let text = std::fs::read_to_string(path).ok()?;
+    let rest = &text[text.find("\"median\"")?..];
+    let rest = &rest[rest.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = rest.find([',', '}'])?;
+    rest[..end].trim().parse().ok()
+}
+
+fn ratios(ops: &[Ops]) {
+    let show = |what: &str, a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => {
+            let verdict = if a <= 2.0 * b { "met" } else { "NOT met" };
+            println!(
+                "{what}: {a:.1} ns vs {b:.1} ns = {:.2}x (target <= 2x: {verdict})",
+                a / b
+            )
+        }
+        _ => println!("{what}: no estimates (run without --test)"),
+    };
+    let last = [4096, 1024, 256, 0]
+        .into_iter()
+        .find(|&n| n <= ops.len())
+        .unwrap_or(0);
+    show(
+        &format!("W10 register the {}-th type vs the first", last + 1),
+        median("W10_register", &last.to_string()),
+        median("W10_register", "0"),
+    );
+    show(
+        &format!("W10 send round robin over {ROUND_ROBIN} types vs one type"),
+        median("W10_send", &format!("round_robin_{ROUND_ROBIN}")),
+        median("W10_send", "single"),
+    );
+}
+
+fn main() {
+    let ops = all_types();
+    let mut c = Criterion::default().configure_from_args();
+    register(&mut c, &ops);
+    send(&mut c, &ops);
+    c.final_summary();
+    ratios(&ops);
+}
