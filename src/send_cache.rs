@@ -330,7 +330,9 @@ mod tests {
     #[test]
     fn round_robin_over_many_keys_hits_after_the_first_round() {
         std::thread::spawn(|| {
-            let keys = if cfg!(miri) { 40 } else { 1024 };
+            // Under miri 18 keys: more than the 16 first-level slots (so the second level is made),
+            // and each bus costs miri its 256 registry shards.
+            let keys = if cfg!(miri) { 18 } else { 1024 };
             let buses: Vec<Bus> = (0..keys).map(|_| Bus::new()).collect();
             let subs: Vec<_> = buses.iter().map(|b| b.subscribe::<Ping>()).collect();
             assert_eq!(round(&buses[..1]), 1);
