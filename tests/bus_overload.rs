@@ -565,10 +565,11 @@ fn dropping_a_laggard_frees_its_segment_at_once() {
 #[test]
 fn drop_oldest_under_concurrent_senders() {
     const PER: u64 = sized(100_000, 300);
-    // The reader pauses every `PAUSE_EVERY` events so that it lags; under miri more often and
-    // longer, as the senders run some thousand times slower.
-    const PAUSE_EVERY: u64 = sized(1000, 50);
-    const PAUSE: Duration = Duration::from_micros(sized(200, 50_000));
+    // The reader pauses every `PAUSE_EVERY` events so that it lags; under miri for seconds, as
+    // a send there takes some 40 ms on a loaded machine and the senders must get more than the
+    // capacity ahead during a pause (50 ms was not enough).
+    const PAUSE_EVERY: u64 = sized(1000, 100);
+    const PAUSE: Duration = Duration::from_micros(sized(200, 3_000_000));
     let bus = Bus::builder()
         .bound::<(u8, u64)>(50, Overflow::DropOldest)
         .build();
