@@ -20,183 +20,39 @@
 
 mod common;
 
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Check, Countdown, CpuMeter, Ev, process_cpu, runtime};
+use common::workloads::{EVENTS, Run, SHAPES, Sample, Shape, on_threads, time_runs, timed_tasks};
+use common::{Check, Countdown, CpuMeter, Ev, runtime};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use tokio::runtime::Runtime;
 
-/// Events sent per iteration, over all senders.
-const EVENTS: u64 = 10_000;
 /// Capacity of the bounded peers (`async-broadcast`, `bus`, `disruptor`): room for a whole
 /// run, as `tokio::sync::broadcast` gets, so none of them waits for room because of its size.
 const RING: usize = 16384;
 
-#[derive(Clone, Copy)]
-struct Shape {
-    group: &'static str,
-    senders: usize,
-    subs: usize,
-}
-
-impl Shape {
-    fn per_sender(self) -> u64 {
-        EVENTS / self.senders as u64
-    }
-}
-
-const SHAPES: [Shape; 4] = [
-    Shape {
-        group: "W1_1to1",
-        senders: 1,
-        subs: 1,
-    },
-    Shape {
-        group: "W2_1to4",
-        senders: 1,
-        subs: 4,
-    },
-    Shape {
-        group: "W3_1to16",
-        senders: 1,
-        subs: 16,
-    },
-    Shape {
-        group: "W4_4to4",
-        senders: 4,
-        subs: 4,
-    },
-];
-
-/// Wall and CPU time of one timed run.
-struct Sample {
-    wall: Duration,
-    cpu: Duration,
-    /// The wall time over which `cpu` was read (may be longer than `wall` for threads, whose
-    /// clocks start after a barrier); busy cores are `cpu / cpu_wall`.
-    cpu_wall: Duration,
-}
-
-/// Starts the clocks.
-fn start() -> (Instant, Duration) {
-    (Instant::now(), process_cpu())
-}
-
-fn stop((t0, c0): (Instant, Duration)) -> Sample {
-    let wall = t0.elapsed();
-    Sample {
-        wall,
-        cpu: process_cpu() - c0,
-        cpu_wall: wall,
-    }
-}
-
-type Run = fn(&Runtime, Shape) -> Sample;
+// tidings' runs (`tidings_runs::tasks`, ...), shared with `scripts/unbounded_cost.sh`'s bench.
+common::workloads::tidings_runs!(tidings_runs, tidings);
 
 const SYSTEMS: [(&str, Run); 11] = [
-    ("tidings_tasks", tidings_tasks),
-    ("tidings_many_tasks", tidings_many_tasks),
+    ("tidings_tasks", tidings_runs::tasks),
+    ("tidings_many_tasks", tidings_runs::many_tasks),
     ("tokio_broadcast", tokio_broadcast),
     ("async_broadcast", async_broadcast),
     ("flume_fanout_tasks", flume_tasks),
-    ("tidings_threads", tidings_threads),
-    ("tidings_many_threads", tidings_many_threads),
+    ("tidings_threads", tidings_runs::threads),
+    ("tidings_many_threads", tidings_runs::many_threads),
     ("crossbeam_fanout_threads", crossbeam_threads),
     ("bus_threads", bus_threads),
     ("disruptor_poller_threads", disruptor_poller_threads),
     ("disruptor_busy_spin_threads", disruptor_busy_spin_threads),
 ];
 
-/// The `limit` of the `recv_many` rows: the events one call may take.
-const MANY: usize = 256;
-
 // ---- async systems, as tasks ----
-
-/// Starts the clocks, spawns sender `i` for every `i < s.senders` as a task, drops `handle`
-/// (the last sender handle then ends the readers), and waits for senders and `readers`.
-async fn timed_tasks<H, F>(
-    s: Shape,
-    readers: Vec<tokio::task::JoinHandle<()>>,
-    handle: H,
-    sender: impl Fn(&H, usize) -> F,
-) -> Sample
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let clock = start();
-    let senders: Vec<_> = (0..s.senders)
-        .map(|i| tokio::spawn(sender(&handle, i)))
-        .collect();
-    drop(handle);
-    for h in senders.into_iter().chain(readers) {
-        h.await.expect("task");
-    }
-    stop(clock)
-}
-
-fn tidings_tasks(rt: &Runtime, s: Shape) -> Sample {
-    let per = s.per_sender();
-    rt.block_on(async move {
-        let bus = tidings::Bus::new();
-        let readers: Vec<_> = (0..s.subs)
-            .map(|_| {
-                let mut sub = bus.subscribe::<Ev>();
-                tokio::spawn(async move {
-                    let mut check = Check::new(s.senders);
-                    while let Some(ev) = sub.recv().await {
-                        check.see(&ev);
-                    }
-                    check.finish(per);
-                })
-            })
-            .collect();
-        // The last sender's handle closes the bus, which ends the readers after they drain.
-        timed_tasks(s, readers, bus, |bus, i| {
-            let bus = bus.clone();
-            async move {
-                for seq in 0..per {
-                    bus.send(Ev::new(i, seq)).expect("subscribed");
-                }
-            }
-        })
-        .await
-    })
-}
-
-fn tidings_many_tasks(rt: &Runtime, s: Shape) -> Sample {
-    let per = s.per_sender();
-    rt.block_on(async move {
-        let bus = tidings::Bus::new();
-        let readers: Vec<_> = (0..s.subs)
-            .map(|_| {
-                let mut sub = bus.subscribe::<Ev>();
-                tokio::spawn(async move {
-                    let mut check = Check::new(s.senders);
-                    let mut buf = Vec::with_capacity(MANY);
-                    while sub.recv_many(&mut buf, MANY).await > 0 {
-                        for ev in buf.drain(..) {
-                            check.see(&ev);
-                        }
-                    }
-                    check.finish(per);
-                })
-            })
-            .collect();
-        timed_tasks(s, readers, bus, |bus, i| {
-            let bus = bus.clone();
-            async move {
-                for seq in 0..per {
-                    bus.send(Ev::new(i, seq)).expect("subscribed");
-                }
-            }
-        })
-        .await
-    })
-}
 
 fn tokio_broadcast(rt: &Runtime, s: Shape) -> Sample {
     use tokio::sync::broadcast::{self, error::RecvError};
@@ -308,129 +164,6 @@ fn fan_out<T>(txs: &[T], ev: Ev, send: impl Fn(&T, Ev)) {
 }
 
 // ---- thread systems ----
-
-/// Runs `readers` and `senders` on their own threads, all released at once by a barrier, and
-/// times from the first of them starting work until the last finishing. (Each thread reads
-/// the clock itself: on 2 cores the releasing thread may be descheduled for a while.)
-fn on_threads<R, S, Ret>(readers: Vec<R>, senders: Vec<S>) -> (Sample, Vec<Ret>)
-where
-    R: FnOnce() + Send + 'static,
-    S: FnOnce() -> Ret + Send + 'static,
-    Ret: Send + 'static,
-{
-    let gate = Arc::new(Barrier::new(readers.len() + senders.len() + 1));
-    let reader_handles: Vec<_> = readers
-        .into_iter()
-        .map(|r| {
-            let gate = gate.clone();
-            thread::spawn(move || {
-                gate.wait();
-                let begin = Instant::now();
-                r();
-                (begin, Instant::now())
-            })
-        })
-        .collect();
-    let sender_handles: Vec<_> = senders
-        .into_iter()
-        .map(|s| {
-            let gate = gate.clone();
-            thread::spawn(move || {
-                gate.wait();
-                let begin = Instant::now();
-                let ret = s();
-                (begin, Instant::now(), ret)
-            })
-        })
-        .collect();
-    // Read before the release, so a descheduled main thread cannot miss CPU time.
-    let c0 = process_cpu();
-    let cpu_t0 = Instant::now();
-    gate.wait();
-    let mut spans = Vec::new();
-    let mut rets = Vec::new();
-    for h in sender_handles {
-        let (begin, end, ret) = h.join().expect("sender thread");
-        spans.push((begin, end));
-        rets.push(ret);
-    }
-    for h in reader_handles {
-        spans.push(h.join().expect("reader thread"));
-    }
-    let cpu = process_cpu() - c0;
-    let cpu_wall = cpu_t0.elapsed();
-    let begin = spans.iter().map(|s| s.0).min().expect("threads");
-    let end = spans.iter().map(|s| s.1).max().expect("threads");
-    (
-        Sample {
-            wall: end - begin,
-            cpu,
-            cpu_wall,
-        },
-        rets,
-    )
-}
-
-fn tidings_threads(_: &Runtime, s: Shape) -> Sample {
-    let per = s.per_sender();
-    let bus = tidings::Bus::new();
-    let readers = (0..s.subs)
-        .map(|_| {
-            let mut sub = bus.subscribe::<Ev>();
-            move || {
-                let mut check = Check::new(s.senders);
-                while let Some(ev) = sub.recv_blocking() {
-                    check.see(&ev);
-                }
-                check.finish(per);
-            }
-        })
-        .collect();
-    let senders = (0..s.senders)
-        .map(|i| {
-            let bus = bus.clone();
-            move || {
-                for seq in 0..per {
-                    bus.send(Ev::new(i, seq)).expect("subscribed");
-                }
-            }
-        })
-        .collect();
-    drop(bus);
-    on_threads(readers, senders).0
-}
-
-fn tidings_many_threads(_: &Runtime, s: Shape) -> Sample {
-    let per = s.per_sender();
-    let bus = tidings::Bus::new();
-    let readers = (0..s.subs)
-        .map(|_| {
-            let mut sub = bus.subscribe::<Ev>();
-            move || {
-                let mut check = Check::new(s.senders);
-                let mut buf = Vec::with_capacity(MANY);
-                while sub.recv_many_blocking(&mut buf, MANY) > 0 {
-                    for ev in buf.drain(..) {
-                        check.see(&ev);
-                    }
-                }
-                check.finish(per);
-            }
-        })
-        .collect();
-    let senders = (0..s.senders)
-        .map(|i| {
-            let bus = bus.clone();
-            move || {
-                for seq in 0..per {
-                    bus.send(Ev::new(i, seq)).expect("subscribed");
-                }
-            }
-        })
-        .collect();
-    drop(bus);
-    on_threads(readers, senders).0
-}
 
 fn crossbeam_threads(_: &Runtime, s: Shape) -> Sample {
     let per = s.per_sender();
@@ -710,15 +443,7 @@ fn fanout(c: &mut Criterion) {
         for (name, run) in SYSTEMS {
             let mut meter = CpuMeter::default();
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let sample = run(&rt, shape);
-                        meter.add(sample.cpu_wall, sample.cpu);
-                        total += sample.wall;
-                    }
-                    total
-                })
+                b.iter_custom(|iters| time_runs(&rt, shape, run, iters, &mut meter))
             });
             meter.save(shape.group, name);
         }

@@ -11,17 +11,20 @@ use std::hint::black_box;
 use common::Ev;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
+// tidings' W5 run (`tidings_runs::no_subscriber`), shared with `scripts/unbounded_cost.sh`'s
+// bench.
+common::workloads::tidings_runs!(tidings_runs, tidings);
+
 fn no_subscriber(c: &mut Criterion) {
     let mut group = c.benchmark_group("W5_no_subscriber");
     group.throughput(Throughput::Elements(1));
     let ev = Ev::new(0, 1);
 
-    let bus = tidings::Bus::new();
     // Another type is subscribed, so the bus is in use, just not for `Ev`.
-    let _other = bus.subscribe::<u64>();
-    group.bench_function(BenchmarkId::from_parameter("tidings"), |b| {
-        b.iter(|| black_box(bus.send(black_box(ev.clone())).is_err()))
-    });
+    group.bench_function(
+        BenchmarkId::from_parameter("tidings"),
+        tidings_runs::no_subscriber(),
+    );
 
     let (tx, _) = tokio::sync::broadcast::channel::<Ev>(1024);
     group.bench_function(BenchmarkId::from_parameter("tokio_broadcast"), |b| {

@@ -210,7 +210,8 @@ fn send_all_reaches_only_subscriptions_registered_before_it() {
 #[test]
 fn concurrent_runs_are_contiguous_and_every_subscription_sees_one_order() {
     const SENDERS: u64 = 3;
-    const RUNS: u64 = 40;
+    // Fewer runs under miri (scripts/miri.sh).
+    const RUNS: u64 = if cfg!(miri) { 3 } else { 40 };
     const RUN: u64 = 70;
     let bus = Bus::new();
     let mut subs: Vec<_> = (0..3).map(|_| bus.subscribe::<(u64, u64)>()).collect();
@@ -277,7 +278,8 @@ fn concurrent_runs_are_contiguous_and_every_subscription_sees_one_order() {
 /// not at all, the subscription drains exactly the runs that were accepted, then ends.
 #[test]
 fn send_all_racing_close_is_all_or_nothing_and_closing_drains() {
-    for round in 0..200u32 {
+    // Fewer rounds under miri (scripts/miri.sh).
+    for round in 0..if cfg!(miri) { 3 } else { 200u32 } {
         let bus = Bus::new();
         let mut sub = bus.subscribe::<u32>();
         let sender = bus.clone();

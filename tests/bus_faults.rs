@@ -149,6 +149,9 @@ fn a_panicking_drop_during_reclamation_is_contained_and_counted_on_its_bus() {
     let quiet = Bus::new();
     let mut quiet_sub = quiet.subscribe::<u64>();
     let mut sub = noisy.subscribe::<Boom>();
+    // Sends on the unrelated bus; fewer under miri (scripts/miri.sh), still collecting a few
+    // times between them.
+    const QUIET_SENDS: u64 = if cfg!(miri) { 200 } else { 2_000 };
     // Four segments: every tenth value panics on drop, in every segment.
     const N: usize = 4 * 64;
     for i in 0..N {
@@ -171,7 +174,7 @@ fn a_panicking_drop_during_reclamation_is_contained_and_counted_on_its_bus() {
     let other = {
         let quiet = quiet.clone();
         std::thread::spawn(move || {
-            for i in 0..2_000u64 {
+            for i in 0..QUIET_SENDS {
                 let sent = catch_unwind(AssertUnwindSafe(|| quiet.send(i)));
                 assert!(
                     matches!(sent, Ok(Ok(()))),
@@ -187,7 +190,9 @@ fn a_panicking_drop_during_reclamation_is_contained_and_counted_on_its_bus() {
         .join()
         .expect("the unrelated bus's thread did not panic");
     collect_everything();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Miri runs some thousand times slower than native: a longer wall-clock deadline.
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(if cfg!(miri) { 600 } else { 20 });
     while drops.load(Ordering::SeqCst) < N && std::time::Instant::now() < deadline {
         collect_everything();
         std::thread::yield_now();
@@ -207,7 +212,7 @@ fn a_panicking_drop_during_reclamation_is_contained_and_counted_on_its_bus() {
         0,
         "not on the bus that collected"
     );
-    for i in 0..2_000u64 {
+    for i in 0..QUIET_SENDS {
         assert_eq!(quiet_sub.try_recv(), Ok(i));
     }
 }
@@ -218,10 +223,12 @@ fn a_panicking_drop_when_the_last_subscription_leaves_leaves_no_ghost() {
     let drops = Arc::new(AtomicUsize::new(0));
     let bus = Bus::new();
     let _other = bus.subscribe::<u64>();
+    // Segments left unread per round; fewer under miri (scripts/miri.sh).
+    const SEGS: usize = if cfg!(miri) { 2 } else { 8 };
     for _ in 0..3 {
         let sub = bus.subscribe::<Boom>();
-        // Eight segments left unread: the drop retires a long chain and collects at once.
-        for _ in 0..8 * 64 {
+        // `SEGS` segments left unread: the drop retires a long chain and collects at once.
+        for _ in 0..SEGS * 64 {
             let boom = Boom {
                 drops: drops.clone(),
                 explode: true,
@@ -241,8 +248,8 @@ fn a_panicking_drop_when_the_last_subscription_leaves_leaves_no_ghost() {
         );
     }
     collect_everything();
-    assert_eq!(drops.load(Ordering::SeqCst), 3 * (8 * 64 + 1));
-    assert_eq!(bus.stats().user_panics, 3 * 8 * 64);
+    assert_eq!(drops.load(Ordering::SeqCst), 3 * (SEGS * 64 + 1));
+    assert_eq!(bus.stats().user_panics, 3 * SEGS as u64 * 64);
 }
 
 /// A deferred function of someone else's (crossbeam-epoch's collector is shared by the whole
@@ -253,7 +260,8 @@ fn a_foreign_panic_inside_subscribe_or_drop_leaves_counts_exact() {
     let _serial = serial();
     let bus = Bus::new();
     let mut escaped = 0;
-    for round in 0..200 {
+    // Fewer rounds under miri (scripts/miri.sh).
+    for round in 0..if cfg!(miri) { 10 } else { 200 } {
         let armed = Arc::new(AtomicUsize::new(1));
         {
             let armed = armed.clone();

@@ -53,7 +53,7 @@ fn send_without_subscription_allocates_nothing() {
 
     // Also after all subscriptions of the type were dropped: nothing stays behind.
     let subs: Vec<_> = (0..3).map(|_| bus.subscribe::<Event>()).collect();
-    for i in 0..1_000 {
+    for i in 0..if cfg!(miri) { 100 } else { 1_000 } {
         bus.send(ev(i)).unwrap();
     }
     drop(subs);
@@ -79,7 +79,7 @@ fn sending_to_subscribers_allocates_at_most_one_in_32_events() {
     for s in &mut subs {
         s.try_recv().unwrap();
     }
-    const N: u64 = 64 * if cfg!(miri) { 20 } else { 1_000 };
+    const N: u64 = 64 * if cfg!(miri) { 5 } else { 1_000 };
     let n = allocs_in(|| {
         for i in 0..N {
             bus.send(ev(i)).unwrap();
@@ -105,7 +105,7 @@ fn caught_up_topic_retains_a_bounded_number_of_segments() {
     let mut max_retained = 0;
     let base = live_bytes();
     for round in 0..if cfg!(miri) { 3 } else { 1_000u64 } {
-        for i in 0..1_000 {
+        for i in 0..if cfg!(miri) { 200 } else { 1_000 } {
             bus.send(ev(round * 1_000 + i)).unwrap();
         }
         while sub.try_recv().is_ok() {}
@@ -131,7 +131,7 @@ fn a_lagging_subscription_that_catches_up_gives_its_backlog_back_without_help() 
     let mut sub = bus.subscribe::<Event>();
     flush_epoch();
     let base = live_bytes();
-    const N: u64 = if cfg!(miri) { 1_000 } else { 200_000 };
+    const N: u64 = if cfg!(miri) { 300 } else { 200_000 };
     for i in 0..N {
         bus.send(ev(i)).unwrap();
     }
@@ -156,7 +156,7 @@ fn subscribing_to_a_live_topic_and_dropping_again_allocates_nothing() {
     // Warm up thread-local state (epoch handle, arc-swap slots).
     drop(bus.subscribe::<Event>());
     let n = allocs_in(|| {
-        for _ in 0..1_000 {
+        for _ in 0..if cfg!(miri) { 100 } else { 1_000 } {
             drop(bus.subscribe::<Event>());
         }
     });
@@ -171,7 +171,7 @@ fn dropping_a_lagging_subscription_frees_its_segments() {
     let lagging = bus.subscribe::<Event>();
     flush_epoch();
     let base = live_bytes();
-    const N: u64 = if cfg!(miri) { 2_000 } else { 1_000_000 };
+    const N: u64 = if cfg!(miri) { 500 } else { 1_000_000 };
     for i in 0..N {
         bus.send(ev(i)).unwrap();
         if i % 1_000 == 0 {
@@ -296,7 +296,8 @@ fn dropping_ten_million_retained_events_neither_recurses_nor_leaks() {
     // The subscription outlives the bus here; the next test drops it first.
     let bus = Bus::new();
     let sub = bus.subscribe::<Counted>();
-    for _ in 0..scaled(10_000_000) {
+    // Under miri (scripts/miri.sh) 2 000: still a chain of 32 segments.
+    for _ in 0..if cfg!(miri) { 2_000 } else { 10_000_000 } {
         bus.send(Counted::new()).unwrap();
     }
     drop(bus);
@@ -364,7 +365,10 @@ fn segment_bytes() -> isize {
 #[test]
 fn a_stalled_subscription_leaves_memory_bounded() {
     let _serial = serial();
-    let n: u64 = if cfg!(debug_assertions) {
+    let n: u64 = if cfg!(miri) {
+        // Under miri (scripts/miri.sh) the capacities up to a third of it.
+        600
+    } else if cfg!(debug_assertions) {
         1_000_000
     } else {
         10_000_000
@@ -374,7 +378,7 @@ fn a_stalled_subscription_leaves_memory_bounded() {
         seg_bytes > 64 * 16,
         "a segment of u64 holds 64 slots: {seg_bytes}"
     );
-    for c in [1u64, 64, 1000, 4096] {
+    for c in [1u64, 64, 1000, 4096].into_iter().filter(|&c| c < n / 3) {
         let bus = Bus::builder()
             .bound::<u64>(c as usize, Overflow::DropOldest)
             .build();
@@ -422,14 +426,16 @@ fn each_overtaken_subscription_keeps_one_segment() {
         .build();
     let mut stalled = Vec::new();
     let mut sent = 0u64;
+    // Sends after each new stalled subscription: past the window and its segment either way.
+    const PER: u64 = if cfg!(miri) { 300 } else { 1000 };
     for _ in 0..5 {
         stalled.push(bus.subscribe::<u64>());
-        for _ in 0..1000 {
+        for _ in 0..PER {
             bus.send(sent).unwrap();
             sent += 1;
         }
     }
-    for _ in 0..100_000 {
+    for _ in 0..scaled(100_000) {
         bus.send(sent).unwrap();
         sent += 1;
     }
@@ -445,7 +451,7 @@ fn each_overtaken_subscription_keeps_one_segment() {
         while sub.try_recv().is_ok() {
             received += 1;
         }
-        assert_eq!(received + sub.missed(), sent - 1000 * k as u64);
+        assert_eq!(received + sub.missed(), sent - PER * k as u64);
     }
 }
 
@@ -474,11 +480,12 @@ fn drop_oldest_drops_every_value_once() {
             LIVE_VALUES.fetch_sub(1, Ordering::SeqCst);
         }
     }
+    const N: usize = if cfg!(miri) { 300 } else { 10_000 };
     {
         let bus = Bus::builder().bound::<V>(30, Overflow::DropOldest).build();
         let mut lag = bus.subscribe::<V>();
         let mut fast = bus.subscribe::<V>();
-        for i in 0..10_000 {
+        for i in 0..N {
             bus.send(V::new()).unwrap();
             drop(fast.try_recv().unwrap());
             if i % 997 == 0 {
@@ -489,7 +496,7 @@ fn drop_oldest_drops_every_value_once() {
         }
     }
     flush_epoch();
-    assert!(MADE.load(Ordering::SeqCst) > 10_000);
+    assert!(MADE.load(Ordering::SeqCst) > N);
     assert_eq!(
         LIVE_VALUES.load(Ordering::SeqCst),
         0,
@@ -513,12 +520,12 @@ fn a_million_subscriptions_parked_then_dropped_without_a_send_keep_memory_flat()
         drop(sub);
     };
     let mut cycle = cycle;
-    for _ in 0..1_000 {
+    for _ in 0..if cfg!(miri) { 100 } else { 1_000 } {
         cycle();
     }
     flush_epoch();
     let before = live_bytes();
-    for _ in 0..1_000_000 {
+    for _ in 0..scaled(1_000_000) {
         cycle();
     }
     flush_epoch();
@@ -557,11 +564,13 @@ fn tasks_that_timed_out_waiting_leave_nothing_behind() {
             }
         })
     };
-    batch(2_000);
+    // Tasks per batch; fewer under miri (scripts/miri.sh).
+    let per_batch = if cfg!(miri) { 50 } else { 2_000 };
+    batch(per_batch);
     flush_epoch();
     let before = live_bytes();
     for _ in 0..5 {
-        batch(2_000);
+        batch(per_batch);
     }
     flush_epoch();
     let grown = live_bytes() - before;

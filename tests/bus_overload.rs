@@ -13,6 +13,12 @@ use std::time::Duration;
 use support::waker::CountingWaker;
 use tidings::{Bus, Overflow, SendError, TryRecvError};
 
+/// `n`, or `small` under miri (scripts/miri.sh), which runs every test file at reduced size;
+/// `small` still crosses the segments and bounds each test is about.
+const fn sized(n: u64, small: u64) -> u64 {
+    if cfg!(miri) { small } else { n }
+}
+
 fn drain<E: Clone + Send + Sync + 'static>(sub: &mut tidings::Subscription<E>) -> Vec<E> {
     std::iter::from_fn(|| sub.try_recv().ok()).collect()
 }
@@ -24,10 +30,11 @@ fn drain<E: Clone + Send + Sync + 'static>(sub: &mut tidings::Subscription<E>) -
 fn bus_new_is_builder_build_and_unbounded() {
     for bus in [Bus::new(), Bus::builder().build()] {
         let mut sub = bus.subscribe::<u32>();
-        for i in 0..10_000u32 {
+        let n = sized(10_000, 150) as u32;
+        for i in 0..n {
             bus.send(i).unwrap();
         }
-        assert_eq!(drain(&mut sub).len(), 10_000);
+        assert_eq!(drain(&mut sub).len(), n as usize);
         assert_eq!(sub.missed(), 0);
     }
 }
@@ -38,10 +45,11 @@ fn types_not_named_stay_unbounded() {
         .bound::<u8>(1, Overflow::Backpressure)
         .build();
     let mut sub = bus.subscribe::<u16>();
-    for i in 0..1000u16 {
+    let n = sized(1000, 150) as u16;
+    for i in 0..n {
         bus.send(i).unwrap();
     }
-    assert_eq!(drain(&mut sub), (0..1000).collect::<Vec<_>>());
+    assert_eq!(drain(&mut sub), (0..n).collect::<Vec<_>>());
 }
 
 #[test]
@@ -83,7 +91,11 @@ fn a_bound_holds_for_every_topic_the_type_ever_has() {
 /// counted per event; each read makes room for exactly one more.
 #[test]
 fn backpressure_is_full_exactly_at_capacity() {
-    for c in [1usize, 3, 64, 65, 200] {
+    // Under miri (scripts/miri.sh) without the largest, which alone costs more than the rest.
+    for c in [1usize, 3, 64, 65, 200]
+        .into_iter()
+        .filter(|&c| !cfg!(miri) || c < 200)
+    {
         let bus = Bus::builder()
             .bound::<u64>(c, Overflow::Backpressure)
             .build();
@@ -124,7 +136,7 @@ fn backpressure_is_lossless_across_segments() {
     let mut sub = bus.subscribe::<u64>();
     let (mut accepted, mut got) = (Vec::new(), Vec::new());
     let mut i = 0u64;
-    while accepted.len() < 5_000 {
+    while accepted.len() < sized(5_000, 200) as usize {
         match bus.send(i) {
             Ok(()) => accepted.push(i),
             Err(SendError::Full(e)) => {
@@ -277,7 +289,7 @@ fn send_async_and_blocking_never_wait_on_other_policies() {
     let _a = bus.subscribe::<u8>();
     let _b = bus.subscribe::<u16>();
     let mut cx = Context::from_waker(Waker::noop());
-    for i in 0..200u8 {
+    for i in 0..sized(200, 50) as u8 {
         assert!(
             Box::pin(bus.send_async(i))
                 .as_mut()
@@ -297,7 +309,7 @@ fn send_async_and_blocking_never_wait_on_other_policies() {
 /// order, and the reader is never more than `c` behind the accepted events.
 #[test]
 fn send_blocking_threads_lose_nothing() {
-    const PER: u64 = 20_000;
+    const PER: u64 = sized(20_000, 100);
     let bus = Bus::builder()
         .bound::<(u8, u64)>(8, Overflow::Backpressure)
         .build();
@@ -349,21 +361,24 @@ fn send_async_tasks_finish_on_close() {
                 }
             }
         });
-        for i in 0..1000u64 {
+        let read = sized(1000, 100);
+        for i in 0..read {
             assert_eq!(sub.recv().await, Some(i));
         }
         bus.close();
-        let sent = tokio::time::timeout(Duration::from_secs(10), sender)
+        // Miri runs some thousand times slower than native: a longer wall-clock deadline.
+        let deadline = Duration::from_secs(sized(10, 600));
+        let sent = tokio::time::timeout(deadline, sender)
             .await
             .expect("a parked sender must be woken by close")
             .unwrap();
-        let mut rest = 1000u64;
+        let mut rest = read;
         while let Some(i) = sub.recv().await {
             assert_eq!(i, rest);
             rest += 1;
         }
         assert_eq!(rest, sent);
-        assert!(sent <= 1004);
+        assert!(sent <= read + 4);
     });
 }
 
@@ -373,11 +388,15 @@ fn send_async_tasks_finish_on_close() {
 /// A laggard resumes at the oldest retained events, in order, and `missed` makes up the rest.
 #[test]
 fn a_laggard_learns_what_it_lost() {
-    for c in [1usize, 5, 64, 100, 1000] {
+    let n = sized(50_000, 300);
+    // Every capacity well under `n` (under miri, all but 1000).
+    for c in [1usize, 5, 64, 100, 1000]
+        .into_iter()
+        .filter(|&c| (c as u64) < n / 2)
+    {
         let bus = Bus::builder().bound::<u64>(c, Overflow::DropOldest).build();
         let mut lag = bus.subscribe::<u64>();
         let mut keep = bus.subscribe::<u64>();
-        let n = 50_000u64;
         for i in 0..n {
             bus.send(i).unwrap();
             assert_eq!(keep.try_recv(), Ok(i));
@@ -413,11 +432,15 @@ fn a_laggard_learns_what_it_lost() {
 /// `c + 2 * 64` however many were sent, and exactly what its reads then yield.
 #[test]
 fn an_overtaken_laggards_len_counts_only_what_it_will_receive() {
-    for c in [1usize, 5, 63, 64, 65, 100, 1000] {
+    let n = sized(100_000, 300);
+    // Every capacity well under `n` (under miri, all but 1000).
+    for c in [1usize, 5, 63, 64, 65, 100, 1000]
+        .into_iter()
+        .filter(|&c| (c as u64) < n / 2)
+    {
         let bus = Bus::builder().bound::<u64>(c, Overflow::DropOldest).build();
         let mut lag = bus.subscribe::<u64>();
         let mut partly = bus.subscribe::<u64>();
-        let n = 100_000u64;
         for i in 0..n {
             bus.send(i).unwrap();
             if i == 10 {
@@ -445,7 +468,7 @@ fn keeping_up_within_the_bound_never_misses() {
     let bus = Bus::builder().bound::<u64>(c, Overflow::DropOldest).build();
     let mut sub = bus.subscribe::<u64>();
     let mut next = 0u64;
-    for i in 0..100_000u64 {
+    for i in 0..sized(100_000, 300) {
         bus.send(i).unwrap();
         // Read only when exactly `c` behind.
         if i + 1 - next == c as u64 {
@@ -468,7 +491,7 @@ fn received_plus_missed_is_sent_always() {
     let mut received = 0u64;
     let mut last = None;
     let mut sent = 0u64;
-    for round in 0..2000u64 {
+    for round in 0..sized(2000, 8) {
         for _ in 0..(round * 7919) % 300 {
             bus.send(sent).unwrap();
             sent += 1;
@@ -501,7 +524,8 @@ fn a_laggard_drains_then_ends_after_close() {
         .bound::<u64>(10, Overflow::DropOldest)
         .build();
     let mut sub = bus.subscribe::<u64>();
-    for i in 0..1000u64 {
+    let n = sized(1000, 200);
+    for i in 0..n {
         bus.send(i).unwrap();
     }
     bus.close();
@@ -513,8 +537,8 @@ fn a_laggard_drains_then_ends_after_close() {
             Err(TryRecvError::Empty) => panic!("a closed topic is never just empty"),
         }
     }
-    assert_eq!(got.len() as u64 + sub.missed(), 1000);
-    assert_eq!(got.last(), Some(&999));
+    assert_eq!(got.len() as u64 + sub.missed(), n);
+    assert_eq!(got.last(), Some(&(n - 1)));
     assert!(sub.is_terminated());
 }
 
@@ -526,7 +550,7 @@ fn dropping_a_laggard_frees_its_segment_at_once() {
         .build();
     let lag = bus.subscribe::<u64>();
     let mut fast = bus.subscribe::<u64>();
-    for i in 0..10_000u64 {
+    for i in 0..sized(10_000, 200) {
         bus.send(i).unwrap();
         assert_eq!(fast.try_recv(), Ok(i));
     }
@@ -540,7 +564,11 @@ fn dropping_a_laggard_frees_its_segment_at_once() {
 /// = sent for a reader that reads in bursts with pauses.
 #[test]
 fn drop_oldest_under_concurrent_senders() {
-    const PER: u64 = 100_000;
+    const PER: u64 = sized(100_000, 300);
+    // The reader pauses every `PAUSE_EVERY` events so that it lags; under miri more often and
+    // longer, as the senders run some thousand times slower.
+    const PAUSE_EVERY: u64 = sized(1000, 50);
+    const PAUSE: Duration = Duration::from_micros(sized(200, 50_000));
     let bus = Bus::builder()
         .bound::<(u8, u64)>(50, Overflow::DropOldest)
         .build();
@@ -567,8 +595,8 @@ fn drop_oldest_under_concurrent_senders() {
                     "order within a sender"
                 );
                 last[t as usize] = Some(i);
-                if received % 1000 == 0 {
-                    std::thread::sleep(Duration::from_micros(200));
+                if received % PAUSE_EVERY == 0 {
+                    std::thread::sleep(PAUSE);
                 }
             }
             Err(_) => {
@@ -601,7 +629,7 @@ fn recv_ref_survives_being_overtaken() {
     let r = sub.try_recv_ref().unwrap();
     assert_eq!(r, "first");
     // The borrow ends here; send far past it, then read again.
-    for i in 0..1000 {
+    for i in 0..sized(1000, 150) {
         bus.send(i.to_string()).unwrap();
     }
     let got = sub.try_recv_ref().unwrap().clone();
@@ -673,7 +701,7 @@ fn send_all_and_recv_many_under_drop_oldest() {
         .build();
     let mut sub = bus.subscribe::<u64>();
     let mut sent = 0u64;
-    for _ in 0..1000 {
+    for _ in 0..sized(1000, 10) {
         bus.send_all(sent..sent + 37).unwrap();
         sent += 37;
     }

@@ -12,7 +12,8 @@ struct Ping(u64);
 #[test]
 fn a_send_after_resubscribing_reaches_the_new_subscription() {
     let bus = Bus::new();
-    for round in 0..100u64 {
+    // Fewer rounds under miri (scripts/miri.sh).
+    for round in 0..if cfg!(miri) { 30 } else { 100u64 } {
         let mut sub = bus.subscribe::<Ping>();
         // Fills this thread's cache with the round's topic.
         bus.send(Ping(round)).unwrap();
@@ -74,7 +75,9 @@ fn a_cached_topic_does_not_keep_events_alive_after_its_bus_is_gone() {
     // Retired registries and segments wait for the epoch. Help it along until they are freed:
     // another test's threads, pinned in this binary at the same moment, can hold the epoch back
     // for a while on a loaded machine, so a fixed number of flushes is not enough.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Miri runs some thousand times slower than native: a longer wall-clock deadline.
+    let wait = if cfg!(miri) { 600 } else { 30 };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
     while drops.load(Ordering::SeqCst) < 10 && std::time::Instant::now() < deadline {
         for _ in 0..64 {
             crossbeam_epoch::pin().flush();
@@ -106,7 +109,9 @@ fn senders_on_many_threads_follow_topics_as_they_come_and_go() {
         let mut sub = bus.subscribe::<Ping>();
         // Every sender's next send starts after `subscribe` returned, so an event must come
         // (it would not if a sender kept sending into a dead topic it had cached).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // Miri runs some thousand times slower than native: a longer wall-clock deadline.
+        let wait = if cfg!(miri) { 300 } else { 10 };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
         loop {
             match sub.try_recv() {
                 Ok(_) => break,

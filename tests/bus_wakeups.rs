@@ -97,7 +97,9 @@ async fn tasks_parked_in_recv_get_every_event_across_threads() {
     sender.join().unwrap();
     bus.close();
     for t in tasks {
-        let n = tokio::time::timeout(Duration::from_secs(30), t)
+        // Miri runs some thousand times slower than native: a longer wall-clock deadline.
+        let wait = Duration::from_secs(if cfg!(miri) { 600 } else { 30 });
+        let n = tokio::time::timeout(wait, t)
             .await
             .expect("no task was left parked")
             .unwrap();

@@ -17,7 +17,7 @@ use tidings::{Scope, TryRecvError, ctx};
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
-const SENDS: u64 = if cfg!(miri) { 1_000 } else { 100_000 };
+const SENDS: u64 = if cfg!(miri) { 300 } else { 100_000 };
 
 /// Waits (yielding, so the scope's driver can poll the others) until `flag` is set.
 async fn wait_for(flag: &AtomicBool) {

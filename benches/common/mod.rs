@@ -1,7 +1,8 @@
 //! Helpers shared by the benches: the event type, the order check every subscriber runs, the
 //! runtime, process CPU time, and the side files (`target/criterion/tidings-*.csv`) that
 //! `benches/compare.sh` reads for what criterion does not record (CPU time,
-//! percentiles, heap).
+//! percentiles, heap). `workloads` holds tidings' W1–W5 runs, written once for every bench
+//! that runs them.
 
 // Each bench binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -11,6 +12,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
+
+pub mod workloads;
 
 /// The event every system carries: 24 bytes, `Clone`, not `Copy`.
 #[derive(Clone, Debug, Default)]
