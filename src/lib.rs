@@ -123,6 +123,7 @@ pub mod ctx;
 pub mod docs;
 mod error;
 mod lag;
+mod position;
 mod registry;
 mod scope;
 mod segment;
@@ -211,7 +212,7 @@ pub mod __loom {
     impl<E: Send + Sync> SegRef<E> {
         /// A new segment at `start`, with one reference: this one.
         pub fn alloc(start: u64) -> Self {
-            let seg = crate::segment::Segment::<E>::alloc(start, 1, false);
+            let seg = crate::segment::Segment::<E>::alloc(start, 1, 0);
             // SAFETY: the new segment's one reference is ours.
             Self(unsafe { crate::segment::SegmentRef::from_raw(seg) })
         }

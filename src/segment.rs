@@ -36,15 +36,30 @@
 //! marked [`cut`](Segment::cut): when it dies (its last cursor leaves), it has no link
 //! reference to drop, so the cascade stops there. Every segment from `head` on is kept alive by
 //! the head reference or a link; every segment before it only by cursors in it.
+//!
+//! # The list, and where the pointers are
+//!
+//! A topic's segments form a [`SegmentList`]: its index counter, `tail_seg` and `head`, with
+//! every walk of the list by pointer (a sender's to its slot, a new cursor's, the trimming of
+//! `head`, a DropOldest cursor's crossing) and every free of a segment. Outside this module a
+//! segment is reached only through a counted [`SegmentRef`] or a [`Claim`] of indices; inside
+//! it, a walk holds a [`SegmentPtr`], a pointer tied to the pin it was loaded under, whose
+//! invariant (written on the type) is what keeps an uncounted segment allocated. So the
+//! `unsafe` of the segment protocol is all in this file, each block naming the invariant above
+//! or on the type it relies on.
 
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::{self, NonNull};
 
+use crossbeam_utils::CachePadded;
+
+use crate::lag::LagWarning;
 use crate::stats::UserPanics;
-use crate::sync::epoch::Guard;
+use crate::sync::epoch::{self, Guard};
 use crate::sync::{
-    AtomicBool, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, init_uninit, loom_check,
+    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell, init_uninit, loom_check,
+    retry_hint,
 };
 
 /// Slots per segment. At least 32 so that allocation is amortised below 1/32 per event; 64
@@ -83,10 +98,12 @@ pub(crate) struct Segment<E> {
     /// `head` moved past this segment and took over its link reference on `next`. A dead cut
     /// segment does not cascade. Never set for other policies.
     cut: AtomicBool,
-    /// Whether this segment belongs to a DropOldest topic, so may be [`cut`](Segment::cut):
-    /// then its `next` is followed only through the topic's `head` protocol, never by
-    /// [`SegmentRef::next`]. Immutable.
-    cuttable: bool,
+    /// The id of the DropOldest list this segment belongs to (see [`SegmentList`]), or 0 for a
+    /// list whose links are never [`cut`](Segment::cut). A segment that may be cut has its
+    /// `next` followed only through its list's `head` protocol, never by
+    /// [`SegmentRef::next`]; the id lets the list check that a cursor's segment is its own.
+    /// Immutable.
+    owner: u64,
     slots: [Slot<E>; SEGMENT_CAP],
 }
 
@@ -104,7 +121,7 @@ impl<E> Segment<E> {
     /// which in a debug build takes `SEGMENT_CAP` times the event's size there (8 KiB events
     /// overflowed a 2 MiB thread). Only the small fields are written; the values stay
     /// uninitialised until a sender writes them.
-    pub(crate) fn alloc(start: u64, refs: usize, cuttable: bool) -> *mut Segment<E> {
+    pub(crate) fn alloc(start: u64, refs: usize, owner: u64) -> *mut Segment<E> {
         let mut boxed = Box::<Segment<E>>::new_uninit();
         let p = boxed.as_mut_ptr();
         // SAFETY: `p` points to an allocation of the right size and alignment for a segment;
@@ -115,7 +132,7 @@ impl<E> Segment<E> {
             ptr::addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
             ptr::addr_of_mut!((*p).refs).write(AtomicUsize::new(refs));
             ptr::addr_of_mut!((*p).cut).write(AtomicBool::new(false));
-            ptr::addr_of_mut!((*p).cuttable).write(cuttable);
+            ptr::addr_of_mut!((*p).owner).write(owner);
             let slots = ptr::addr_of_mut!((*p).slots).cast::<Slot<E>>();
             for i in 0..SEGMENT_CAP {
                 let slot = slots.add(i);
@@ -264,7 +281,7 @@ impl<E> SegmentRef<E> {
     /// `seg` stays allocated for the call (the caller is pinned and reached it from the topic,
     /// or holds a reference on it).
     #[inline]
-    pub(crate) unsafe fn try_acquire(seg: *mut Segment<E>) -> Option<Self> {
+    unsafe fn try_acquire(seg: *mut Segment<E>) -> Option<Self> {
         // SAFETY: the caller's contract.
         let s = unsafe { &*seg };
         if s.try_increment() {
@@ -277,12 +294,11 @@ impl<E> SegmentRef<E> {
         }
     }
 
-    /// Takes over a reference that the caller owns and that no pointer-typed holder keeps
-    /// any more (the one `tail_seg` or `head` held, after swapping it out).
+    /// Takes over a reference that the caller owns (the unit tests' and loom models' segments).
     ///
     /// # Safety
     /// `seg` points to a segment on which the caller owns one reference, which it hands over.
-    #[inline]
+    #[cfg(any(test, tidings_loom))]
     pub(crate) unsafe fn from_raw(seg: *mut Segment<E>) -> Self {
         Self {
             // SAFETY: the caller's reference keeps `seg` allocated, so it is not null.
@@ -303,9 +319,8 @@ impl<E> SegmentRef<E> {
         unsafe { self.seg.as_ref() }
     }
 
-    /// The segment's address, for walks that hold this reference while they go on by pointer
-    /// (`Topic::count_ready`).
-    #[inline]
+    /// The segment's address (the loom models write and link segments through it).
+    #[cfg(tidings_loom)]
     pub(crate) fn as_ptr(&self) -> *mut Segment<E> {
         self.seg.as_ptr()
     }
@@ -313,7 +328,7 @@ impl<E> SegmentRef<E> {
     /// The successor's address, null until installed, with no reference taken (Acquire: pairs
     /// with the installing compare-and-swap, so the successor's fields are visible).
     #[inline]
-    pub(crate) fn next_raw(&self) -> *mut Segment<E> {
+    fn next_raw(&self) -> *mut Segment<E> {
         self.segment().next.load(Ordering::Acquire)
     }
 
@@ -375,11 +390,11 @@ impl<E> SegmentRef<E> {
     ///
     /// On a segment of a DropOldest topic, whose link may have been [`cut`](Segment::cut)
     /// (its successor then lives only as long as `head` or a cursor holds it): those cross
-    /// segments through `Topic::successor`.
+    /// segments through `SegmentList::successor`.
     #[inline]
     pub(crate) fn next(&self) -> Option<SegmentRef<E>> {
         assert!(
-            !self.segment().cuttable,
+            self.segment().owner == 0,
             "the link of a DropOldest segment may be cut"
         );
         let next = self.next_raw();
@@ -415,6 +430,701 @@ impl<E> std::fmt::Debug for SegmentRef<E> {
         f.debug_struct("SegmentRef")
             .field("start", &self.start())
             .finish_non_exhaustive()
+    }
+}
+
+/// Bit of a list's `tail_index` set by `close` ([`SegmentList::close`]).
+pub(crate) const CLOSED: u64 = 1 << 63;
+
+/// Dead chains at least this long are flushed to the epoch's global queue at once.
+const FLUSH_CHAIN: usize = 4;
+
+/// A pointer to a segment of a [`SegmentList`], valid for `'g`: the `Shared<'g, T>` of
+/// crossbeam-epoch, for this list. `Copy`; it reads the segment through a fresh `&` each time
+/// (`Deref`), and keeps the pointer as loaded, so that a [`SegmentRef`] made from it may free
+/// the segment (a pointer made back from a `&Segment` may not, miri's Tree Borrows says).
+/// Made only in this module.
+///
+/// Invariant: for all of `'g` the thread is pinned and the list is borrowed, and the segment
+/// (a) is retired, if ever, only after that pin began, and (b) is [`cut`](Segment::cut), if
+/// ever, only after that pin began. By (a), the epoch frees it only after the pin ends, so it
+/// stays allocated for `'g`. (b) is what makes [`next`](SegmentPtr::next) keep the invariant:
+/// a successor dies only after its link reference is dropped (its predecessor died, after the
+/// pin began by (a)) or taken over by `head` (its predecessor was cut, after the pin began by
+/// (b)), and it is cut only after its predecessor was.
+///
+/// Where the invariant comes from: a segment loaded from `tail_seg` or `head` under the pin
+/// holds that pointer's reference and has not been passed by `head` (which never passes the
+/// tail), so it is neither retired nor cut at the load; a segment installed under the pin is
+/// younger than the pin.
+struct SegmentPtr<'g, E> {
+    seg: NonNull<Segment<E>>,
+    _pin: PhantomData<&'g Segment<E>>,
+}
+
+impl<E> Clone for SegmentPtr<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for SegmentPtr<'_, E> {}
+
+impl<E> PartialEq for SegmentPtr<'_, E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.seg == other.seg
+    }
+}
+
+impl<E> std::ops::Deref for SegmentPtr<'_, E> {
+    type Target = Segment<E>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Segment<E> {
+        // SAFETY: the type's invariant keeps the segment allocated for `'g`, which outlives
+        // `self` and so this borrow.
+        unsafe { self.seg.as_ref() }
+    }
+}
+
+impl<'g, E> SegmentPtr<'g, E> {
+    /// Wraps `seg`.
+    ///
+    /// # Safety
+    /// `seg` meets the type's invariant for `'g`.
+    #[inline(always)]
+    unsafe fn new(seg: NonNull<Segment<E>>) -> Self {
+        Self {
+            seg,
+            _pin: PhantomData,
+        }
+    }
+
+    /// The successor, once installed. Acquire: pairs with the installing compare-and-swap, so
+    /// the successor's fields are visible.
+    #[inline]
+    fn next(self) -> Option<Self> {
+        let next = NonNull::new(self.next.load(Ordering::Acquire))?;
+        // SAFETY: the successor of a segment that meets the invariant meets it (type docs).
+        Some(unsafe { Self::new(next) })
+    }
+
+    /// The event at `offset` if it has been published, valid while `self` is borrowed.
+    #[inline]
+    fn event(&self, offset: usize) -> Option<&E> {
+        // SAFETY: the segment stays allocated for `'g` (the type's invariant), so for the
+        // borrow of `self`.
+        unsafe { self.get(offset) }
+    }
+
+    /// A counted reference on the segment, unless its count is already zero (it is dead and
+    /// must not be revived).
+    #[inline]
+    fn try_acquire(self) -> Option<SegmentRef<E>> {
+        // SAFETY: allocated for `'g` (the type's invariant), so for the call; the pointer is
+        // the one loaded or allocated, never made from a `&Segment`.
+        unsafe { SegmentRef::try_acquire(self.seg.as_ptr()) }
+    }
+
+    /// Turns the reference a pointer-typed holder (`tail_seg`, `head`) had on this segment,
+    /// which the caller just took over from it, into a [`SegmentRef`].
+    ///
+    /// # Safety
+    /// The caller owns one reference on the segment, which it hands over.
+    #[inline]
+    unsafe fn into_ref(self) -> SegmentRef<E> {
+        SegmentRef { seg: self.seg }
+    }
+}
+
+/// A new DropOldest list id, never used before in this process (0 is "no list"). A plain std
+/// atomic, as `registry`'s bus ids: a `static` needs a `const` constructor, and handing out ids
+/// takes part in no protocol a loom model checks.
+fn list_id() -> u64 {
+    static NEXT_LIST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    // Relaxed: only uniqueness matters, which `fetch_add` gives whatever the ordering.
+    NEXT_LIST.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// One topic's segment list: the counter that hands out its global indices (and ends them,
+/// [`close`](SegmentList::close)), its tail segment and, for a DropOldest topic, its head.
+/// Every walk of the list by pointer, and every free of its segments, is here. How the topic
+/// uses it: `topic` and [`crate::docs::protocol`].
+///
+/// - `tail_seg.start <= index` for every sender that loaded `tail_seg` before claiming
+///   `index` ([`SegmentList::claim`]): `tail_seg` is only ever moved to a segment by a sender
+///   that has claimed an index in it, and it is loaded before the claim, so the claim is later
+///   in `tail_index`'s modification order than that sender's. A sender therefore only ever
+///   walks forward.
+/// - DropOldest: `head` holds the head reference on the oldest retained segment and moves
+///   forward by compare-and-swap, never past `tail_seg` (module docs, and `topic`).
+pub(crate) struct SegmentList<E> {
+    /// The next global index to claim, plus the [`CLOSED`] bit. Every successful claim
+    /// increments it exactly once (SeqCst: it is the linearisation point of a send, a subscribe
+    /// and a close). Claims that fail after close still increment the low bits.
+    tail_index: CachePadded<AtomicU64>,
+    /// A segment at or shortly before the one holding `tail_index`; it holds the tail reference.
+    /// Moved forward only by a sender that claimed an index in the new segment
+    /// (`advance_tail`). Never null while the list lives.
+    tail_seg: CachePadded<AtomicPtr<Segment<E>>>,
+    /// DropOldest: the oldest retained segment, holding the head reference. Moved forward only
+    /// by compare-and-swap (`trim`), never past `tail_seg`. Null for other lists.
+    head: AtomicPtr<Segment<E>>,
+    /// DropOldest: this list's id, in every segment's `owner`; 0 for other lists.
+    id: u64,
+    /// Segments allocated and not yet retired (statistics only).
+    live_segments: AtomicUsize,
+    /// The bus's count of contained user panics, for the values dropped when this list's
+    /// segments are freed (the deferred destructions take a clone with them).
+    user_panics: std::sync::Arc<UserPanics>,
+    /// The list owns its segments: `Send` and `Sync` only as `Segment` is, and dropping it may
+    /// drop `E` values.
+    _segments: PhantomData<Segment<E>>,
+}
+
+impl<E: Send + Sync> SegmentList<E> {
+    /// An empty list with its first segment; `drop_oldest` for a DropOldest topic's.
+    pub(crate) fn new(drop_oldest: bool, user_panics: std::sync::Arc<UserPanics>) -> Self {
+        let id = if drop_oldest { list_id() } else { 0 };
+        // One reference, the tail's; DropOldest adds the head reference.
+        let first = Segment::alloc(0, if drop_oldest { 2 } else { 1 }, id);
+        Self {
+            tail_index: CachePadded::new(AtomicU64::new(0)),
+            tail_seg: CachePadded::new(AtomicPtr::new(first)),
+            head: AtomicPtr::new(if drop_oldest { first } else { ptr::null_mut() }),
+            id,
+            live_segments: AtomicUsize::new(1),
+            user_panics,
+            _segments: PhantomData,
+        }
+    }
+
+    /// `tail_index` (the next index to claim, with the [`CLOSED`] bit), loaded with `order`.
+    #[inline]
+    pub(crate) fn index(&self, order: Ordering) -> u64 {
+        self.tail_index.load(order)
+    }
+
+    /// Sets the [`CLOSED`] bit, so that every later claim fails; returns `tail_index` before.
+    /// SeqCst: the close's linearisation point.
+    pub(crate) fn close(&self) -> u64 {
+        self.tail_index.fetch_or(CLOSED, Ordering::SeqCst)
+    }
+
+    /// Segments allocated and not yet retired.
+    pub(crate) fn live_segments(&self) -> usize {
+        // Relaxed: a statistics snapshot; it orders nothing.
+        self.live_segments.load(Ordering::Relaxed)
+    }
+
+    /// The tail segment, pinned by `_guard`.
+    #[inline(always)]
+    fn tail<'g>(&'g self, _guard: &'g Guard) -> SegmentPtr<'g, E> {
+        // Acquire: pairs with the Release in `advance_tail`, to read the segment's fields.
+        let tail = self.tail_seg.load(Ordering::Acquire);
+        // SAFETY: `tail_seg` is never null and holds the tail reference, and `head` never
+        // passes it: loaded under the pin, the segment is neither retired nor cut yet
+        // (`SegmentPtr`'s invariant).
+        unsafe { SegmentPtr::new(NonNull::new_unchecked(tail)) }
+    }
+
+    /// DropOldest: the head segment, pinned by `_guard`.
+    ///
+    /// # Panics
+    /// On a list that is not DropOldest (it has no head).
+    #[inline]
+    fn head<'g>(&'g self, _guard: &'g Guard) -> SegmentPtr<'g, E> {
+        // Acquire: pairs with the compare-and-swap in `trim`, to read the new head's fields.
+        let head = NonNull::new(self.head.load(Ordering::Acquire)).expect("a DropOldest list");
+        // SAFETY: `head` holds the head reference, and a segment is cut only when `head`
+        // passes it: loaded under the pin, the segment is neither retired nor cut yet.
+        unsafe { SegmentPtr::new(head) }
+    }
+
+    /// Claims the `n` indices from `tail_index` on (unless the list is closed): the caller may
+    /// then write them, and no one else may.
+    #[inline(always)]
+    pub(crate) fn claim<'g>(&'g self, n: u64, guard: &'g Guard) -> Option<Claim<'g, E>> {
+        // Loaded before the claim, so `tail.start <= first` (type docs).
+        let tail = self.tail(guard);
+        // SeqCst: the send's linearisation point (see `topic`).
+        let first = self.tail_index.fetch_add(n, Ordering::SeqCst);
+        if first & CLOSED != 0 {
+            return None;
+        }
+        Some(Claim {
+            list: self,
+            guard,
+            tail,
+            first,
+            n,
+        })
+    }
+
+    /// Claims `n` indices as [`claim`](SegmentList::claim) does, but by compare-and-swap and
+    /// only if `admit` accepts the first (Backpressure), so that the check and the claim are
+    /// one step. `Err(None)` if the list is closed, `Err(Some(why))` if `admit` refused.
+    #[inline]
+    pub(crate) fn claim_if<'g, R>(
+        &'g self,
+        n: u64,
+        guard: &'g Guard,
+        mut admit: impl FnMut(u64) -> Result<(), R>,
+    ) -> Result<Claim<'g, E>, Option<R>> {
+        // Loaded before the claim, as in `claim`.
+        let tail = self.tail(guard);
+        // SeqCst: as in `claim`.
+        let mut raw = self.tail_index.load(Ordering::SeqCst);
+        loop {
+            if raw & CLOSED != 0 {
+                return Err(None);
+            }
+            admit(raw).map_err(Some)?;
+            match self.tail_index.compare_exchange_weak(
+                raw,
+                raw + n,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => {
+                    return Ok(Claim {
+                        list: self,
+                        guard,
+                        tail,
+                        first: raw,
+                        n,
+                    });
+                }
+                Err(actual) => raw = actual,
+            }
+        }
+    }
+
+    /// The segment holding `index`, walking from `seg` and installing successors as needed.
+    /// `seg.start <= index` (a sender's tail; type docs).
+    #[inline]
+    fn find_segment<'g>(
+        &'g self,
+        mut seg: SegmentPtr<'g, E>,
+        index: u64,
+        lag: &LagWarning,
+    ) -> SegmentPtr<'g, E> {
+        loop {
+            debug_assert!(seg.start <= index);
+            if index < seg.start + SEGMENT_CAP as u64 {
+                return seg;
+            }
+            seg = match seg.next() {
+                Some(next) => next,
+                None => self.install_next(seg, lag),
+            };
+        }
+    }
+
+    /// Installs a successor of `seg` if it has none, and returns the successor.
+    #[cold]
+    fn install_next<'g>(&'g self, seg: SegmentPtr<'g, E>, lag: &LagWarning) -> SegmentPtr<'g, E> {
+        // One reference: the link from `seg`.
+        let new = Segment::alloc(seg.start + SEGMENT_CAP as u64, 1, self.id);
+        // Release: publishes the new segment's initialised fields to whoever loads `next`.
+        // Acquire on failure: to read the winner's.
+        match seg
+            .next
+            .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                // Relaxed: statistics only.
+                let live = self.live_segments.fetch_add(1, Ordering::Relaxed) + 1;
+                #[cfg(feature = "tracing")]
+                lag.check(std::any::type_name::<E>(), live);
+                #[cfg(not(feature = "tracing"))]
+                let _ = (live, lag);
+                // SAFETY: allocated under the pin, so neither retired nor cut before it began.
+                unsafe { SegmentPtr::new(NonNull::new_unchecked(new)) }
+            }
+            Err(winner) => {
+                // SAFETY: `new` was never published.
+                drop(unsafe { Box::from_raw(new) });
+                // SAFETY: the successor of `seg`, installed meanwhile: as in `SegmentPtr::next`.
+                unsafe { SegmentPtr::new(NonNull::new_unchecked(winner)) }
+            }
+        }
+    }
+
+    /// Moves `tail_seg` forward to `seg` unless it is already there or past it. The caller
+    /// claimed an index in `seg` and reached it by walking from the tail.
+    fn advance_tail<'g>(&'g self, seg: SegmentPtr<'g, E>, guard: &'g Guard) {
+        // The tail reference moves to `seg`: take it first. If the count is already zero, the
+        // tail has moved past `seg` and every subscription has too; nothing to do.
+        let Some(tail_ref) = seg.try_acquire() else {
+            return;
+        };
+        let mut cur = self.tail(guard);
+        loop {
+            if cur.start >= seg.start {
+                // Someone moved it as far or further: give back the reference we took. It may
+                // be the last one (every subscription has moved past `seg` meanwhile).
+                self.retire(tail_ref, guard);
+                return;
+            }
+            // Release: pairs with the Acquire loads of `tail_seg` (`tail`).
+            match self.tail_seg.compare_exchange_weak(
+                cur.seg.as_ptr(),
+                seg.seg.as_ptr(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // `tail_seg` holds the reference we took, and the old tail's is ours now
+                    // to drop.
+                    let _ = tail_ref.into_raw();
+                    // SAFETY: we just took the tail reference on `cur` over from `tail_seg`.
+                    self.retire(unsafe { cur.into_ref() }, guard);
+                    return;
+                }
+                // SAFETY: loaded from `tail_seg` under the pin, as in `tail`.
+                Err(actual) => cur = unsafe { SegmentPtr::new(NonNull::new_unchecked(actual)) },
+            }
+        }
+    }
+
+    /// Releases `seg` (pinned by `guard`) and counts the segments that died.
+    #[inline]
+    fn retire(&self, seg: SegmentRef<E>, guard: &Guard) -> usize {
+        let dead = seg.release(guard, &self.user_panics);
+        if dead > 0 {
+            // Relaxed: statistics only.
+            self.live_segments.fetch_sub(dead, Ordering::Relaxed);
+        }
+        dead
+    }
+
+    /// Gives up a cursor's reference; returns how many segments died.
+    pub(crate) fn release(&self, seg: SegmentRef<E>) -> usize {
+        let guard = epoch::pin();
+        let dead = self.retire(seg, &guard);
+        if dead >= FLUSH_CHAIN {
+            // A long chain (a lagging subscription let go): push it to the global queue and
+            // help the epoch along, so that its memory is given back now rather than whenever
+            // some thread next collects. Short chains stay in the thread's bag, which the
+            // epoch flushes every 64 retirements; flushing those too would allocate a queue
+            // node each time.
+            guard.flush();
+            drop(guard);
+            flush_epoch();
+        }
+        dead
+    }
+
+    /// A cursor at the current end of the stream: a reference on its segment, taken for the
+    /// caller, and the global index of the first event the caller will read, which `start_at`
+    /// picks from `tail_index` (`None`: look again).
+    pub(crate) fn start_cursor(
+        &self,
+        lag: &LagWarning,
+        mut start_at: impl FnMut(u64) -> Option<u64>,
+    ) -> (SegmentRef<E>, u64) {
+        // Pinned for the walk: the segments it touches may die meanwhile.
+        let guard = epoch::pin();
+        loop {
+            let tail = self.tail(&guard);
+            // SeqCst: the subscription's linearisation point (see `topic`).
+            let Some(index) = start_at(self.tail_index.load(Ordering::SeqCst)) else {
+                retry_hint();
+                continue;
+            };
+            // A cursor may sit just past a segment's last slot (offset == SEGMENT_CAP): the
+            // segment that holds the index before it, or the first segment for index 0. Every
+            // index below `index` was claimed, and the tail moved to a segment only by a sender
+            // that claimed in it, so `tail.start <= index - 1`.
+            let seg = self.find_segment(tail, index.saturating_sub(1), lag);
+            if let Some(seg) = seg.try_acquire() {
+                return (seg, index);
+            }
+            // The segment died under us: the tail has moved on. Look again.
+        }
+    }
+
+    /// DropOldest: moves `head` past every segment whose events are all older than the newest
+    /// `capacity` as of `index` (see `topic`), never past the tail.
+    pub(crate) fn trim(&self, index: u64, capacity: u64, guard: &Guard) {
+        let Some(keep_from) = (index + 1).checked_sub(capacity) else {
+            return;
+        };
+        loop {
+            let h = self.head(guard);
+            if h.start + SEGMENT_CAP as u64 > keep_from {
+                return;
+            }
+            if self.tail(guard).start <= h.start {
+                // Never pass the tail: senders walk from it. The sender that moves it trims.
+                return;
+            }
+            // The tail, later than `h`, is reachable from it.
+            let n = h.next().expect("the tail is past the head");
+            // AcqRel: Release publishes nothing new but pairs with the Acquire loads of `head`;
+            // Acquire on success orders the reads of `h` above before the cut.
+            if self
+                .head
+                .compare_exchange(
+                    h.seg.as_ptr(),
+                    n.seg.as_ptr(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+            {
+                // `h`'s link reference on `n` is now the head reference: cut the link first,
+                // so that `h`'s death does not drop it.
+                h.cut();
+                // SAFETY: we own the head reference on `h`, taken over from `head`.
+                self.retire(unsafe { h.into_ref() }, guard);
+            }
+        }
+    }
+
+    /// DropOldest: a counted reference on the oldest retained segment, for a cursor that was
+    /// overtaken.
+    fn acquire_head(&self, guard: &Guard) -> SegmentRef<E> {
+        loop {
+            if let Some(head) = self.head(guard).try_acquire() {
+                return head;
+            }
+            // `head` moved on and the segment died meanwhile: look again.
+            retry_hint();
+        }
+    }
+
+    /// DropOldest: the start of the oldest retained segment; `None` for other lists.
+    pub(crate) fn head_start(&self) -> Option<u64> {
+        if self.id == 0 {
+            return None;
+        }
+        let guard = epoch::pin();
+        Some(self.head(&guard).start)
+    }
+
+    /// The start of the tail segment.
+    pub(crate) fn tail_start(&self) -> u64 {
+        let guard = epoch::pin();
+        self.tail(&guard).start
+    }
+
+    /// `seg`, a cursor's segment, as a [`SegmentPtr`] if it is not cut yet: always for a list
+    /// whose links are never cut; for a DropOldest list, if `head` has not passed it, else the
+    /// head segment (`Err`), where an overtaken cursor goes on.
+    ///
+    /// # Panics
+    /// If `seg` is a segment of a DropOldest list other than this one, or this list is
+    /// DropOldest and `seg` a segment of another.
+    #[inline]
+    fn uncut<'g>(
+        &'g self,
+        seg: &'g SegmentRef<E>,
+        guard: &'g Guard,
+    ) -> Result<SegmentPtr<'g, E>, SegmentPtr<'g, E>> {
+        assert_eq!(seg.segment().owner, self.id, "a segment of another list");
+        if self.id != 0 {
+            let head = self.head(guard);
+            if head.start > seg.start() {
+                return Err(head);
+            }
+        }
+        // SAFETY: `seg`'s reference keeps it from being retired at all while borrowed; it is
+        // never cut (a list whose links are never cut), or `head` had not passed it when loaded
+        // under this pin (DropOldest), so it is cut only after the pin began.
+        Ok(unsafe { SegmentPtr::new(seg.seg) })
+    }
+
+    /// The segment a cursor at the end of `seg` reads next, with a reference taken for it, and
+    /// how many events it skips: 0, except on a DropOldest list whose `head` has passed `seg`
+    /// (then the cursor jumps to `head`; see `topic`). `None` while there is no successor yet.
+    #[inline]
+    pub(crate) fn successor(&self, seg: &SegmentRef<E>) -> Option<(SegmentRef<E>, u64)> {
+        if self.id == 0 {
+            return seg.next().map(|next| (next, 0));
+        }
+        self.successor_dropping(seg)
+    }
+
+    /// `successor` for a DropOldest list: the successor only if `head` has not passed `seg`,
+    /// else a jump to `head`.
+    fn successor_dropping(&self, seg: &SegmentRef<E>) -> Option<(SegmentRef<E>, u64)> {
+        let from = seg.start() + SEGMENT_CAP as u64;
+        // Pinned before `head` is loaded: what `head` has not passed yet is retired only after
+        // it does, so stays allocated until the guard is dropped.
+        let guard = epoch::pin();
+        if let Ok(s) = self.uncut(seg, &guard) {
+            if let Some(next) = s.next()?.try_acquire() {
+                return Some((next, 0));
+            }
+            // The successor died since: `head` has passed it. Overtaken after all.
+        }
+        let head = self.acquire_head(&guard);
+        // `head` only passes segments whose events are all claimed, and had passed `seg`.
+        debug_assert!(head.start() >= from);
+        let skipped = head.start() - from;
+        Some((head, skipped))
+    }
+
+    /// Counts the events ready at and after `offset` in `seg` (a cursor's position) for which
+    /// `count` says `Some(true)`, stopping at the first it says `None` for, or at the first slot
+    /// not yet written. Reads without consuming; O(events ready). Steps from segment to segment
+    /// as `successor` does (on a DropOldest list, from an overtaken segment to `head`).
+    pub(crate) fn count_ready(
+        &self,
+        seg: &SegmentRef<E>,
+        offset: usize,
+        mut count: impl FnMut(&E) -> Option<bool>,
+    ) -> usize {
+        // Counts `event` into `n`; `false` where the count stops.
+        fn tally<E>(
+            n: &mut usize,
+            event: Option<&E>,
+            count: &mut impl FnMut(&E) -> Option<bool>,
+        ) -> bool {
+            match event.map(count) {
+                Some(Some(true)) => {
+                    *n += 1;
+                    true
+                }
+                Some(Some(false)) => true,
+                Some(None) | None => false,
+            }
+        }
+        let mut n = 0;
+        // The cursor's own segment, through its reference.
+        for offset in offset..SEGMENT_CAP {
+            if !tally(&mut n, seg.get(offset), &mut count) {
+                return n;
+            }
+        }
+        let guard = epoch::pin();
+        let mut cur = match self.uncut(seg, &guard) {
+            Ok(s) => s.next(),
+            // Overtaken: a read would skip to `head`; count from there.
+            Err(head) => Some(head),
+        };
+        while let Some(s) = cur {
+            for offset in 0..SEGMENT_CAP {
+                if !tally(&mut n, s.event(offset), &mut count) {
+                    return n;
+                }
+            }
+            cur = match self.id {
+                0 => s.next(),
+                // Overtaken meanwhile: as above.
+                _ => match self.head(&guard) {
+                    head if head.start > s.start => Some(head),
+                    _ => s.next(),
+                },
+            };
+        }
+        n
+    }
+}
+
+impl<E> Drop for SegmentList<E> {
+    fn drop(&mut self) {
+        // `&mut self`: no sender or cursor walks the list any more (a `SegmentPtr` borrows it),
+        // so what dies here is freed at once rather than retired. The tail and head references
+        // are given up; the segments they alone kept alive (every one from the tail, or from
+        // `head`, on, when no cursor is left) die in a cascade and are freed in a loop. Those
+        // before them died with the last cursor in them and are retired already.
+        // Relaxed: `&mut self` already synchronised with every thread that used the list.
+        let holders = [
+            self.tail_seg.load(Ordering::Relaxed),
+            self.head.load(Ordering::Relaxed),
+        ];
+        for seg in holders {
+            if seg.is_null() {
+                continue;
+            }
+            // SAFETY: `tail_seg` and `head` each own one reference on their segment (type
+            // docs), given up here. The segments that die are reachable from nowhere else: no
+            // cursor holds them (their counts fell to zero), no sender walks them (above).
+            unsafe {
+                let dead = drop_reference(seg);
+                // This drop may run inside any caller's pin (the registry that held the topic
+                // is freed through the epoch): a panicking `E::drop` is contained.
+                destroy_chain(seg, dead, &self.user_panics);
+            }
+        }
+    }
+}
+
+/// Indices `first .. first + n` of a list, claimed by this thread ([`SegmentList::claim`]):
+/// no other thread writes their slots, and this one writes each once, since a `Claim` is
+/// consumed by the write.
+pub(crate) struct Claim<'g, E> {
+    list: &'g SegmentList<E>,
+    guard: &'g Guard,
+    /// Loaded before the claim, so `tail.start <= first`.
+    tail: SegmentPtr<'g, E>,
+    first: u64,
+    n: u64,
+}
+
+impl<E: Send + Sync> Claim<'_, E> {
+    /// The first index claimed.
+    #[inline(always)]
+    pub(crate) fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// Writes `event` at the first index claimed and publishes it, then moves the tail to its
+    /// segment.
+    ///
+    /// # Panics
+    /// If nothing was claimed.
+    #[inline(always)]
+    pub(crate) fn write<C: Carrier<E>>(self, event: C, lag: &LagWarning) {
+        assert!(self.n != 0, "a claim of no index");
+        let seg = self.list.find_segment(self.tail, self.first, lag);
+        // SAFETY: this thread alone claimed the index (the type's docs), and `seg` is allocated
+        // for the claim's pin.
+        unsafe { seg.write_pending((self.first - seg.start) as usize, event) };
+        if seg != self.tail {
+            self.list.advance_tail(seg, self.guard);
+        }
+    }
+
+    /// Writes `events`, one per index claimed, and publishes them, then moves the tail to the
+    /// last one's segment.
+    ///
+    /// # Panics
+    /// If `events` is not as long as the claim.
+    pub(crate) fn write_all(self, events: Vec<E>, lag: &LagWarning) {
+        assert_eq!(events.len() as u64, self.n, "one event per index claimed");
+        if self.n == 0 {
+            return;
+        }
+        let mut seg = self.list.find_segment(self.tail, self.first, lag);
+        let mut offset = (self.first - seg.start) as usize;
+        for event in events {
+            if offset == SEGMENT_CAP {
+                // The next index of the run is the successor's first.
+                seg = self
+                    .list
+                    .find_segment(seg, seg.start + SEGMENT_CAP as u64, lag);
+                offset = 0;
+            }
+            // SAFETY: this thread alone claimed every index of the run, each written once
+            // here; `seg` is allocated for the claim's pin.
+            unsafe { seg.write(offset, event) };
+            offset += 1;
+        }
+        if seg != self.tail {
+            self.list.advance_tail(seg, self.guard);
+        }
+    }
+}
+
+/// Two collections: enough for the epoch to advance twice past bags just pushed, and so to free
+/// them, when no other thread is pinned in an older epoch.
+pub(crate) fn flush_epoch() {
+    for _ in 0..2 {
+        epoch::pin().flush();
     }
 }
 
@@ -486,7 +1196,34 @@ unsafe fn release<E: Send + Sync>(
     guard: &Guard,
     user_panics: &std::sync::Arc<UserPanics>,
 ) -> usize {
-    let first = seg;
+    // SAFETY: the caller's contract.
+    let dead = unsafe { drop_reference(seg) };
+    if dead > 0 {
+        let chain = SendPtr(seg);
+        // The bus's counter travels with the chain: the destruction may run after the topic,
+        // even the bus, is gone, inside another bus's call. Three words with the two below,
+        // so crossbeam-epoch still stores the closure inline.
+        let user_panics = std::sync::Arc::clone(user_panics);
+        // SAFETY: the `dead` segments from `seg` are unreachable for subscriptions (count 0)
+        // and for new senders (none is the tail any more); senders that loaded one of them are
+        // pinned, and the epoch runs this only after they unpin. Each dead segment's `next`
+        // was read by `drop_reference` and never changes.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let chain = chain;
+                destroy_chain(chain.0, dead, &user_panics)
+            });
+        }
+    }
+    dead
+}
+
+/// Drops the reference on `seg` and, for each segment that dies, its link reference on its
+/// successor, in a loop; returns how many died (`seg` and the ones after it). Frees nothing.
+///
+/// # Safety
+/// The caller owns one reference on `seg`, which it gives up.
+unsafe fn drop_reference<E>(seg: *mut Segment<E>) -> usize {
     let mut cur = seg;
     let mut dead = 0usize;
     loop {
@@ -513,23 +1250,6 @@ unsafe fn release<E: Send + Sync>(
             break;
         }
         cur = next;
-    }
-    if dead > 0 {
-        let chain = SendPtr(first);
-        // The bus's counter travels with the chain: the destruction may run after the topic,
-        // even the bus, is gone, inside another bus's call. Three words with the two below,
-        // so crossbeam-epoch still stores the closure inline.
-        let user_panics = std::sync::Arc::clone(user_panics);
-        // SAFETY: the `dead` segments from `first` are unreachable for subscriptions (count 0)
-        // and for new senders (none is the tail any more); senders that loaded one of them are
-        // pinned, and the epoch runs this only after they unpin. Each dead segment's `next`
-        // was read above and never changes.
-        unsafe {
-            guard.defer_unchecked(move || {
-                let chain = chain;
-                destroy_chain(chain.0, dead, &user_panics)
-            });
-        }
     }
     dead
 }
@@ -729,6 +1449,16 @@ mod tests {
         }
     }
 
+    /// Flushes until `done`, for up to 30 s: other tests' pinned threads may hold the epoch
+    /// back for a while.
+    fn flush_until(done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done() && std::time::Instant::now() < deadline {
+            flush();
+            std::thread::yield_now();
+        }
+    }
+
     /// A chain of `n` segments: the first with `first_refs` references, the rest holding only
     /// their link reference.
     fn chain(n: usize, first_refs: usize) -> Vec<*mut Segment<Probe>> {
@@ -737,7 +1467,7 @@ mod tests {
                 Segment::alloc(
                     (i * SEGMENT_CAP) as u64,
                     if i == 0 { first_refs } else { 1 },
-                    false,
+                    0,
                 )
             })
             .collect();
@@ -798,7 +1528,7 @@ mod tests {
 
     #[test]
     fn try_acquire_fails_once_the_count_is_zero() {
-        let seg = Segment::<u8>::alloc(0, 1, false);
+        let seg = Segment::<u8>::alloc(0, 1, 0);
         // SAFETY: `seg` is alive: we hold its one reference.
         let s = unsafe { &*seg };
         // SAFETY: alive.
@@ -818,7 +1548,7 @@ mod tests {
     #[test]
     fn unwritten_slots_are_not_dropped() {
         let drops = Arc::new(StdAtomicUsize::new(0));
-        let seg = Segment::alloc(0, 1, false);
+        let seg = Segment::alloc(0, 1, 0);
         // SAFETY: fresh segment, slot 5 written once.
         unsafe { (*seg).write(5, Probe(drops.clone())) };
         // SAFETY: we hold its one reference.
@@ -846,12 +1576,65 @@ mod tests {
         assert_eq!(first.release(&guard, &Arc::new(UserPanics::new())), 1);
     }
 
+    /// A DropOldest list follows a cursor's segment only if it is one of its own: another's
+    /// may be cut where this list's `head` cannot tell.
+    #[test]
+    #[should_panic(expected = "a segment of another list")]
+    fn a_drop_oldest_list_refuses_a_segment_of_another_list() {
+        let panics = Arc::new(UserPanics::new());
+        let lag = LagWarning::new(crate::lag::OFF);
+        let ours = SegmentList::<u8>::new(true, panics.clone());
+        let theirs = SegmentList::<u8>::new(true, panics);
+        let (cursor, _) = theirs.start_cursor(&lag, Some);
+        // Panics; the cursor's reference leaks with it, which is fine in a test.
+        let _ = ours.successor(&cursor);
+    }
+
+    /// Dropping a list frees at once what it alone kept alive, and nothing a reference still
+    /// holds: not that segment, nor those after it, which its link keeps.
+    #[test]
+    fn dropping_a_list_frees_its_segments_by_their_counts() {
+        let drops = Arc::new(StdAtomicUsize::new(0));
+        let panics = Arc::new(UserPanics::new());
+        let lag = LagWarning::new(crate::lag::OFF);
+        for (drop_oldest, hold) in [(false, false), (false, true), (true, false), (true, true)] {
+            drops.store(0, Ordering::SeqCst);
+            let list = SegmentList::<Probe>::new(drop_oldest, panics.clone());
+            let (cursor, _) = list.start_cursor(&lag, Some);
+            let guard = epoch::pin();
+            for _ in 0..3 * SEGMENT_CAP {
+                list.claim(1, &guard)
+                    .expect("open")
+                    .write(Owned(Probe(drops.clone())), &lag);
+            }
+            drop(guard);
+            assert_eq!(list.live_segments(), 3);
+            let held = hold.then(|| cursor.acquire());
+            // Unbounded, unheld: the first two die here, retired to the epoch.
+            let _ = list.release(cursor);
+            drop(list);
+            let case = format!("drop_oldest: {drop_oldest}, hold: {hold}");
+            let Some(held) = held else {
+                flush_until(|| drops.load(Ordering::SeqCst) == 3 * SEGMENT_CAP);
+                assert_eq!(drops.load(Ordering::SeqCst), 3 * SEGMENT_CAP, "{case}");
+                continue;
+            };
+            assert_eq!(drops.load(Ordering::SeqCst), 0, "{case}");
+            assert!(held.get(0).is_some(), "{case}: the held segment is intact");
+            let guard = epoch::pin();
+            assert_eq!(held.release(&guard, &panics), 3, "{case}");
+            drop(guard);
+            flush_until(|| drops.load(Ordering::SeqCst) == 3 * SEGMENT_CAP);
+            assert_eq!(drops.load(Ordering::SeqCst), 3 * SEGMENT_CAP, "{case}");
+        }
+    }
+
     /// A DropOldest segment's link may be cut, after which its successor may be freed while
     /// the segment lives: `next` must refuse it rather than follow the link.
     #[test]
     #[should_panic(expected = "may be cut")]
     fn next_refuses_a_segment_whose_link_may_be_cut() {
-        let seg = Segment::<u8>::alloc(0, 1, true);
+        let seg = Segment::<u8>::alloc(0, 1, 1);
         // SAFETY: we own its only reference (leaked by the panic, which is fine in a test).
         let r = unsafe { SegmentRef::from_raw(seg) };
         let _ = r.next();

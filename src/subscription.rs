@@ -12,11 +12,12 @@ use futures_core::{FusedStream, Stream};
 
 use crate::error::RecvTimeoutError;
 use crate::error::TryRecvError;
+use crate::position::Position;
 use crate::registry::Shared;
 use crate::segment::{SEGMENT_CAP, SegmentRef};
 use crate::stats::SubscriptionStats;
 use crate::sync::{Arc, retry_hint, thread};
-use crate::topic::{Position, Topic};
+use crate::topic::Topic;
 use crate::wait_list::WaitNode;
 
 /// A subscription that has caught up flushes the segments it retired to the epoch once there
@@ -128,7 +129,7 @@ pub(crate) struct CursorMover<'a, E: Send + Sync + 'static> {
     offset: usize,
     start: u64,
     topic: &'a Topic<E>,
-    position: Option<Position>,
+    position: Option<&'a Position>,
     streak: &'a mut u32,
 }
 
@@ -227,7 +228,7 @@ impl<E: Send + Sync + 'static> Live<E> {
 
     #[inline(never)]
     fn publish_position(&self) {
-        if let Some(cell) = self.position {
+        if let Some(cell) = &self.position {
             self.topic.publish_position(cell, self.cursor.index());
         }
     }
@@ -244,7 +245,7 @@ impl<E: Send + Sync + 'static> Live<E> {
                 cursor_offset: &mut self.cursor.offset,
                 start,
                 topic: &self.topic,
-                position: self.position,
+                position: self.position.as_ref(),
                 streak: &mut self.streak,
             },
         )
@@ -431,7 +432,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         // no sender lets this subscription fall more than the bound behind (see `topic`).
         let position = topic.register_position();
         let (seg, index) = topic.start_cursor();
-        if let Some(cell) = position {
+        if let Some(cell) = &position {
             topic.publish_position(cell, index);
         }
         let offset = (index - seg.start()) as usize;
@@ -1023,7 +1024,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         // Backpressure: a cell of its own at our position. Until it holds that, ours (at the
         // same position, and kept by `&self`) holds the senders back for it.
         let position = live.topic.register_position();
-        if let Some(cell) = position {
+        if let Some(cell) = &position {
             live.topic.publish_position(cell, cursor.index());
         }
         Subscription::at(
@@ -1072,7 +1073,7 @@ impl<E: Send + Sync + 'static> Drop for Subscription<E> {
             impl<E: Send + Sync + 'static> Drop for Unsubscribe<'_, E> {
                 fn drop(&mut self) {
                     self.shared.unsubscribe(self.topic);
-                    if let Some(cell) = self.position {
+                    if let Some(cell) = &self.position {
                         // After the count fell: a sender woken here that finds no subscription
                         // left reports that instead of storing for nobody.
                         self.topic.release_position(cell);

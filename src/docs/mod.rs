@@ -23,13 +23,26 @@
 //! | bus handle | `bus.rs`, `bound.rs` | the registry below; the per-type bounds given to the builder |
 //! | registry | `registry.rs` | sharded copy-on-write lists of topics (`ArcSwap` per shard), 64 bucket counters, `generation`, `closed` |
 //! | send cache | `send_cache.rs` | per thread: (bus id, `TypeId`, registry generation) -> topic |
-//! | topic | `topic.rs` | `tail_index` (claims + `CLOSED` bit), `tail_seg`, `subscribers`, `closed_at`; for bounded topics `head`, the read positions, parked senders |
-//! | segments | `segment.rs` | per segment: `refs`, `next`, 64 slots of (`ready`, value); `SegmentRef` is one counted reference |
+//! | topic | `topic.rs` | `subscribers`, `closed_at`, parked subscriptions; for bounded topics the Backpressure `gate` and parked senders |
+//! | segments | `segment.rs` | per topic (`SegmentList`): `tail_index` (claims + `CLOSED` bit), `tail_seg`, DropOldest's `head`; per segment: `refs`, `next`, 64 slots of (`ready`, value); `SegmentRef` is one counted reference, `SegmentPtr` a pointer valid while its pin lasts |
+//! | read positions | `position.rs` | Backpressure: a push-only list of position cells, one per subscription |
 //! | cursor | `subscription.rs`, `batch.rs`, `lag.rs` | none: a segment reference and an offset, owned by one reader |
 //! | parking | `wait_list.rs` | a Treiber stack of wait nodes, taken whole by a waker |
 //! | loom shim | `sync/` (`std.rs`, `loom.rs`) | none: where every atomic, cell, `Arc` and epoch guard comes from |
 //! | scopes | `scope/`, `ctx.rs` | the scope tree, the ambient frame, scoped state and tasks |
 //! | bridge | `bridge/nats/` | a NATS connection, one task per export and import |
+//!
+//! # Where `unsafe` is
+//!
+//! Every block has a `// SAFETY:` comment naming the invariant it relies on
+//! (`clippy::undocumented_unsafe_blocks` is on), and sits in a module whose job that invariant
+//! is: `segment.rs` (slots, reference counts, and every walk and free of a topic's segment
+//! list), `position.rs` (the Backpressure position list), `wait_list.rs` (the wait nodes'
+//! stack), `send_cache.rs` (the cached topic pointer), `registry.rs` (retiring a replaced
+//! registry into the epoch), `bus.rs` (lending a large event to a send as a `Pending`),
+//! `scope/current.rs` (the current frame), `sync/` (the loom shim's cells), and `lib.rs`'s
+//! loom-only hooks. `topic.rs`, `subscription.rs` and `batch.rs`, which build on them, have
+//! `#![forbid(unsafe_code)]`.
 //!
 //! # How it is checked
 //!
