@@ -10,6 +10,8 @@ const PER_TASK: u64 = if cfg!(miri) { 100 } else { 10_000 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scopes_on_a_multi_thread_runtime_keep_their_context_on_every_poll() {
+    // Yields per task; fewer under miri (scripts/miri.sh), where tokio's workers are slow.
+    const ROUNDS: u32 = if cfg!(miri) { 8 } else { 50 };
     let mut runs = Vec::new();
     for i in 0..8u32 {
         runs.push(tokio::spawn(Scope::new("worker").with_state(i).run(
@@ -17,7 +19,7 @@ async fn scopes_on_a_multi_thread_runtime_keep_their_context_on_every_poll() {
                 let mut sub = ctx::subscribe::<u32>().unwrap();
                 let task = ctx::spawn({
                     async move {
-                        for _ in 0..50 {
+                        for _ in 0..ROUNDS {
                             tokio::task::yield_now().await;
                             assert_eq!(*ctx::state::<u32>().unwrap(), i);
                             ctx::send(i).unwrap();
@@ -25,7 +27,7 @@ async fn scopes_on_a_multi_thread_runtime_keep_their_context_on_every_poll() {
                     }
                 })
                 .unwrap();
-                for _ in 0..50 {
+                for _ in 0..ROUNDS {
                     tokio::task::yield_now().await;
                     assert_eq!(*ctx::state::<u32>().unwrap(), i, "own state on every poll");
                     assert_eq!(sub.recv().await, Some(i), "only its own root's events");

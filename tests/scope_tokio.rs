@@ -22,7 +22,8 @@ async fn tasks_on_tokio_inherit_the_scope_across_threads() {
                 .map(|i| {
                     let t = Arc::clone(&t);
                     ctx::spawn(async move {
-                        for _ in 0..100 {
+                        // Fewer under miri (scripts/miri.sh).
+                        for _ in 0..if cfg!(miri) { 10 } else { 100 } {
                             tokio::task::yield_now().await;
                             t.lock().unwrap().insert(tokio::task::id());
                             assert_eq!(&*ctx::scope_name().unwrap(), "app");
