@@ -24,6 +24,8 @@ mod common;
 
 #[path = "../tests/support/many_types.rs"]
 mod many_types;
+#[path = "common/type_ops.rs"]
+mod type_ops;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::any::Any;
@@ -36,6 +38,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use many_types::Tree;
 use many_types::{Node, Types256, Visit, each_type};
 use tidings::Bus;
+use type_ops::{Ops, send_one, subscribe_one};
 
 /// Counts live heap bytes and their peak, for the retired-copies figure. Relaxed: a single
 /// thread allocates while it is read.
@@ -71,23 +74,6 @@ const ROUND_ROBIN: usize = 1024;
 
 /// A fresh type, not in the tree: the one registered and removed by `W10_register`.
 struct Probe;
-
-/// What the bench does with one type, as plain function pointers (made once per type).
-#[derive(Clone, Copy)]
-struct Ops {
-    subscribe: fn(&Bus) -> Box<dyn Any>,
-    send: fn(&Bus) -> bool,
-}
-
-#[inline(never)]
-fn subscribe_one<E: Clone + Send + Sync + 'static>(bus: &Bus) -> Box<dyn Any> {
-    Box::new(bus.subscribe::<E>())
-}
-
-#[inline(never)]
-fn send_one<E: Default + Clone + Send + Sync + 'static>(bus: &Bus) -> bool {
-    bus.send(E::default()).is_ok()
-}
 
 /// Whether the visited types are sent to; a trait rather than a flag, so that only the types
 /// sent to compile a send.

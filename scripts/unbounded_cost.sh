@@ -27,6 +27,8 @@
 #   --baseline COMMIT   measure against another commit (it must build with the API the
 #               workloads use: Bus::new, subscribe, send, recv, recv_many, recv_blocking,
 #               recv_many_blocking, try_recv, try_recv_many).
+#   --now COMMIT   measure a commit as "now" instead of the working tree (e.g. `--now 2768667`,
+#               the overload merge, for what bounded topics alone cost).
 #   CRITERION_ARGS    e.g. a filter: `-- W5` runs only W5.
 # The table goes to stdout and to target/unbounded-cost.txt (--callgrind: target/unbounded-cost-
 # callgrind.txt). Needs git history containing the
@@ -49,6 +51,7 @@ mode=full
 threshold=3
 control=
 plots=
+now_commit=
 n=1000000
 criterion_args=()
 while [ $# -gt 0 ]; do
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
         --plots) plots=1 ;;
         --threshold) threshold=$2; shift ;;
         --baseline) baseline=$2; shift ;;
+        --now) now_commit=$2; shift ;;
         --) shift; criterion_args+=("$@"); break ;;
         *) echo "unknown argument $1 (see the usage at the top of $0)" >&2; exit 2 ;;
     esac
@@ -80,7 +84,15 @@ if ! baseline=$(git rev-parse --verify -q "$baseline^{commit}"); then
     echo "the baseline commit is not in this clone's history (a shallow clone?): git fetch --unshallow" >&2
     exit 1
 fi
-now=$(git describe --always --dirty --abbrev=12)
+now=$(git describe --always --dirty --abbrev=12)" (the working tree)"
+now_path=../..
+if [ -n "$now_commit" ]; then
+    now=$(git rev-parse --verify "$now_commit^{commit}")
+    now_path=../unbounded-now
+    rm -rf target/unbounded-now
+    mkdir -p target/unbounded-now
+    git archive "$now" | tar -x -C target/unbounded-now
+fi
 
 # The baseline's tree, its package renamed so that both can be dependencies of one crate.
 base_dir=target/unbounded-baseline
@@ -107,7 +119,7 @@ publish = false
 [workspace]
 
 [dependencies]
-tidings = { path = "../.." }
+tidings = { path = "$now_path" }
 tidings_baseline = { path = "../unbounded-baseline" }
 criterion = { version = "0.5", default-features = false, features = ["cargo_bench_support", "async_tokio", "html_reports", "plotters"] }
 tokio = { version = "1", features = ["rt", "rt-multi-thread", "macros", "sync", "time", "io-util", "io-std", "process"] }
@@ -126,7 +138,7 @@ EOF
 cp Cargo.lock "$crate/Cargo.lock"
 rm -rf "$crate/criterion"
 
-echo "now: $now (the working tree); baseline: $baseline; mode: $mode"
+echo "now: $now; baseline: $baseline; mode: $mode"
 if [ "$mode" = callgrind ]; then
     CARGO_TARGET_DIR="$root/target" cargo build -q --release --manifest-path "$crate/Cargo.toml" \
         --example unbounded_cost_probe

@@ -426,13 +426,14 @@ impl Shared {
         // Pinned before the generation is loaded: see `send_cache` for why this keeps a cached
         // topic alive. The pin also protects the segments `push` walks.
         let guard = epoch::pin();
-        match send_cache::lookup::<E>(self.id, &self.registry, &guard) {
+        match send_cache::lookup::<E>(self, &guard) {
             Ok(topic) => self.push(topic, event, &guard),
             Err(miss) => self.send_uncached(event, miss, &guard),
         }
     }
 
-    /// The registry path of `send_to_topic`; fills the send cache with the topic found.
+    /// `send_to_topic` after the send cache's first level missed: its second level, else the
+    /// registry, whose topic then fills the cache.
     #[inline(never)]
     fn send_uncached<E: Send + Sync + 'static, C: Carrier<E>>(
         &self,
@@ -521,7 +522,7 @@ impl Shared {
         }
         // Pinned first, as in `send_to_topic`.
         let guard = epoch::pin();
-        let pushed = match send_cache::lookup::<E>(self.id, &self.registry, &guard) {
+        let pushed = match send_cache::lookup::<E>(self, &guard) {
             Ok(topic) => topic.push_all(events, &guard),
             Err(_) => self
                 .registry

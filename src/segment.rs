@@ -8,7 +8,7 @@
 //!
 //! - one for the *link* from its predecessor, while the predecessor is alive (a segment
 //!   installed by `next` starts with this one reference);
-//! - one while it is the topic's *tail segment* (`Topic::tail_seg`);
+//! - one while it is the topic's *tail segment* (`SegmentList::tail_seg`);
 //! - one for every subscription whose cursor is in it.
 //!
 //! So a segment dies exactly when it is not the tail, no subscription is in it, and everything

@@ -47,7 +47,9 @@
 //!
 //! Loom builds leave the cache out (every send takes the registry path, which the models cover).
 
-use crate::registry::Registry;
+use std::any::TypeId;
+
+use crate::registry::Shared;
 use crate::sync::epoch::Guard;
 use crate::topic::Topic;
 
@@ -60,37 +62,43 @@ pub(crate) struct Miss {
     generation: u64,
 }
 
-/// `E`'s topic on the bus with id `bus` and registry `registry`, if this thread cached it under
-/// the registry's current generation; valid while `guard` is (module docs). On a miss, what
-/// [`store`] needs to cache the topic the caller then finds in `registry`.
+/// `E`'s topic on `bus` if this thread's first level holds it under the bus registry's current
+/// generation; valid while `guard` is (module docs). On a miss, what [`lookup_second`] and
+/// [`store`] need. Generic only in the `TypeId`, a constant after inlining.
 #[inline(always)]
 pub(crate) fn lookup<'g, E: Send + Sync + 'static>(
-    bus: u64,
-    registry: &Registry,
+    bus: &Shared,
     guard: &'g Guard,
 ) -> Result<&'g Topic<E>, Miss> {
     let _ = guard;
     // Loaded after the pin `guard` proves (module docs).
-    let generation = registry.generation();
-    match imp::lookup::<E>(bus, generation) {
+    let generation = bus.registry.generation();
+    match imp::lookup_first(bus.id, TypeId::of::<E>(), generation) {
         // SAFETY: the entry matched this bus, `E` and the generation loaded while pinned, so it
         // points to `E`'s `Topic<E>` in a shard the epoch keeps alive until `guard` is dropped
-        // (module docs); entries for `E` are only made from a `&Topic<E>` (`store`).
+        // (module docs); entries for `E`'s `TypeId` are only made from a `&Topic<E>` (`store`).
         Some(topic) => Ok(unsafe { &*topic.cast::<Topic<E>>() }),
-        None => Err(Miss { bus, generation }),
+        None => Err(Miss {
+            bus: bus.id,
+            generation,
+        }),
     }
 }
 
-/// `lookup`'s second level (module docs), for the slow path: `E`'s topic if this thread's
-/// second level holds it under the generation of `miss`, which `lookup` returned while `guard`
-/// was held.
-#[inline]
+/// `lookup`'s second level (module docs), for the caller's out-of-line path: `E`'s topic if
+/// this thread's second level holds it under the generation of `miss`, which `lookup` returned
+/// while `guard` was held. A hit is copied up to the first level.
+///
+/// The table probe is not generic: every event type shares one copy, so a thread sending round
+/// robin over many types runs one copy of it instead of one per type (issue 12, item 6:
+/// per-type copies of the send path were most of the instruction-cache misses of such a round).
+#[inline(always)]
 pub(crate) fn lookup_second<'g, E: Send + Sync + 'static>(
     miss: &Miss,
     guard: &'g Guard,
 ) -> Option<&'g Topic<E>> {
     let _ = guard;
-    let topic = imp::lookup_second::<E>(miss.bus, miss.generation)?;
+    let topic = imp::lookup_second(miss.bus, TypeId::of::<E>(), miss.generation)?;
     // SAFETY: as in `lookup`: the entry matched this bus, `E` and a generation loaded while
     // `guard` was held.
     Some(unsafe { &*topic.cast::<Topic<E>>() })
@@ -101,7 +109,7 @@ pub(crate) fn lookup_second<'g, E: Send + Sync + 'static>(
 #[inline]
 pub(crate) fn store<E: Send + Sync + 'static>(miss: Miss, topic: &Topic<E>) {
     let ptr: *const Topic<E> = topic;
-    imp::store::<E>(miss.bus, miss.generation, ptr.cast());
+    imp::store(miss.bus, TypeId::of::<E>(), miss.generation, ptr.cast());
 }
 
 #[cfg(not(tidings_loom))]
@@ -152,15 +160,16 @@ mod imp {
             }
         }
 
-        fn get(&self, bus: u64, type_id: TypeId) -> Option<Entry> {
+        #[inline]
+        fn get(&self, bus: u64, type_id: TypeId) -> Option<&Entry> {
             let mask = self.slots.len() - 1;
             let mut i = slot(bus, type_id) & mask;
             loop {
-                let entry = self.slots[i]?;
-                if entry.is(bus, type_id) {
-                    return Some(entry);
+                match &self.slots[i] {
+                    Some(entry) if entry.is(bus, type_id) => return Some(entry),
+                    Some(_) => i = (i + 1) & mask,
+                    None => return None,
                 }
-                i = (i + 1) & mask;
             }
         }
 
@@ -215,10 +224,9 @@ mod imp {
         (x.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 40) as usize
     }
 
-    /// The cached topic of `E` on bus `bus` if it was found under `generation`.
+    /// The first level's entry for `type_id` on bus `bus` if it was found under `generation`.
     #[inline(always)]
-    pub(crate) fn lookup<E: 'static>(bus: u64, generation: u64) -> Option<*const ()> {
-        let type_id = TypeId::of::<E>();
+    pub(crate) fn lookup_first(bus: u64, type_id: TypeId, generation: u64) -> Option<*const ()> {
         let entry = ENTRIES.with(|e| e[way(bus, type_id)].get())?;
         if entry.is(bus, type_id) && entry.generation == generation {
             Some(entry.topic)
@@ -227,13 +235,14 @@ mod imp {
         }
     }
 
-    /// `lookup` in the second level, after a first-level miss; a hit is copied up to the first.
+    /// After a first-level miss: the second level's entry for `type_id` on bus `bus` if it was
+    /// found under `generation`; a hit is copied up to the first level. Not generic: one copy
+    /// for every event type.
     #[inline(never)]
-    pub(crate) fn lookup_second<E: 'static>(bus: u64, generation: u64) -> Option<*const ()> {
-        let type_id = TypeId::of::<E>();
+    pub(crate) fn lookup_second(bus: u64, type_id: TypeId, generation: u64) -> Option<*const ()> {
         // After the table's destructor ran (a send from another thread-local's `Drop`), a miss.
         let entry = TABLE
-            .try_with(|table| table.borrow().as_ref()?.get(bus, type_id))
+            .try_with(|table| table.borrow().as_ref()?.get(bus, type_id).copied())
             .ok()
             .flatten()
             .filter(|entry| entry.generation == generation)?;
@@ -247,12 +256,11 @@ mod imp {
         pub(crate) static STORES: Cell<usize> = const { Cell::new(0) };
     }
 
-    /// Remembers that `topic` is `E`'s topic on bus `bus`, found under `generation`.
-    #[inline]
-    pub(crate) fn store<E: 'static>(bus: u64, generation: u64, topic: *const ()) {
+    /// Remembers that `topic` is the topic of `type_id` on bus `bus`, found under `generation`.
+    #[inline(never)]
+    pub(crate) fn store(bus: u64, type_id: TypeId, generation: u64, topic: *const ()) {
         #[cfg(test)]
         STORES.with(|s| s.set(s.get() + 1));
-        let type_id = TypeId::of::<E>();
         let entry = Entry {
             bus,
             type_id,
@@ -296,15 +304,17 @@ mod imp {
 
 #[cfg(tidings_loom)]
 mod imp {
-    pub(crate) fn lookup<E: 'static>(_: u64, _: u64) -> Option<*const ()> {
+    use std::any::TypeId;
+
+    pub(crate) fn lookup_first(_: u64, _: TypeId, _: u64) -> Option<*const ()> {
         None
     }
 
-    pub(crate) fn lookup_second<E: 'static>(_: u64, _: u64) -> Option<*const ()> {
+    pub(crate) fn lookup_second(_: u64, _: TypeId, _: u64) -> Option<*const ()> {
         None
     }
 
-    pub(crate) fn store<E: 'static>(_: u64, _: u64, _: *const ()) {}
+    pub(crate) fn store(_: u64, _: TypeId, _: u64, _: *const ()) {}
 }
 
 #[cfg(all(test, not(tidings_loom)))]

@@ -91,7 +91,8 @@ pub(crate) struct Live<E: Send + Sync + 'static> {
     /// Events received since the stream was last found empty by a poll (see [`BURST`]).
     pub(crate) streak: u32,
     /// Backpressure topics: this subscription's position cell (owned by the topic, which
-    /// `topic` keeps alive), updated after every read. `None` for other policies.
+    /// `topic` keeps alive), updated after every read (a batch read: at the end of each run in a
+    /// segment, see `CursorMover`). `None` for other policies.
     position: Option<Position>,
     /// DropOldest topics: events skipped because the topic dropped them before this
     /// subscription read them (see `Topic::successor`).
@@ -116,10 +117,16 @@ impl<E> Cursor<E> {
 }
 
 /// Moves a cursor within its segment while the segment is borrowed apart
-/// ([`Live::split_cursor`]), publishing a Backpressure position as every move of the cursor
-/// does.
-pub(crate) struct CursorMover<'a, E> {
-    offset: &'a mut usize,
+/// ([`Live::split_cursor`]). The move takes effect when the mover is dropped (also when a user
+/// `Clone` panics mid-run, so the events already taken stay consumed): the cursor's offset is
+/// written, and a Backpressure subscription publishes its position. A batch read so writes
+/// and publishes once per run, and its loop keeps the offset in a register (what the
+/// unbounded path pays for Backpressure: nothing per event; `scripts/unbounded_cost.sh`).
+pub(crate) struct CursorMover<'a, E: Send + Sync + 'static> {
+    /// The cursor's offset, written on drop.
+    cursor_offset: &'a mut usize,
+    /// Where the cursor will be.
+    offset: usize,
     start: u64,
     topic: &'a Topic<E>,
     position: Option<&'a Position>,
@@ -130,18 +137,25 @@ impl<E: Send + Sync + 'static> CursorMover<'_, E> {
     /// Moves the cursor to `offset`, past slots the caller found ready.
     #[inline]
     pub(crate) fn set(&mut self, offset: usize) {
-        debug_assert!(offset >= *self.offset && offset <= SEGMENT_CAP);
-        *self.offset = offset;
-        if let Some(cell) = self.position {
-            self.topic
-                .publish_position(cell, self.start + offset as u64);
-        }
+        debug_assert!(offset >= self.offset && offset <= SEGMENT_CAP);
+        self.offset = offset;
     }
 
     /// Counts `n` events received toward the burst streak (see [`BURST`]).
     #[inline]
     pub(crate) fn count_streak(&mut self, n: usize) {
         *self.streak = self.streak.saturating_add(n as u32);
+    }
+}
+
+impl<E: Send + Sync + 'static> Drop for CursorMover<'_, E> {
+    #[inline]
+    fn drop(&mut self) {
+        *self.cursor_offset = self.offset;
+        if let Some(cell) = self.position {
+            self.topic
+                .publish_position(cell, self.start + self.offset as u64);
+        }
     }
 }
 
@@ -201,16 +215,19 @@ impl<E: Send + Sync + 'static> Live<E> {
         }
     }
 
+    /// Moves the cursor past the event at it; a Backpressure subscription then publishes its
+    /// position (the senders may have room now). Out of line, so that the unbounded read path
+    /// pays one compare and branch for it (`scripts/unbounded_cost.sh --callgrind`).
     #[inline]
     fn advance(&mut self) {
         self.cursor.offset += 1;
-        self.moved();
+        if self.position.is_some() {
+            self.publish_position();
+        }
     }
 
-    /// After the cursor moved forward within its segment: a Backpressure subscription
-    /// publishes its position (the senders may have room now).
-    #[inline]
-    fn moved(&mut self) {
+    #[inline(never)]
+    fn publish_position(&self) {
         if let Some(cell) = &self.position {
             self.topic.publish_position(cell, self.cursor.index());
         }
@@ -224,7 +241,8 @@ impl<E: Send + Sync + 'static> Live<E> {
         (
             &self.cursor.seg,
             CursorMover {
-                offset: &mut self.cursor.offset,
+                offset: self.cursor.offset,
+                cursor_offset: &mut self.cursor.offset,
                 start,
                 topic: &self.topic,
                 position: self.position.as_ref(),

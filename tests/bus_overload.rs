@@ -693,6 +693,50 @@ fn batch_reads_make_room_under_backpressure() {
     bus.send_all([6u32, 7, 8]).unwrap();
 }
 
+/// A batch read whose `Clone` panics mid-run still makes room for the events it took (the
+/// position is published as the read unwinds) and for none of the rest: room for exactly 3 of
+/// the 5, and a sender waiting for room is woken.
+#[test]
+fn a_batch_read_that_panics_makes_room_for_what_it_took() {
+    #[derive(Debug, PartialEq)]
+    struct Fragile(u32);
+    impl Clone for Fragile {
+        fn clone(&self) -> Self {
+            if self.0 == 3 && FRAGILE_PANICS.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("clone");
+            }
+            Fragile(self.0)
+        }
+    }
+    static FRAGILE_PANICS: AtomicUsize = AtomicUsize::new(0);
+    let bus = Bus::builder()
+        .bound::<Fragile>(5, Overflow::Backpressure)
+        .build();
+    let mut sub = bus.subscribe::<Fragile>();
+    bus.send_all((0..5).map(Fragile)).unwrap();
+    let (count, waker) = CountingWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = Box::pin(bus.send_async(Fragile(5)));
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    let mut buf = Vec::new();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sub.try_recv_many(&mut buf, 10)
+    }));
+    assert!(caught.is_err());
+    assert_eq!(buf, [Fragile(0), Fragile(1), Fragile(2)]);
+    assert!(count.wakes() >= 1, "the waiting sender was not woken");
+    assert!(fut.as_mut().poll(&mut cx).is_ready());
+    assert!(bus.send(Fragile(6)).is_ok());
+    assert!(bus.send(Fragile(7)).is_ok());
+    match bus.send(Fragile(8)) {
+        Err(SendError::Full(Fragile(8))) => {}
+        other => panic!("room for exactly the 3 taken: {other:?}"),
+    }
+    buf.clear();
+    assert_eq!(sub.try_recv_many(&mut buf, 10), Ok(5));
+    assert_eq!(buf.iter().map(|f| f.0).collect::<Vec<_>>(), [3, 4, 5, 6, 7]);
+}
+
 /// `send_all` on a DropOldest type trims like single sends; a batch reader that lags resumes
 /// with received + missed = sent.
 #[test]

@@ -436,6 +436,36 @@ fn full_sender_vs_reader() {
     });
 }
 
+/// Backpressure: as `full_sender_vs_reader`, with the room made by a batch read
+/// (`try_recv_many`), which publishes its position once per segment run, when the run's cursor
+/// mover is dropped. Catches a batch read that moves the cursor without publishing (injected
+/// once by deleting the publish in `CursorMover`'s `Drop`: loom reported a deadlock).
+#[test]
+fn full_sender_vs_batch_reader() {
+    model(|| {
+        let bus = Bus::builder()
+            .bound::<Ev>(2, Overflow::Backpressure)
+            .build();
+        let mut sub = bus.subscribe::<Ev>();
+        bus.send(Ev::new(1)).unwrap();
+        bus.send(Ev::new(2)).unwrap();
+        let reader = thread::spawn(move || {
+            let mut buf = Vec::new();
+            let taken = sub.try_recv_many(&mut buf, 8);
+            let got: Vec<u32> = buf.iter().map(|e: &Ev| *e.0).collect();
+            (taken, got, sub)
+        });
+        let sent = loom::future::block_on(bus.send_async(Ev::new(3)));
+        assert!(sent.is_ok());
+        let (taken, mut got, mut sub) = reader.join().unwrap();
+        // The run ends at the first segment's end (2 events under loom), where the position
+        // is published; the read may then go on into the next segment and find 3 there.
+        assert_eq!(taken, Ok(got.len()));
+        got.extend(drain(&mut sub));
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
 /// Backpressure: a sender waits on a full topic while the bus closes. It must wake and get its
 /// event back in `Closed` (a deadlock otherwise). Catches a close that does not wake parked
 /// senders (injected once by deleting `self.senders.wake_all()` in `Topic::close`: loom
