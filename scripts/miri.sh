@@ -29,7 +29,9 @@
 # panic (backtraces, now RUST_BACKTRACE=0); the four "earlier run" files had about a quarter
 # of a core. "stopped" = stopped by hand to shrink it first, not a failure; no file failed and
 # no run reported undefined behaviour. A rerun on a quiet machine is much faster. The unit
-# tests (`--lib`) are CI's run and not in this table.
+# tests (`--lib`) are CI's run and not in this table. Main moved during these runs: issue 13's
+# segment rework reached them at 06:33, as bus_overload started, so the files before it ran on
+# the library before that rework; rerunning them on today's main is still to do.
 #
 #   bus_batches        not run
 #   bus_broadcast      passed    442 s  earlier run, 256 shards, quarter core
@@ -37,14 +39,14 @@
 #   bus_closing        passed    632 s  earlier run, 256 shards, quarter core
 #   bus_executors      passed    383 s  earlier run, 256 shards, quarter core
 #   bus_faults         not run
-#   bus_introspection  not run
+#   bus_introspection  passed    250 s
 #   bus_large_events   passed     21 s
 #   bus_many_types     passed     57 s
 #   bus_memory         not run
 #   bus_metrics        stopped   534 s  6 400 sends, then shrunk to 640
 #   bus_miri_threads   passed    302 s  256 shards (the CI file)
 #   bus_ordering       passed    162 s  256 shards
-#   bus_overload       not run
+#   bus_overload       passed    824 s  25 of 26; the 26th (a reader meant to lag kept up: timing, not UB) passed alone in 36 s after a longer pause; a 27th test, added later, not run
 #   bus_panics         passed    164 s  backtraces on
 #   bus_reading        not run
 #   bus_registration   passed    181 s  256 shards; its racing test at 3 rounds (stopped once at 389 s with 20)
