@@ -8,13 +8,12 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
-use std::mem::ManuallyDrop;
 
 use crate::bound::{Bound, BusBuilder};
 use crate::error::SendError;
 use crate::lag;
 use crate::registry::{Shared, bucket};
-use crate::segment::{self, Carrier, Owned, Pending};
+use crate::segment::{self, Carrier, Owned};
 use crate::send_cache;
 use crate::stats::{Stats, TopicStats};
 use crate::subscription::Subscription;
@@ -103,19 +102,13 @@ impl Bus {
         if size_of::<E>() <= SMALL_EVENT {
             return self.shared.send_small(event);
         }
-        // Written out rather than through `Shared::send` or `segment::pending`: each frame
-        // that holds the event costs its size in a debug build.
-        let mut event = ManuallyDrop::new(event);
-        // SAFETY: `event` is not touched again; the `Pending` moves it into its slot, hands it
-        // back to `hand_back`, or drops it.
-        let back = match self
-            .shared
-            .send_pending(unsafe { Pending::new(&mut event) })
-        {
-            Ok(()) => return Ok(()),
-            Err(back) => back,
-        };
-        hand_back(back)
+        // By reference, as a `Pending`, so that the event is moved once, into its slot; the
+        // error is built inside, so that no frame holds the event twice (a debug build gives
+        // every value its own stack slot: issue 12, tests/bus_large_events.rs).
+        segment::pending(event, |event| match self.shared.send_pending(event) {
+            Ok(()) => Ok(()),
+            Err(back) => hand_back(back),
+        })
     }
 
     /// Sends `event`, waiting while its type is bounded with

@@ -1412,7 +1412,7 @@ impl<E> Carrier<E> for Pending<'_, E> {
 }
 
 /// Runs `f` with `event` as a [`Pending`], which `f` moves into a slot, hands back or drops.
-#[inline]
+#[inline(always)]
 pub(crate) fn pending<E, R>(event: E, f: impl FnOnce(Pending<'_, E>) -> R) -> R {
     let mut storage = ManuallyDrop::new(event);
     // SAFETY: `storage` is not touched again; the `Pending` reads or drops its value.

@@ -39,10 +39,10 @@
 //! is: `segment.rs` (slots, reference counts, and every walk and free of a topic's segment
 //! list), `position.rs` (the Backpressure position list), `wait_list.rs` (the wait nodes'
 //! stack), `send_cache.rs` (the cached topic pointer), `registry.rs` (retiring a replaced
-//! registry into the epoch), `bus.rs` (lending a large event to a send as a `Pending`),
-//! `scope/current.rs` (the current frame), `sync/` (the loom shim's cells), and `lib.rs`'s
-//! loom-only hooks. `topic.rs`, `subscription.rs` and `batch.rs`, which build on them, have
-//! `#![forbid(unsafe_code)]`.
+//! registry into the epoch), `scope/current.rs` (the current frame), `sync/` (the loom shim's
+//! cells), and `lib.rs`'s loom-only hooks. `bus.rs` lends a large event to a send through
+//! `segment::pending`, without `unsafe` of its own. `topic.rs`, `subscription.rs` and
+//! `batch.rs`, which build on them, have `#![forbid(unsafe_code)]`.
 //!
 //! # How it is checked
 //!
