@@ -4,7 +4,7 @@
 
 use std::ptr;
 
-use crate::sync::{Arc, AtomicPtr, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicPtr, AtomicU64, Ordering, push_front};
 
 /// The position of a free cell: no subscription owns it.
 const FREE: u64 = u64::MAX;
@@ -128,21 +128,16 @@ impl Positions {
         });
         // The stack's count (the type's invariant).
         let raw = Arc::into_raw(Arc::clone(&cell)).cast_mut();
-        // Relaxed: a first guess for the compare-and-swap.
-        let mut head = self.head.load(Ordering::Relaxed);
-        loop {
-            // Relaxed: not yet published; the push below publishes it.
-            cell.next.store(head, Ordering::Relaxed);
+        push_front(
+            &self.head,
+            raw,
+            // Relaxed: not yet published; the push publishes it.
+            |top| cell.next.store(top, Ordering::Relaxed),
             // SeqCst: published before the registration count rises (see `min`); its Release
             // part publishes `next`.
-            match self
-                .head
-                .compare_exchange_weak(head, raw, Ordering::SeqCst, Ordering::Relaxed)
-            {
-                Ok(_) => return cell,
-                Err(actual) => head = actual,
-            }
-        }
+            Ordering::SeqCst,
+        );
+        cell
     }
 }
 

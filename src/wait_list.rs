@@ -38,7 +38,9 @@
 use std::ptr;
 
 use crate::stats::UserPanics;
-use crate::sync::{Arc, AtomicPtr, AtomicUsize, AtomicWaker, Ordering, load_seqcst, loom_check};
+use crate::sync::{
+    Arc, AtomicPtr, AtomicUsize, AtomicWaker, Ordering, load_seqcst, loom_check, push_front,
+};
 
 /// `WaitNode::state` bit: the node is on the stack, or held by a taker that has not read its
 /// `next` yet.
@@ -119,20 +121,14 @@ impl WaitList {
             return;
         }
         let raw = Arc::into_raw(Arc::clone(node)) as *mut WaitNode;
-        // Relaxed: only a first guess for the compare-and-swap, which checks it.
-        let mut head = self.head.load(Ordering::Relaxed);
-        loop {
-            // Relaxed: published by the Release of the compare-and-swap below.
-            node.next.store(head, Ordering::Relaxed);
+        push_front(
+            &self.head,
+            raw,
+            // Relaxed: published by the Release of the push's compare-and-swap.
+            |top| node.next.store(top, Ordering::Relaxed),
             // Release: pairs with the Acquire swap in `wake_all`, publishing `next`.
-            match self
-                .head
-                .compare_exchange_weak(head, raw, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(actual) => head = actual,
-            }
-        }
+            Ordering::Release,
+        );
     }
 
     /// Whether any node may be parked. The caller must have made an SC read-modify-write (the

@@ -32,3 +32,27 @@ pub(crate) mod epoch {
 }
 
 pub(crate) use ::std::sync::atomic::Ordering;
+
+/// Pushes `node` onto the lock-free stack whose top is `head` (a Treiber push): before each
+/// attempt, `link(top)` points the node at the top it will sit on; the compare-and-swap that
+/// installs the node uses `success`, which must include Release so that it publishes that link
+/// (each caller names why its ordering suffices). The wait list and the Backpressure position
+/// list push this way.
+#[inline]
+pub(crate) fn push_front<T>(
+    head: &AtomicPtr<T>,
+    node: *mut T,
+    link: impl Fn(*mut T),
+    success: Ordering,
+) {
+    // Relaxed: only a first guess for the compare-and-swap, which checks it.
+    let mut top = head.load(Ordering::Relaxed);
+    loop {
+        link(top);
+        // Relaxed on failure: the value read is only the next guess.
+        match head.compare_exchange_weak(top, node, success, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(actual) => top = actual,
+        }
+    }
+}
