@@ -50,6 +50,12 @@
 //!   it ends at or below `1 + T` and reaches below `1 - T`, **slower** if it starts above
 //!   `1 + T`, and **undecided** if it straddles `1 + T`.
 //!
+//! What the control cannot see: `now_again` runs the very machine code of `now`, so a
+//! difference that comes from where the linker put the two versions' code (alignment of a hot
+//! loop, branch aliasing) rather than from their source is measured as a real one. That is a
+//! few percent at most, and matters only on the nanosecond-scale W5 row; `--callgrind` counts
+//! instructions, which layout does not change.
+//!
 //! The run passes when every row is same or faster: the unbounded path pays nothing above `T`
 //! on any row, at 95% per row, with the control showing the method resolves `T` in that run.
 //! The table (and every block's time, as CSV, for a second look) is written to
@@ -444,7 +450,10 @@ fn report(rows: &[Row], s: &Settings, csv: &str) {
         env("UNBOUNDED_COST_MODE"),
         s.rounds,
         s.block.as_millis(),
-        if s.pin { ", threads pinned" } else { "" },
+        match workloads::PIN.get() {
+            Some(cpus) => format!(", threads pinned round-robin to CPUs {cpus:?}"),
+            None => String::new(),
+        },
     )
     .unwrap();
     writeln!(
@@ -529,6 +538,12 @@ fn report(rows: &[Row], s: &Settings, csv: &str) {
                 undecided.len(),
                 rows.len(),
                 undecided.join(", ")
+            )
+            .unwrap();
+            writeln!(
+                out,
+                "To decide one, rerun it alone with more rounds, e.g. \
+                 `scripts/unbounded_cost.sh --rounds 60 -- GROUP/READING`."
             )
             .unwrap();
         }
