@@ -354,6 +354,15 @@ impl<E> SegmentRef<E> {
         unsafe { self.segment().get(offset) }
     }
 
+    /// The segment's slots, borrowed for as long as this reference: a copy of the segment's
+    /// address that a loop keeps in a register. Reading through `&SegmentRef` instead reloads
+    /// the address from memory after every call that may write memory (a `Vec::push`), one
+    /// load per event of a batch read (`scripts/unbounded_cost.sh --callgrind`).
+    #[inline(always)]
+    pub(crate) fn view(&self) -> View<'_, E> {
+        View(self.segment())
+    }
+
     /// The run of published events from `from` to at most `end` (exclusive): it ends at the
     /// first slot not published yet, or (after the first event, which it takes whatever
     /// `keep` says) at the first event `keep` refuses.
@@ -424,6 +433,29 @@ impl<E> SegmentRef<E> {
         // SAFETY: `self` owns one reference on the segment (the type's invariant), given up
         // here; it is not used again.
         unsafe { release(self.seg.as_ptr(), guard, user_panics) }
+    }
+}
+
+/// A segment's slots, read through a [`SegmentRef`] whose borrow it holds ([`SegmentRef::view`]):
+/// the reference keeps the segment alive for `'a`.
+pub(crate) struct View<'a, E>(&'a Segment<E>);
+
+impl<E> Clone for View<'_, E> {
+    #[inline(always)]
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for View<'_, E> {}
+
+impl<'a, E> View<'a, E> {
+    /// The event at `offset` if it has been published, borrowed for `'a`.
+    #[inline(always)]
+    pub(crate) fn get(self, offset: usize) -> Option<&'a E> {
+        // SAFETY: the `SegmentRef` borrowed for `'a` holds a reference on the segment, which
+        // keeps it (and so a published value) alive while the returned borrow lives.
+        unsafe { self.0.get(offset) }
     }
 }
 
