@@ -619,9 +619,11 @@ pub(crate) struct SlotLayout {
     /// Offset of `ready` in a slot (the value is at offset 0: `Slot` is `repr(C)` and, but in
     /// loom builds, the shim's cell transparent).
     ready_at: u32,
-    /// Size of `E`.
+    /// Size of `E` (below 2^26: see `of`) in the low 28 bits, and above them the way
+    /// `write_value` moves it (its size class, so that the move is one jump, not a chain of
+    /// comparisons).
     #[cfg_attr(tidings_loom, allow(dead_code))]
-    size: u32,
+    size_class: u32,
     /// Loom builds: moves an `E` into the slot at the first address from the second, through
     /// the slot's cell, so that loom checks the access (its cells are not transparent).
     #[cfg(tidings_loom)]
@@ -645,7 +647,7 @@ impl SlotLayout {
             slots_at: slots_at as u32,
             stride: stride as u32,
             ready_at: ready_at as u32,
-            size: size_of::<E>() as u32,
+            size_class: size_of::<E>() as u32 | (size_class(size_of::<E>()) << 28),
             #[cfg(tidings_loom)]
             write: Self::write_through_cell::<E>,
         }
@@ -764,7 +766,7 @@ impl<X> SendLine<X> {
                 .cast::<u8>()
                 .add(layout.slots_at as usize + offset as usize * layout.stride as usize);
             #[cfg(not(tidings_loom))]
-            write_value(slot, src, layout.size as usize);
+            write_value(slot, src, layout.size_class);
             #[cfg(tidings_loom)]
             (layout.write)(slot, src);
             // Release: pairs with the Acquire in `Segment::get`, publishing the value.
@@ -775,14 +777,33 @@ impl<X> SendLine<X> {
     }
 }
 
-/// Moves the `size` bytes of an event from `src` to the slot value at `dst`. Small events are
-/// copied inline (most are a few words), larger ones with `copy_nonoverlapping`.
+/// How `write_value` moves an event of `size` bytes: 0 nothing, 1 one byte, 2 two `u16`s,
+/// 3 two `u32`s, 4 one `u64`, 5 two `u64`s, 6 one `u128`, 7 two `u128`s (the pairs overlap
+/// when the size is not twice the word), 8 `copy_nonoverlapping`.
+const fn size_class(size: usize) -> u32 {
+    match size {
+        0 => 0,
+        1 => 1,
+        2..=3 => 2,
+        4..=7 => 3,
+        8 => 4,
+        9..=15 => 5,
+        16 => 6,
+        17..=32 => 7,
+        _ => 8,
+    }
+}
+
+/// Moves an event from `src` to the slot value at `dst`; `size_class` is the layout's (its size
+/// and [`size_class`]). Small events are moved inline (most are a few words), larger ones with
+/// `copy_nonoverlapping`.
 ///
 /// # Safety
-/// `src` and `dst` are valid for `size` bytes and do not overlap.
+/// `src` and `dst` are valid for the event's size and do not overlap; `size_class` is made by
+/// `SlotLayout::of`.
 #[cfg(not(tidings_loom))]
 #[inline(always)]
-unsafe fn write_value(dst: *mut u8, src: *const u8, size: usize) {
+unsafe fn write_value(dst: *mut u8, src: *const u8, size_class: u32) {
     /// Copies `size` bytes, `HALF <= size <= 2 * HALF`, as two (possibly overlapping) `T`s.
     #[inline(always)]
     unsafe fn pair<T>(dst: *mut u8, src: *const u8, size: usize) {
@@ -797,16 +818,23 @@ unsafe fn write_value(dst: *mut u8, src: *const u8, size: usize) {
             dst.add(size - half).cast::<T>().write_unaligned(b);
         }
     }
-    // SAFETY: every arm stays within the `size` bytes the caller vouches for (`pair`'s range
-    // holds in its arms).
+    let size = (size_class & ((1 << 28) - 1)) as usize;
+    // SAFETY: every arm stays within the `size` bytes the caller vouches for: the class says
+    // which range `size` is in (`size_class`), and so that `pair`'s range holds.
     unsafe {
-        match size {
+        match size_class >> 28 {
             0 => {}
             1 => dst.write(src.read()),
-            2..=3 => pair::<u16>(dst, src, size),
-            4..=7 => pair::<u32>(dst, src, size),
-            8..=15 => pair::<u64>(dst, src, size),
-            16..=32 => pair::<u128>(dst, src, size),
+            2 => pair::<u16>(dst, src, size),
+            3 => pair::<u32>(dst, src, size),
+            4 => dst
+                .cast::<u64>()
+                .write_unaligned(src.cast::<u64>().read_unaligned()),
+            5 => pair::<u64>(dst, src, size),
+            6 => dst
+                .cast::<u128>()
+                .write_unaligned(src.cast::<u128>().read_unaligned()),
+            7 => pair::<u128>(dst, src, size),
             _ => ptr::copy_nonoverlapping(src, dst, size),
         }
     }
