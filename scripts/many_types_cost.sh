@@ -55,9 +55,9 @@ for line in sys.stdin:
     p = line.split(None, 3)
     if len(p) == 4:
         n[p[3].strip()] += 1; s[p[3].strip()] += int(p[1], 16)
-# Per type: the probe's own caller (with `Bus::send` inlined into it). Everything else a send
+# Per type: the caller in the probe (with `Bus::send` inlined into it). Everything else a send
 # runs is one copy (below); a send that crosses into a new segment (one in 64) or goes to a
-# bounded topic also runs its type's `crossing` or `push_bounded`.
+# bounded topic also runs the `crossing` or `push_bounded` of its type.
 hot = ("::send_one",)
 shared = ("Shared>::send_erased", "Shared>::topic_uncached", "send_cache::imp::lookup_second")
 types = max(v for k, v in n.items() if k.endswith("::send_one"))
