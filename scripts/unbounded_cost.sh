@@ -1,38 +1,49 @@
 #!/usr/bin/env bash
 # What bounded topics cost the unbounded path (issue 14 point 4): W1–W5 on today's tidings (the
-# working tree, "now") and on the commit before bounded topics ("baseline"), side by side in one
-# criterion run, then a table of now/baseline with criterion's confidence intervals and a
-# verdict per row (benches/unbounded_cost/bench.rs says how the verdict is reached).
+# working tree, "now") and on the commit before bounded topics ("baseline"), interleaved in one
+# run, then a table of now/baseline with 95% intervals, the control (now measured again as a
+# third arm) beside it, and a verdict per row and for the run.
 #
-# Usage: scripts/unbounded_cost.sh [--quick | --test | --callgrind [N]] [--control] [--plots]
-#                                  [--threshold PCT] [--baseline COMMIT] [-- CRITERION_ARGS...]
-#   (default)   criterion's defaults (3 s warm-up, 5 s measurement, 100 samples per benchmark):
-#               the measurement. 34 benchmarks of about 9 s each: some 5 minutes on a quiet
-#               2-core machine, after the build; run it on a quiet machine.
-#   --quick     0.3 s warm-up, 1 s measurement, 10 samples: checks the whole path, table
-#               included, in about a minute; its numbers mean nothing.
-#   --test      each benchmark once (criterion's --test): compiles and runs both versions, no
-#               table.
-#   --callgrind [N]   no criterion: instructions per event of both versions (valgrind's
+# The method (benches/unbounded_cost/bench.rs says it in full): per row (a workload and a way
+# of reading), three arms, now, baseline and now_again, run in 30 interleaved rounds of one
+# block each (a block: as many complete runs as fill ~200 ms, the same count for every arm),
+# the arms' order cycling through all six orders; every thread pinned to a fixed CPU; 300 ms of
+# warm-up per arm first. Each round gives a ratio now/baseline and a control ratio
+# now_again/now; a row's estimate is the median of its rounds' ratios with the median's
+# distribution-free 95% interval. A row is "same" when that interval lies within the threshold
+# (3%) of 1, "faster"/"slower" when it lies beyond, "undecided" otherwise, and undecided as well
+# whenever the control's interval is not within the threshold (that run could not resolve it).
+# The run's verdict: PASS when every row is same or faster, FAIL when some row is slower,
+# UNDECIDED otherwise (then rerun on a quieter machine, or with --rounds 60).
+#
+# Usage: scripts/unbounded_cost.sh [--quick | --test | --callgrind [N]] [--rounds N]
+#            [--block MS] [--no-pin] [--threshold PCT] [--baseline COMMIT] [--now COMMIT]
+#            [-- FILTER]
+#   (default)   the measurement: 17 rows of about 19 s each, some 5.5 minutes on a quiet
+#               2-core machine after the build (~3 min from a warm target dir, ~6 cold): run
+#               it on a quiet machine.
+#   --quick     6 rounds of 20 ms blocks: checks the whole path, table included, in about
+#               half a minute; its numbers mean nothing.
+#   --test      one round of one run per arm: compiles and runs both versions; no verdict.
+#   --callgrind [N]   no timing: instructions per event of both versions (valgrind's
 #               callgrind, load-independent, so fine on a busy machine) for N events (default
 #               1000000) on the single-threaded paths of benches/unbounded_cost/probe.rs.
-#   --control   also measures `now` a second time in every row (now_again, 50% more time) and
-#               prints now_again/now beside: the noise of the same code in the same run,
-#               against which to judge the threshold.
-#   --plots     let criterion draw its HTML report's charts (target/unbounded-cost/criterion/
-#               report/); off by default: they cost seconds per benchmark and the table does
-#               not need them.
-#   --threshold PCT   a ratio within PCT% of 1 is "within noise" even where the confidence
-#               intervals do not overlap (default 3).
+#   --rounds N  rounds per row (default 30; a multiple of 6 keeps the orders balanced).
+#   --block MS  the block's length (default 200).
+#   --no-pin    leave thread placement to the scheduler.
+#   --control   accepted for old command lines: the control is always measured now.
+#   --threshold PCT   what "same" allows (default 3).
 #   --baseline COMMIT   measure against another commit (it must build with the API the
 #               workloads use: Bus::new, subscribe, send, recv, recv_many, recv_blocking,
-#               recv_many_blocking, try_recv, try_recv_many).
+#               recv_many_blocking, try_recv, try_recv_many, poll_recv, poll_recv_many).
 #   --now COMMIT   measure a commit as "now" instead of the working tree (e.g. `--now 2768667`,
 #               the overload merge, for what bounded topics alone cost).
-#   CRITERION_ARGS    e.g. a filter: `-- W5` runs only W5.
-# The table goes to stdout and to target/unbounded-cost.txt (--callgrind: target/unbounded-cost-
-# callgrind.txt). Needs git history containing the
-# baseline (a full clone, as CI's), and the crates.io registry (or its cache) for the build.
+#   FILTER      only the rows whose "group/reading" contains it, e.g. `-- W5` or
+#               `-- W1_1to1/tidings_tasks`.
+# The table goes to stdout and to target/unbounded-cost.txt, every block's time to
+# target/unbounded-cost.txt.csv (--callgrind: target/unbounded-cost-callgrind.txt). Needs git
+# history containing the baseline (a full clone, as CI's), and the crates.io registry (or its
+# cache) for the build.
 #
 # The baseline: 9a70ea3, main just before bounded topics landed. Bounded topics were written
 # on branch `overload` (2864e31, forked from main at bc6970c), which merged main into itself
@@ -49,34 +60,27 @@ root=$PWD
 baseline=9a70ea3bd40fb7d148328ddb48b69d9a1f863b2f
 mode=full
 threshold=3
-control=
-plots=
 now_commit=
 n=1000000
-criterion_args=()
+bench_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --quick) mode=quick ;;
-        --test) mode=test ;;
+        --quick) mode=quick; bench_args+=(--quick) ;;
+        --test) mode=test; bench_args+=(--test) ;;
         --callgrind)
             mode=callgrind
             if [[ ${2:-} =~ ^[0-9]+$ ]]; then n=$2; shift; fi ;;
-        --control) control=1 ;;
-        --plots) plots=1 ;;
+        --rounds|--block) bench_args+=("$1" "$2"); shift ;;
+        --no-pin) bench_args+=(--no-pin) ;;
+        --control) ;;
         --threshold) threshold=$2; shift ;;
         --baseline) baseline=$2; shift ;;
         --now) now_commit=$2; shift ;;
-        --) shift; criterion_args+=("$@"); break ;;
+        --) shift; bench_args+=("$@"); break ;;
         *) echo "unknown argument $1 (see the usage at the top of $0)" >&2; exit 2 ;;
     esac
     shift
 done
-case "$mode" in
-    quick) criterion_args=(--warm-up-time 0.3 --measurement-time 1 --sample-size 10 "${criterion_args[@]}") ;;
-    test) criterion_args=(--test "${criterion_args[@]}") ;;
-esac
-[ -z "$plots" ] && criterion_args=(--noplot "${criterion_args[@]}")
-[ -n "$control" ] && [ "$mode" = test ] && control=
 n=$(( n / 256 * 256 )) # the probe sends in runs of 256
 start=$SECONDS
 
@@ -121,6 +125,7 @@ publish = false
 [dependencies]
 tidings = { path = "$now_path" }
 tidings_baseline = { path = "../unbounded-baseline" }
+# criterion: the shared workloads' W5 routine (no_subscriber.rs's) names its Bencher.
 criterion = { version = "0.5", default-features = false, features = ["cargo_bench_support", "async_tokio", "html_reports", "plotters"] }
 tokio = { version = "1", features = ["rt", "rt-multi-thread", "macros", "sync", "time", "io-util", "io-std", "process"] }
 libc = "0.2"
@@ -136,7 +141,6 @@ name = "unbounded_cost_probe"
 path = "../../benches/unbounded_cost/probe.rs"
 EOF
 cp Cargo.lock "$crate/Cargo.lock"
-rm -rf "$crate/criterion"
 
 echo "now: $now; baseline: $baseline; mode: $mode"
 if [ "$mode" = callgrind ]; then
@@ -147,33 +151,43 @@ if [ "$mode" = callgrind ]; then
         valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$@" 2>&1 |
             sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
     }
+    row() {
+        awk -v p="$1" -v a="$2" -v b="$3" \
+            'BEGIN { printf "| %s | %.1f | %.1f | %+.1f | %.3f |\n", p, a, b, a - b, a / b }'
+    }
     {
         echo "Instructions per event (callgrind), $n u64 events, single thread: now $now," \
             "baseline $baseline"
+        echo "(a read's own cost: its path minus send's; benches/unbounded_cost/probe.rs)"
         echo
         echo "| path | now | baseline | now - baseline | now/baseline |"
         echo "|---|---|---|---|---|"
-        for path in send_recv send_recv4 recv_many no_subscriber; do
-            per=()
+        declare -A cost
+        for path in send try_recv try_recv4 poll_recv recv_blocking try_recv_many \
+            poll_recv_many recv_many_blocking no_subscriber; do
             for version in now baseline; do
                 base=$(count "$version" "$path" 0)
                 full=$(count "$version" "$path" "$n")
-                per+=("$(awk -v f="$full" -v b="$base" -v n="$n" 'BEGIN { printf "%.1f", (f - b) / n }')")
+                cost[$version.$path]=$(awk -v f="$full" -v b="$base" -v n="$n" \
+                    'BEGIN { printf "%.1f", (f - b) / n }')
             done
-            awk -v p="$path" -v a="${per[0]}" -v b="${per[1]}" \
-                'BEGIN { printf "| %s | %.1f | %.1f | %+.1f | %.3f |\n", p, a, b, a - b, a / b }'
+            row "$path" "${cost[now.$path]}" "${cost[baseline.$path]}"
+        done
+        for path in try_recv try_recv4 poll_recv recv_blocking try_recv_many poll_recv_many \
+            recv_many_blocking; do
+            read_of() { awk -v a="${cost[$1.$path]}" -v s="${cost[$1.send]}" \
+                'BEGIN { printf "%.1f", a - s }'; }
+            row "$path - send" "$(read_of now)" "$(read_of baseline)"
         done
     } | tee target/unbounded-cost-callgrind.txt
     echo "unbounded_cost.sh: $((SECONDS - start)) s in all (build included)"
     exit 0
 fi
 env CARGO_TARGET_DIR="$root/target" \
-    CRITERION_HOME="$root/$crate/criterion" \
     UNBOUNDED_COST_NOW="$now" \
     UNBOUNDED_COST_BASELINE="$baseline" \
-    UNBOUNDED_COST_MODE="$mode$([ -n "$control" ] && echo ', with control')" \
+    UNBOUNDED_COST_MODE="$mode" \
     UNBOUNDED_COST_THRESHOLD="$threshold" \
     UNBOUNDED_COST_REPORT="$root/target/unbounded-cost.txt" \
-    ${control:+UNBOUNDED_COST_CONTROL=1} \
-    cargo bench --manifest-path "$crate/Cargo.toml" --bench unbounded_cost -- "${criterion_args[@]}"
+    cargo bench --manifest-path "$crate/Cargo.toml" --bench unbounded_cost -- "${bench_args[@]}"
 echo "unbounded_cost.sh: $((SECONDS - start)) s in all (build included)"

@@ -44,6 +44,8 @@ impl<E: Send + Sync + 'static> Live<E> {
             let start = self.cursor_offset();
             let end = SEGMENT_CAP.min(start + (limit - taken));
             let (seg, mut cursor) = self.split_cursor();
+            // The segment's address in a register for the loop (`SegmentRef::view`).
+            let seg = seg.view();
             let mut offset = start;
             while offset < end {
                 let Some(event) = seg.get(offset) else {

@@ -94,6 +94,12 @@ pub(crate) struct Live<E: Send + Sync + 'static> {
     /// `topic` keeps alive), updated after every read (a batch read: at the end of each run in a
     /// segment, see `CursorMover`). `None` for other policies.
     position: Option<Position>,
+    /// Where `poll_recv`'s fast path (`take_ready`) stops: [`SEGMENT_CAP`], the end of the
+    /// cursor's segment, or 0 for a Backpressure subscription, which so always takes the
+    /// general path, the one that publishes its position. Fixed at creation. One compare
+    /// replaces the segment-end check, so the fast path has no call to keep registers across
+    /// and costs the unbounded read nothing (`scripts/unbounded_cost.sh --callgrind`).
+    fast_end: usize,
     /// DropOldest topics: events skipped because the topic dropped them before this
     /// subscription read them (see `Topic::successor`).
     missed: u64,
@@ -258,21 +264,65 @@ impl<E: Send + Sync + 'static> Live<E> {
     }
 
     /// The next event if it is ready in the cursor's segment now, consumed; `None` if the
-    /// cursor is at the segment's end or the slot is not written yet (the caller then takes the
-    /// slow path, which crosses, checks for the end and parks). The fast path of `poll_recv`
-    /// and so of `Stream::poll_next`: one step of the batch readers' loop (`batch`), the
-    /// cursor's segment read in place without the crossing and end checks of `peek`.
+    /// cursor is at the segment's end or the slot is not written yet, and always for a
+    /// Backpressure subscription (`fast_end`); the caller then takes the slow path, which
+    /// crosses, checks for the end, waits and publishes the position. The fast path of
+    /// `poll_recv` (and so of `Stream::poll_next`) and of `recv_blocking`: one step of the
+    /// batch readers' loop (`batch`), the cursor's segment read in place without the crossing
+    /// and end checks of `peek`.
     #[inline]
     fn take_ready(&mut self) -> Option<E>
     where
         E: Clone,
     {
-        if self.cursor.offset == SEGMENT_CAP {
+        if self.cursor.offset >= self.fast_end {
             return None;
         }
-        let event = self.cursor.seg.get(self.cursor.offset)?.clone();
-        self.advance();
+        // `offset < fast_end <= SEGMENT_CAP` (a power of two), so the remainder is `offset`
+        // itself; it spares the slot index its bounds check, which `fast_end` hides from the
+        // compiler.
+        let event = self
+            .cursor
+            .seg
+            .get(self.cursor.offset % SEGMENT_CAP)?
+            .clone();
+        // No position to publish: `fast_end` is 0 for a subscription that has one.
+        debug_assert!(self.position.is_none());
+        self.cursor.offset += 1;
         self.streak = self.streak.saturating_add(1);
+        Some(event)
+    }
+
+    /// `poll_recv` past its fast path (`take_ready`): crossing, the end, parking, and every
+    /// read of a Backpressure subscription. Out of line, so that the fast path keeps nothing
+    /// across a call (no register saved, `scripts/unbounded_cost.sh --callgrind`).
+    #[inline(never)]
+    fn poll_recv_slow(&mut self, cx: &mut Context<'_>) -> Poll<Option<E>>
+    where
+        E: Clone,
+    {
+        match self.poll_ready(cx) {
+            Poll::Ready(true) => {
+                let event = self.current().clone();
+                self.advance();
+                Poll::Ready(Some(event))
+            }
+            Poll::Ready(false) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// `recv_blocking` past its fast path, out of line as `poll_recv_slow` is.
+    #[inline(never)]
+    fn recv_blocking_slow(&mut self) -> Option<E>
+    where
+        E: Clone,
+    {
+        if !self.wait_blocking() {
+            return None;
+        }
+        let event = self.current().clone();
+        self.advance();
         Some(event)
     }
 
@@ -458,6 +508,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                 thread_waker: None,
                 retired: 0,
                 streak: 0,
+                fast_end: if position.is_some() { 0 } else { SEGMENT_CAP },
                 position,
                 missed: 0,
             }),
@@ -793,15 +844,7 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
         if let Some(event) = live.take_ready() {
             return Poll::Ready(Some(event));
         }
-        match live.poll_ready(cx) {
-            Poll::Ready(true) => {
-                let event = live.current().clone();
-                live.advance();
-                Poll::Ready(Some(event))
-            }
-            Poll::Ready(false) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
+        live.poll_recv_slow(cx)
     }
 
     /// Receives the next event if one is ready now.
@@ -840,12 +883,11 @@ impl<E: Clone + Send + Sync + 'static> Subscription<E> {
     /// ```
     pub fn recv_blocking(&mut self) -> Option<E> {
         let live = self.live.as_mut()?;
-        if !live.wait_blocking() {
-            return None;
+        // The fast path of `poll_recv`: an event ready in the cursor's segment needs no wait.
+        if let Some(event) = live.take_ready() {
+            return Some(event);
         }
-        let event = live.current().clone();
-        live.advance();
-        Some(event)
+        live.recv_blocking_slow()
     }
 }
 

@@ -693,6 +693,42 @@ fn batch_reads_make_room_under_backpressure() {
     bus.send_all([6u32, 7, 8]).unwrap();
 }
 
+/// Every one-at-a-time read of a Backpressure subscription makes room at once, the fast paths
+/// of `poll_recv` (so `recv().await` and `Stream::poll_next`) and `recv_blocking` included:
+/// those skip a Backpressure subscription (`Live::fast_end`), which must take the path that
+/// publishes its position. A fast path that took its event without publishing left a full
+/// sender waiting for room that was there.
+#[test]
+fn every_read_makes_room_under_backpressure() {
+    use futures::StreamExt;
+
+    type Read = fn(&mut tidings::Subscription<u32>) -> Option<u32>;
+    let reads: [(&str, Read); 5] = [
+        ("try_recv", |sub| sub.try_recv().ok()),
+        ("poll_recv", |sub| {
+            match sub.poll_recv(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(event) => event,
+                Poll::Pending => None,
+            }
+        }),
+        ("recv", |sub| futures::executor::block_on(sub.recv())),
+        ("poll_next", |sub| futures::executor::block_on(sub.next())),
+        ("recv_blocking", |sub| sub.recv_blocking()),
+    ];
+    for (name, read) in reads {
+        let bus = Bus::builder()
+            .bound::<u32>(2, Overflow::Backpressure)
+            .build();
+        let mut sub = bus.subscribe::<u32>();
+        bus.send_all([1u32, 2]).unwrap();
+        assert!(bus.send(3u32).unwrap_err().is_full(), "{name}");
+        assert_eq!(read(&mut sub), Some(1), "{name}");
+        bus.send(3u32)
+            .unwrap_or_else(|e| panic!("{name}: a read made no room ({e:?})"));
+        assert!(bus.send(4u32).unwrap_err().is_full(), "{name}");
+    }
+}
+
 /// A batch read whose `Clone` panics mid-run still makes room for the events it took (the
 /// position is published as the read unwinds) and for none of the rest: room for exactly 3 of
 /// the 5, and a sender waiting for room is woken.

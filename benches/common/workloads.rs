@@ -90,6 +90,19 @@ pub fn time_runs(
     total
 }
 
+/// The CPUs whose threads a run pins, round-robin by the thread's place (senders first,
+/// then readers; the runtime's workers likewise, in `unbounded_cost`); unset (the default):
+/// no pinning. Only `unbounded_cost/bench.rs` sets it, so that both versions it compares get
+/// the same placement in every run (`fanout.rs` measures unpinned, as users run).
+pub static PIN: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+
+/// Pins the calling thread to the `k`-th CPU of [`PIN`] (round-robin), if it is set.
+pub fn pin(k: usize) {
+    if let Some(cpus) = PIN.get().filter(|cpus| !cpus.is_empty()) {
+        crate::common::pin_to(cpus[k % cpus.len()]);
+    }
+}
+
 /// Starts the clocks.
 pub fn start() -> (Instant, Duration) {
     (Instant::now(), process_cpu())
@@ -136,11 +149,14 @@ where
     Ret: Send + 'static,
 {
     let gate = Arc::new(Barrier::new(readers.len() + senders.len() + 1));
+    let first_reader = senders.len();
     let reader_handles: Vec<_> = readers
         .into_iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let gate = gate.clone();
             thread::spawn(move || {
+                pin(first_reader + i);
                 gate.wait();
                 let begin = Instant::now();
                 r();
@@ -150,9 +166,11 @@ where
         .collect();
     let sender_handles: Vec<_> = senders
         .into_iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let gate = gate.clone();
             thread::spawn(move || {
+                pin(i);
                 gate.wait();
                 let begin = Instant::now();
                 let ret = s();
@@ -303,12 +321,18 @@ macro_rules! tidings_runs {
             /// W5: a criterion routine sending an event of a type nobody subscribes to, while
             /// another type is subscribed (the bus is in use, just not for `Ev`).
             pub fn no_subscriber() -> impl FnMut(&mut criterion::Bencher<'_>) {
+                let mut send = no_subscriber_send();
+                move |b| b.iter(&mut send)
+            }
+
+            /// W5's operation, one send per call, on a bus of its own.
+            pub fn no_subscriber_send() -> impl FnMut() -> bool {
                 let bus = ::$krate::Bus::new();
                 let other = bus.subscribe::<u64>();
                 let ev = Ev::new(0, 1);
-                move |b| {
+                move || {
                     let _subscribed = &other;
-                    b.iter(|| black_box(bus.send(black_box(ev.clone())).is_err()))
+                    black_box(bus.send(black_box(ev.clone())).is_err())
                 }
             }
         }

@@ -1,37 +1,83 @@
 //! What bounded topics cost the unbounded path (issue 14 point 4): W1–W5 on today's tidings
 //! (`now`) and on tidings as it was just before bounded topics landed (`baseline`, the crate
-//! `tidings_baseline`), in one criterion run, then the ratio table.
+//! `tidings_baseline`), interleaved in one run, then the ratio table and a verdict.
 //!
 //! Not a target of the tidings package: `scripts/unbounded_cost.sh` exports the baseline
 //! commit into `target/unbounded-baseline/`, renames its package, generates the crate
 //! `target/unbounded-cost/` that depends on both and names this file as its bench, and runs it.
-//!
 //! The runs are `common::workloads`' (the very code `fanout.rs` and `no_subscriber.rs` time),
-//! expanded once per crate. Each row (a workload and a way of reading) measures `now` and
-//! `baseline` back to back, and which goes first alternates from row to row, so drift over the
-//! run (heat, a neighbour's load) falls on both alike. At the end the bench reads criterion's
-//! estimates written by this process, and prints (and writes to `$UNBOUNDED_COST_REPORT`) a
-//! table of time per iteration, the ratio now/baseline with the interval the two 95%
-//! confidence intervals allow, and a verdict:
-//! - "within noise": the two intervals overlap (the ratio's interval holds 1), or the ratio is
-//!   within the threshold (`$UNBOUNDED_COST_THRESHOLD` percent, 3 by default) of 1. Criterion's
-//!   interval covers the sampling noise of one benchmark only; two benchmarks of the same code,
-//!   run one after the other on a 2-core machine, differ by more than that (scheduling, where
-//!   the threads land, code layout), by up to a few percent. `--control` measures that
-//!   directly: `now` a second time (`now_again`) in each row, whose ratio to `now` is printed
-//!   beside, so the threshold can be checked against the same run.
-//! - "now slower by X%" / "now faster by X%" otherwise.
+//! expanded once per crate.
+//!
+//! # Method
+//!
+//! The question is a ratio of two versions' times, to within a few percent, on a 2-core machine
+//! whose run-to-run variation is larger than that: measured one after the other (criterion's
+//! way, each benchmark's samples in one stretch of seconds), the same code twice differed by
+//! 0.86x to 1.57x in one run, because what varies is not the sampling noise criterion's
+//! intervals cover but the stretch (where the scheduler put the threads, a neighbour's load,
+//! heat). So each row (a workload and a way of reading) is measured as a paired experiment:
+//!
+//! - **Three arms**: `now`, `baseline`, and `now_again`, a second instance of `now` measured
+//!   exactly like the others: the control. Its ratio to `now` is what the method reports when
+//!   nothing differs, in the same run, so a verdict is only given when the control says the
+//!   run could tell.
+//! - **Interleaved rounds**: `ROUNDS` rounds (30); in each, every arm runs one block, in an
+//!   order that cycles through all six orders of the three arms, so every arm runs first,
+//!   second and third equally often. Drift slower than a round (some 0.6 s) falls on the
+//!   three arms alike, and each round gives a ratio of its own: `now/baseline` and the
+//!   control `now_again/now`.
+//! - **Blocks**: a block is `k` complete runs of the workload (W5: `k` sends), `k` sized in the
+//!   warm-up so that a block takes about `BLOCK` (200 ms, some fifty scheduler ticks) and the
+//!   same for all three arms; its time is the summed wall time of its runs (W1–W4: each run's
+//!   timed part, as `fanout.rs` times it), over `k`.
+//! - **Warm-up**: every arm runs for `WARM` (300 ms) before the first round (caches, the
+//!   allocator, the runtime's threads), which also sizes `k`.
+//! - **Pinning**: every thread of a run is pinned to a fixed CPU (senders first, then readers,
+//!   round-robin over the CPUs the process may use; the tokio runtime's two workers one per
+//!   CPU), so both versions get the same placement in every run instead of whatever the
+//!   scheduler chose that time (`--no-pin` turns it off).
+//! - **Statistics**: per row, the median of the rounds' ratios, with its distribution-free 95%
+//!   confidence interval (order statistics of the binomial: for 30 rounds, the 10th and 21st
+//!   smallest ratios). No assumption of normality or independence between rounds beyond the
+//!   median's; a round disturbed by a neighbour moves one ratio, not the estimate.
+//!
+//! # Verdict
+//!
+//! Per row, with the threshold `T` (`$UNBOUNDED_COST_THRESHOLD` percent, 3 by default):
+//! - **undecided (noise)** if the control's interval is not inside `[1 - T, 1 + T]`: the run
+//!   could not tell `T` from nothing on this row;
+//! - otherwise **same** if the `now/baseline` interval is inside `[1 - T, 1 + T]`, **faster** if
+//!   it ends at or below `1 + T` and reaches below `1 - T`, **slower** if it starts above
+//!   `1 + T`, and **undecided** if it straddles `1 + T`.
+//!
+//! What the control cannot see: `now_again` runs the very machine code of `now`, so a
+//! difference that comes from where the linker put the two versions' code (alignment of a hot
+//! loop, branch aliasing) rather than from their source is measured as a real one. That is a
+//! few percent at most, and matters only on the nanosecond-scale W5 row; `--callgrind` counts
+//! instructions, which layout does not change.
+//!
+//! The run passes when every row is same or faster: the unbounded path pays nothing above `T`
+//! on any row, at 95% per row, with the control showing the method resolves `T` in that run.
+//! The table (and every block's time, as CSV, for a second look) is written to
+//! `$UNBOUNDED_COST_REPORT` (and `.csv` beside it).
+//!
+//! Arguments (after `--` of `cargo bench`, passed by the script): `--quick` (6 rounds of 20 ms
+//! blocks: a check of the whole path, numbers meaningless), `--test` (one round of one run per
+//! arm), `--rounds N`, `--block MS`, `--no-pin`, and a filter: only rows whose
+//! `group/reading` contains it.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 use std::fmt::Write as _;
+use std::hint::black_box;
 use std::path::Path;
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use common::workloads::{EVENTS, Run, SHAPES, time_runs};
-use common::{CpuMeter, criterion_dir, runtime};
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use common::workloads::{self, Run, SHAPES, Shape};
+use tokio::runtime::Runtime;
 
 common::workloads::tidings_runs!(now, tidings);
 common::workloads::tidings_runs!(baseline, tidings_baseline);
@@ -51,77 +97,136 @@ const SYSTEMS: [(&str, Run, Run); 4] = [
 /// W5's group, as `no_subscriber.rs` names it.
 const W5: &str = "W5_no_subscriber";
 
-/// One row of the table: a criterion group and function; its ids are the versions.
+/// The arms of every row; index 1 is the baseline.
+const ARMS: [&str; 3] = ["now", "baseline", "now_again"];
+
+/// The six orders of the three arms: round `r` runs `ORDERS[r % 6]`, so over any multiple of
+/// six rounds each arm holds each place equally often.
+const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [0, 2, 1],
+    [2, 1, 0],
+    [1, 0, 2],
+];
+
+struct Settings {
+    rounds: usize,
+    block: Duration,
+    warm: Duration,
+    pin: bool,
+    test: bool,
+    filter: Option<String>,
+}
+
+impl Settings {
+    fn from_args() -> Self {
+        let mut s = Settings {
+            rounds: 30,
+            block: Duration::from_millis(200),
+            warm: Duration::from_millis(300),
+            pin: true,
+            test: false,
+            filter: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = |what: &str| -> u64 {
+                args.next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("{arg} takes {what}"))
+            };
+            match arg.as_str() {
+                // Cargo passes `--bench` to every bench target.
+                "--bench" => {}
+                "--quick" => {
+                    s.rounds = 6;
+                    s.block = Duration::from_millis(20);
+                    s.warm = Duration::from_millis(20);
+                }
+                "--test" => {
+                    s.test = true;
+                    s.rounds = 1;
+                    s.block = Duration::ZERO;
+                    s.warm = Duration::ZERO;
+                }
+                "--rounds" => s.rounds = value("a number").max(1) as usize,
+                "--block" => s.block = Duration::from_millis(value("milliseconds")),
+                "--no-pin" => s.pin = false,
+                other if other.starts_with('-') => panic!("unknown argument {other}"),
+                filter => s.filter = Some(filter.to_string()),
+            }
+        }
+        s
+    }
+}
+
+/// What one row measures, for each arm.
+enum Work {
+    /// W1–W4: complete runs of a shape.
+    Runs {
+        rt: Arc<Runtime>,
+        shape: Shape,
+        runs: [Run; 3],
+    },
+    /// W5: single sends, each arm on a bus of its own: a block of `k` sends, seconds per
+    /// send (the loop monomorphic inside, see `sends`).
+    Sends([Box<dyn FnMut(u64) -> f64>; 3]),
+}
+
+/// W5's block: `k` calls of `send`, timed as one.
+fn sends(mut send: impl FnMut() -> bool + 'static) -> Box<dyn FnMut(u64) -> f64> {
+    Box::new(move |k| {
+        let t0 = Instant::now();
+        for _ in 0..k {
+            black_box(send());
+        }
+        t0.elapsed().as_secs_f64() / k as f64
+    })
+}
+
+impl Work {
+    /// Runs one block of `k` units on `arm`; seconds per unit.
+    fn block(&mut self, arm: usize, k: u64) -> f64 {
+        match self {
+            Work::Runs { rt, shape, runs } => {
+                let total: Duration = (0..k).map(|_| runs[arm](rt, *shape).wall).sum();
+                total.as_secs_f64() / k as f64
+            }
+            Work::Sends(blocks) => blocks[arm](k),
+        }
+    }
+
+    /// Runs `arm` for at least `warm` (one unit at least), in growing blocks; the seconds per
+    /// unit of the last block.
+    fn warm_up(&mut self, arm: usize, warm: Duration) -> f64 {
+        let start = Instant::now();
+        let mut k = 1;
+        loop {
+            let per = self.block(arm, k);
+            if start.elapsed() >= warm {
+                return per;
+            }
+            if per * (k as f64) < warm.as_secs_f64() / 8.0 {
+                k *= 2;
+            }
+        }
+    }
+}
+
+/// One row's result: the arms' median seconds per unit, and the rounds' ratios.
 struct Row {
     group: &'static str,
-    system: &'static str,
+    reading: &'static str,
+    k: u64,
+    median: [f64; 3],
+    ratio: Estimate,
+    control: Estimate,
+    seconds: f64,
 }
 
-/// The versions one row measures, in the order that row runs them.
-fn versions(row: usize, control: bool) -> Vec<&'static str> {
-    let mut v = if row.is_multiple_of(2) {
-        vec!["now", "baseline"]
-    } else {
-        vec!["baseline", "now"]
-    };
-    if control {
-        // Last, so `now` and its repetition are apart, with `baseline` between them half the
-        // time.
-        v.push("now_again");
-    }
-    v
-}
-
-fn main() {
-    let started = SystemTime::now();
-    let control = std::env::var_os("UNBOUNDED_COST_CONTROL").is_some();
-    let mut c = Criterion::default().configure_from_args();
-    let rt = runtime();
-    let mut rows = Vec::new();
-    for shape in SHAPES {
-        let mut group = c.benchmark_group(shape.group);
-        group.throughput(Throughput::Elements(EVENTS * shape.subs as u64));
-        // As in fanout.rs: iterations take milliseconds, flat sampling bounds the run time.
-        group.sampling_mode(SamplingMode::Flat);
-        for (system, now_run, baseline_run) in SYSTEMS {
-            for version in versions(rows.len(), control) {
-                let run = if version == "baseline" {
-                    baseline_run
-                } else {
-                    now_run
-                };
-                let mut meter = CpuMeter::default();
-                group.bench_function(BenchmarkId::new(system, version), |b| {
-                    b.iter_custom(|iters| time_runs(&rt, shape, run, iters, &mut meter))
-                });
-            }
-            rows.push(Row {
-                group: shape.group,
-                system,
-            });
-        }
-        group.finish();
-    }
-    let mut group = c.benchmark_group(W5);
-    group.throughput(Throughput::Elements(1));
-    for version in versions(rows.len(), control) {
-        let id = BenchmarkId::new("tidings", version);
-        if version == "baseline" {
-            group.bench_function(id, baseline::no_subscriber());
-        } else {
-            group.bench_function(id, now::no_subscriber());
-        }
-    }
-    group.finish();
-    rows.push(Row {
-        group: W5,
-        system: "tidings",
-    });
-    c.final_summary();
-    report(&rows, started, control);
-}
-
-/// A criterion estimate: the point and its 95% confidence interval, in ns per iteration.
+/// A median and its 95% interval.
 #[derive(Clone, Copy)]
 struct Estimate {
     point: f64,
@@ -129,38 +234,157 @@ struct Estimate {
     hi: f64,
 }
 
-/// The estimate criterion printed as `time:` for one benchmark (the slope where it fitted one,
-/// otherwise the mean), if this process wrote it (criterion writes none in `--test` mode, and
-/// none for a benchmark a filter left out).
-fn estimate(row: &Row, version: &str, since: SystemTime) -> Option<Estimate> {
-    let path = criterion_dir()
-        .join(row.group)
-        .join(row.system)
-        .join(version)
-        .join("new/estimates.json");
-    let fresh = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t >= since);
-    if !fresh {
-        return None;
+impl std::fmt::Display for Estimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.3} [{:.3}, {:.3}]", self.point, self.lo, self.hi)
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).ok()?).expect("criterion's estimates.json");
-    let e = if json["slope"].is_object() {
-        &json["slope"]
-    } else {
-        &json["mean"]
-    };
-    let ci = &e["confidence_interval"];
-    Some(Estimate {
-        point: e["point_estimate"].as_f64()?,
-        lo: ci["lower_bound"].as_f64()?,
-        hi: ci["upper_bound"].as_f64()?,
-    })
 }
 
-/// `ns` with a unit that keeps three or four significant digits.
-fn time(ns: f64) -> String {
+/// The median of `xs` and its distribution-free 95% confidence interval: the `j`-th smallest
+/// and `j`-th largest values, `j` the largest rank with `P(Binomial(n, 1/2) < j) <= 2.5%` (the
+/// whole range when there are too few values for any).
+fn median_ci(xs: &[f64]) -> Estimate {
+    let mut xs = xs.to_vec();
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    let point = if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    };
+    let (mut j, mut cdf, mut choose) = (0, 0.0, 1.0);
+    let total = 2f64.powi(n as i32);
+    for i in 0..n {
+        let p = choose / total;
+        if cdf + p > 0.025 {
+            break;
+        }
+        cdf += p;
+        j = i + 1;
+        choose = choose * (n - i) as f64 / (i + 1) as f64;
+    }
+    let j = j.max(1);
+    Estimate {
+        point,
+        lo: xs[j - 1],
+        hi: xs[n - j],
+    }
+}
+
+fn measure(
+    group: &'static str,
+    reading: &'static str,
+    mut work: Work,
+    s: &Settings,
+    csv: &mut String,
+) -> Row {
+    let started = Instant::now();
+    let per: Vec<f64> = (0..3).map(|arm| work.warm_up(arm, s.warm)).collect();
+    let unit = per.iter().copied().fold(f64::INFINITY, f64::min);
+    let k = if s.test {
+        1
+    } else {
+        ((s.block.as_secs_f64() / unit).ceil() as u64).max(1)
+    };
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..s.rounds {
+        for (place, &arm) in ORDERS[round % ORDERS.len()].iter().enumerate() {
+            let t = work.block(arm, k);
+            times[arm].push(t);
+            writeln!(
+                csv,
+                "{group},{reading},{round},{place},{},{k},{:.3}",
+                ARMS[arm],
+                t * 1e9
+            )
+            .unwrap();
+        }
+    }
+    let ratios = |a: usize, b: usize| -> Vec<f64> {
+        times[a]
+            .iter()
+            .zip(&times[b])
+            .map(|(x, y)| x / y)
+            .collect()
+    };
+    Row {
+        group,
+        reading,
+        k,
+        median: [0, 1, 2].map(|arm| median_ci(&times[arm]).point),
+        ratio: median_ci(&ratios(0, 1)),
+        control: median_ci(&ratios(2, 0)),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// The runtime the task rows run on: two workers, as `common::runtime`, each pinned to a CPU
+/// of its own when pinning.
+fn runtime() -> Runtime {
+    let next = AtomicUsize::new(0);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || workloads::pin(next.fetch_add(1, Ordering::Relaxed)))
+        .build()
+        .expect("tokio runtime")
+}
+
+fn main() {
+    let s = Settings::from_args();
+    if s.pin {
+        workloads::PIN
+            .set(common::allowed_cpus())
+            .expect("set once");
+        // The main thread runs W5 and the runtime's `block_on`.
+        workloads::pin(0);
+    }
+    let rt = Arc::new(runtime());
+    let wanted = |group: &str, reading: &str| {
+        s.filter
+            .as_deref()
+            .is_none_or(|f| format!("{group}/{reading}").contains(f))
+    };
+    let mut csv = String::from("group,reading,round,place,arm,k,ns_per_unit\n");
+    let mut rows = Vec::new();
+    for shape in SHAPES {
+        for (reading, now_run, baseline_run) in SYSTEMS {
+            if !wanted(shape.group, reading) {
+                continue;
+            }
+            let work = Work::Runs {
+                rt: Arc::clone(&rt),
+                shape,
+                runs: [now_run, baseline_run, now_run],
+            };
+            let row = measure(shape.group, reading, work, &s, &mut csv);
+            progress(&row);
+            rows.push(row);
+        }
+    }
+    if wanted(W5, "tidings") {
+        let work = Work::Sends([
+            sends(now::no_subscriber_send()),
+            sends(baseline::no_subscriber_send()),
+            sends(now::no_subscriber_send()),
+        ]);
+        let row = measure(W5, "tidings", work, &s, &mut csv);
+        progress(&row);
+        rows.push(row);
+    }
+    report(&rows, &s, &csv);
+}
+
+fn progress(row: &Row) {
+    eprintln!(
+        "{} {}: k = {}, now/baseline {}, control {} ({:.0} s)",
+        row.group, row.reading, row.k, row.ratio, row.control, row.seconds
+    );
+}
+
+/// `secs` with a unit that keeps three or four significant digits.
+fn time(secs: f64) -> String {
+    let ns = secs * 1e9;
     if ns >= 1e6 {
         format!("{:.3} ms", ns / 1e6)
     } else if ns >= 1e3 {
@@ -170,129 +394,165 @@ fn time(ns: f64) -> String {
     }
 }
 
-fn with_ci(e: Estimate) -> String {
-    format!("{} [{}, {}]", time(e.point), time(e.lo), time(e.hi))
-}
-
-/// The ratio `a / b` and the widest interval the two confidence intervals allow.
-fn ratio(a: Estimate, b: Estimate) -> Estimate {
-    Estimate {
-        point: a.point / b.point,
-        lo: a.lo / b.hi,
-        hi: a.hi / b.lo,
+/// How a row came out: whether it passes, and in words.
+fn verdict(row: &Row, t: f64) -> (Outcome, String) {
+    let pct = |x: f64| (x - 1.0) * 100.0;
+    let (r, c) = (row.ratio, row.control);
+    if c.lo < 1.0 - t || c.hi > 1.0 + t {
+        return (
+            Outcome::Undecided,
+            format!(
+                "undecided: the control's interval [{:+.1}%, {:+.1}%] leaves ±{:.0}%",
+                pct(c.lo),
+                pct(c.hi),
+                t * 100.0
+            ),
+        );
     }
-}
-
-fn verdict(r: Estimate, threshold: f64) -> (bool, String) {
-    let pct = (r.point - 1.0) * 100.0;
-    if r.lo <= 1.0 && 1.0 <= r.hi {
-        (true, "within noise (intervals overlap)".into())
-    } else if pct.abs() <= threshold {
-        (true, format!("within noise ({pct:+.1}%, ≤ {threshold}%)"))
-    } else if pct > 0.0 {
-        (false, format!("now slower by {pct:.1}%"))
+    if r.hi <= 1.0 + t && r.lo >= 1.0 - t {
+        (Outcome::Pass, format!("same (within ±{:.0}%)", t * 100.0))
+    } else if r.hi <= 1.0 + t {
+        (Outcome::Pass, format!("now faster by {:.1}%", -pct(r.point)))
+    } else if r.lo > 1.0 + t {
+        (Outcome::Fail, format!("now slower by {:.1}%", pct(r.point)))
     } else {
-        (false, format!("now faster by {:.1}%", -pct))
+        (
+            Outcome::Undecided,
+            format!(
+                "undecided: the interval reaches {:+.1}%, past +{:.0}%",
+                pct(r.hi),
+                t * 100.0
+            ),
+        )
     }
 }
 
-fn report(rows: &[Row], since: SystemTime, control: bool) {
+#[derive(PartialEq)]
+enum Outcome {
+    Pass,
+    Fail,
+    Undecided,
+}
+
+fn report(rows: &[Row], s: &Settings, csv: &str) {
     let threshold: f64 = std::env::var("UNBOUNDED_COST_THRESHOLD").map_or(3.0, |t| {
         t.parse().expect("UNBOUNDED_COST_THRESHOLD: a percentage")
     });
-    let mut out = String::new();
+    let t = threshold / 100.0;
     let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "?".into());
+    let mut out = String::new();
     writeln!(
         out,
         "Unbounded path: today's tidings (now, {}) against the commit before bounded topics \
-         (baseline, {}), one criterion run ({})",
+         (baseline, {}), interleaved in one run ({}; {} rounds of {} ms blocks{})",
         env("UNBOUNDED_COST_NOW"),
         env("UNBOUNDED_COST_BASELINE"),
         env("UNBOUNDED_COST_MODE"),
+        s.rounds,
+        s.block.as_millis(),
+        match workloads::PIN.get() {
+            Some(cpus) => format!(", threads pinned round-robin to CPUs {cpus:?}"),
+            None => String::new(),
+        },
     )
     .unwrap();
     writeln!(
         out,
-        "Time per iteration (W1–W4: {EVENTS} events to every subscriber; W5: one send), \
-         point [95% CI]. Ratio now/baseline > 1: now is slower. Threshold: {threshold}%."
+        "Time per run (W1–W4: {} events to every subscriber; W5: one send), median over the \
+         rounds. Ratios: median of the rounds' ratios [95% CI]; > 1: the first is slower. \
+         control = now_again/now, the same code measured as a third arm. Threshold: \
+         {threshold}%.",
+        workloads::EVENTS
     )
     .unwrap();
     writeln!(out).unwrap();
-    let control_col = if control { " now_again/now |" } else { "" };
     writeln!(
         out,
-        "| workload | reading | now | baseline | now/baseline [CI] | verdict |{control_col}"
+        "| workload | reading | now | baseline | now/baseline [CI] | control [CI] | verdict |"
     )
     .unwrap();
-    writeln!(
-        out,
-        "|---|---|---|---|---|---|{}",
-        if control { "---|" } else { "" }
-    )
-    .unwrap();
-    let (mut measured, mut outside) = (0, Vec::new());
+    writeln!(out, "|---|---|---|---|---|---|---|").unwrap();
+    let (mut failed, mut undecided) = (Vec::new(), Vec::new());
     for row in rows {
-        let (Some(now), Some(base)) = (
-            estimate(row, "now", since),
-            estimate(row, "baseline", since),
-        ) else {
-            continue;
-        };
-        measured += 1;
-        let r = ratio(now, base);
-        let (ok, words) = verdict(r, threshold);
-        if !ok {
-            outside.push(format!("{} {}", row.group, row.system));
+        let (outcome, words) = verdict(row, t);
+        let name = format!("{} {}", row.group, row.reading);
+        match outcome {
+            Outcome::Pass => {}
+            Outcome::Fail => failed.push(name),
+            Outcome::Undecided => undecided.push(name),
         }
-        let aa = if control {
-            estimate(row, "now_again", since).map_or(" – |".into(), |again| {
-                let a = ratio(again, now);
-                format!(" {:.3} [{:.3}, {:.3}] |", a.point, a.lo, a.hi)
-            })
-        } else {
-            String::new()
-        };
         writeln!(
             out,
-            "| {} | {} | {} | {} | {:.3} [{:.3}, {:.3}] | {} |{aa}",
+            "| {} | {} | {} | {} | {} | {} | {words} |",
             row.group,
-            row.system,
-            with_ci(now),
-            with_ci(base),
-            r.point,
-            r.lo,
-            r.hi,
-            words
+            row.reading,
+            time(row.median[0]),
+            time(row.median[1]),
+            row.ratio,
+            row.control,
         )
         .unwrap();
     }
     writeln!(out).unwrap();
-    if measured == 0 {
+    if s.test || rows.is_empty() {
         writeln!(
             out,
-            "No estimates from this run (criterion's --test mode, or a filter that matched \
-             nothing): no verdict."
+            "No verdict: {}.",
+            if s.test {
+                "--test runs each arm once"
+            } else {
+                "the filter matched no row"
+            }
         )
         .unwrap();
-    } else if outside.is_empty() {
+    } else if failed.is_empty() && undecided.is_empty() {
         writeln!(
             out,
-            "Verdict: all {measured} rows within noise (intervals overlap or |ratio - 1| ≤ \
-             {threshold}%)."
+            "Verdict: PASS. On all {} rows now is within {threshold}% of baseline or faster (95% \
+             intervals), and the control resolved {threshold}% on every row.",
+            rows.len()
         )
         .unwrap();
     } else {
-        writeln!(
-            out,
-            "Verdict: {} of {measured} rows outside noise: {}.",
-            outside.len(),
-            outside.join(", ")
-        )
-        .unwrap();
+        if !failed.is_empty() {
+            writeln!(
+                out,
+                "Verdict: FAIL. now slower than baseline by more than {threshold}% on {} of {} \
+                 rows: {}.",
+                failed.len(),
+                rows.len(),
+                failed.join(", ")
+            )
+            .unwrap();
+        }
+        if !undecided.is_empty() {
+            writeln!(
+                out,
+                "{}{} of {} rows undecided (the control or the interval too wide for \
+                 {threshold}%): {}.",
+                if failed.is_empty() {
+                    "Verdict: UNDECIDED. "
+                } else {
+                    ""
+                },
+                undecided.len(),
+                rows.len(),
+                undecided.join(", ")
+            )
+            .unwrap();
+            writeln!(
+                out,
+                "To decide one, rerun it alone with more rounds, e.g. \
+                 `scripts/unbounded_cost.sh --rounds 60 -- GROUP/READING`."
+            )
+            .unwrap();
+        }
     }
     print!("\n{out}");
     if let Ok(path) = std::env::var("UNBOUNDED_COST_REPORT") {
         std::fs::write(Path::new(&path), &out).expect("write the report");
-        println!("(written to {path})");
+        let csv_path = format!("{path}.csv");
+        std::fs::write(&csv_path, csv).expect("write the blocks");
+        println!("(written to {path}; every block's time in {csv_path})");
     }
 }
