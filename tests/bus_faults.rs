@@ -260,8 +260,10 @@ fn a_foreign_panic_inside_subscribe_or_drop_leaves_counts_exact() {
     let _serial = serial();
     let bus = Bus::new();
     let mut escaped = 0;
-    // Fewer rounds under miri (scripts/miri.sh).
-    for round in 0..if cfg!(miri) { 10 } else { 200 } {
+    // Fewer rounds under miri (scripts/miri.sh): a round takes some 40 subscribe, send and drop
+    // calls before the collector runs the foreign function, and 10 rounds ran past 10 minutes
+    // there; 2 still see the panic surface twice.
+    for round in 0..if cfg!(miri) { 2 } else { 200 } {
         let armed = Arc::new(AtomicUsize::new(1));
         {
             let armed = armed.clone();
