@@ -213,7 +213,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
         &self.list
     }
 
-    /// `push` for a bounded topic (module docs); the caller checked the subscriber count.
+    /// The send path's push (`send_path::push_erased`) for a bounded topic (module docs); the
+    /// caller checked the subscriber count.
     #[inline(never)]
     pub(crate) fn push_bounded<C: Carrier<E>>(
         &self,
@@ -235,7 +236,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if self.hot().policy == DROP_OLDEST {
             self.list.trim(index, self.capacity, guard);
         }
-        // As in `push`.
+        // As in `send_path::push_erased`.
         if !self.hot().waiters.is_empty() {
             self.hot().waiters.wake_all(self.user_panics());
         }
@@ -335,7 +336,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         events: Vec<E>,
         guard: &Guard,
     ) -> Result<usize, (Rejected, Vec<E>)> {
-        // SeqCst: as in `push`.
+        // SeqCst: as in `send_path::push_erased`.
         let subs = self.hot().subscribers.load(Ordering::SeqCst);
         if subs == 0 || subs == DEAD {
             // Relaxed: statistics only.
@@ -373,7 +374,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if self.hot().policy == DROP_OLDEST {
             self.list.trim(first + n as u64 - 1, self.capacity, guard);
         }
-        // As in `push`: the SC claim and the SC load of the wait list.
+        // As in `send_path::push_erased`: the SC claim and the SC load of the wait list.
         if !self.hot().waiters.is_empty() {
             self.hot().waiters.wake_all(self.user_panics());
         }
@@ -578,7 +579,7 @@ mod tests {
     use crate::Bus;
 
     thread_local! {
-        /// Run by the next `push` on this thread between its claim and its write.
+        /// Run by the next send on this thread between its claim and its write.
         static AFTER_CLAIM: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
     }
 
