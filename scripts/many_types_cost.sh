@@ -2,22 +2,21 @@
 # W10's round-robin send in load-independent numbers: per send, instructions and simulated
 # cache misses (callgrind's cache simulator), for one type against a round robin over K types
 # (probe benches/probes/many_types_probe.rs; K = 256, or 1024 with
-# RUSTFLAGS="--cfg tidings_many_types_probe_1024", best with its own CARGO_TARGET_DIR, e.g.
-# target/probe1024, so that the default one is not rebuilt). Only the sends are counted
+# RUSTFLAGS="--cfg tidings_many_types_probe_1024"). Only the sends are counted
 # (--toggle-collect); the cache simulation covers the whole run, as the hardware would.
 # Prints, per send: Ir (instructions), I1 and D1 misses (first-level instruction and data
 # cache), LL misses (last level), and a cycle estimate Ir + 10 * L1 misses + 100 * LL misses
 # (callgrind's own weights), simulated twice: with valgrind's default last level (the host's
 # L3) and with a 512 KiB last level (the size of this machine's per-core L2, so that "LL
 # misses" are what would go to L3). Then the bytes of machine code each event type adds to
-# the path a send runs, and those of the path every type shares (src/send_path.rs).
+# the path a send runs.
 # Usage: [PROBE_BIN=path] scripts/many_types_cost.sh [ROUND_ROBIN_BATCHES]   (needs valgrind; a batch is 16
 # counted rounds; single runs 64 times as many batches, so both count a similar number of sends)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batches=${1:-64}
 # PROBE_BIN: measure an already built probe (another commit's) instead of building this one.
-bin=${PROBE_BIN:-${CARGO_TARGET_DIR:-target}/release/examples/many_types_probe}
+bin=${PROBE_BIN:-target/release/examples/many_types_probe}
 [ -n "${PROBE_BIN:-}" ] || cargo build --release --example many_types_probe -q
 run() { # mode batches [extra valgrind args]
     local mode=$1 b=$2
@@ -55,19 +54,12 @@ for line in sys.stdin:
     p = line.split(None, 3)
     if len(p) == 4:
         n[p[3].strip()] += 1; s[p[3].strip()] += int(p[1], 16)
-# Per type: the caller in the probe (with `Bus::send` inlined into it). Everything else a send
-# runs is one copy (below); a send that crosses into a new segment (one in 64) or goes to a
-# bounded topic also runs the `crossing` or `push_bounded` of its type.
-hot = ("::send_one",)
-shared = ("Shared>::send_erased", "Shared>::topic_uncached", "send_cache::imp::lookup_second")
+hot = ("::send_one", "::send_uncached", "::lookup_second", "Shared>::push", "Topic<E>::push")
 types = max(v for k, v in n.items() if k.endswith("::send_one"))
 total = 0
 for k in sorted(s, key=lambda k: -s[k]):
     if n[k] >= types and k.endswith(hot):
         print(f"  {s[k] // n[k]:6} x {n[k]}  {k}"); total += s[k] // n[k]
 print(f"  {total:6} bytes per type on the send path")
-for k in sorted(s):
-    if k.endswith(shared) and n[k] == 1:
-        print(f"  {s[k]:6} x 1    {k} (shared by every type)")
 print(f"  {sum(s[k] for k in s if n[k] >= types) // types} bytes per type in all (send, subscribe, drop, ...)")
 '

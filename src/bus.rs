@@ -13,11 +13,12 @@ use crate::bound::{Bound, BusBuilder};
 use crate::error::SendError;
 use crate::lag;
 use crate::registry::{Shared, bucket};
+use crate::segment::{self, Carrier, Owned};
 use crate::send_cache;
 use crate::stats::{Stats, TopicStats};
 use crate::subscription::Subscription;
 use crate::sync::Ordering;
-use crate::sync::epoch;
+use crate::sync::epoch::{self, Guard};
 use crate::topic::{Rejected, Topic};
 use crate::wait_list::WaitNode;
 
@@ -98,7 +99,16 @@ impl Bus {
     /// ```
     #[inline]
     pub fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
-        self.shared.send(event)
+        if size_of::<E>() <= SMALL_EVENT {
+            return self.shared.send_small(event);
+        }
+        // By reference, as a `Pending`, so that the event is moved once, into its slot; the
+        // error is built inside, so that no frame holds the event twice (a debug build gives
+        // every value its own stack slot: issue 12, tests/bus_large_events.rs).
+        segment::pending(event, |event| match self.shared.send_pending(event) {
+            Ok(()) => Ok(()),
+            Err(back) => hand_back(back),
+        })
     }
 
     /// Sends `event`, waiting while its type is bounded with
@@ -349,7 +359,151 @@ impl Bus {
     }
 }
 
+/// Events up to this size go from `send` to their slot by value ([`Owned`]): a pointer to them
+/// ([`Pending`]) would cost a store and a load per send. Larger ones go by reference, so that a
+/// debug build does not copy them into every frame on the way.
+const SMALL_EVENT: usize = 4 * size_of::<usize>();
+
+/// The event of a send that stored nothing, handed back by value in its error. Returns the
+/// whole `Result`, so that a debug build writes the event straight into the caller's.
+#[cold]
+fn hand_back<E, C: Carrier<E>>(back: SendError<C>) -> Result<(), SendError<E>> {
+    match back {
+        SendError::NoSubscribers(e) => Err(SendError::NoSubscribers(e.into_event())),
+        SendError::Closed(e) => Err(SendError::Closed(e.into_event())),
+        SendError::Full(e) => Err(SendError::Full(e.into_event())),
+    }
+}
+
 impl Shared {
+    /// `Bus::send` for an event of at most `SMALL_EVENT` bytes: carried by value, in registers.
+    #[inline]
+    fn send_small<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        match self.send_pending(Owned(event)) {
+            Ok(()) => Ok(()),
+            Err(back) => hand_back(back),
+        }
+    }
+
+    /// `Bus::send`. The event goes down by reference, as a [`Pending`], and is moved once,
+    /// into its slot: passed by value, a large event is copied into every frame on the way
+    /// in a debug build (issue 12).
+    #[inline]
+    fn send<E: Send + Sync + 'static>(&self, event: E) -> Result<(), SendError<E>> {
+        if size_of::<E>() <= SMALL_EVENT {
+            return self.send_small(event);
+        }
+        segment::pending(event, |event| match self.send_pending(event) {
+            Ok(()) => Ok(()),
+            Err(back) => hand_back(back),
+        })
+    }
+
+    #[inline]
+    fn send_pending<E: Send + Sync + 'static, C: Carrier<E>>(
+        &self,
+        event: C,
+    ) -> Result<(), SendError<C>> {
+        // SeqCst: pairs with the SeqCst increment in `subscribe`.
+        if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
+            return Err(self.unrouted(event));
+        }
+        self.send_to_topic(event)
+    }
+
+    #[inline]
+    fn send_to_topic<E: Send + Sync + 'static, C: Carrier<E>>(
+        &self,
+        event: C,
+    ) -> Result<(), SendError<C>> {
+        // Pinned before the generation is loaded: see `send_cache` for why this keeps a cached
+        // topic alive. The pin also protects the segments `push` walks.
+        let guard = epoch::pin();
+        match send_cache::lookup::<E>(self, &guard) {
+            Ok(topic) => self.push(topic, event, &guard),
+            Err(miss) => self.send_uncached(event, miss, &guard),
+        }
+    }
+
+    /// `send_to_topic` after the send cache's first level missed: its second level, else the
+    /// registry, whose topic then fills the cache.
+    #[inline(never)]
+    fn send_uncached<E: Send + Sync + 'static, C: Carrier<E>>(
+        &self,
+        event: C,
+        miss: send_cache::Miss,
+        guard: &Guard,
+    ) -> Result<(), SendError<C>> {
+        if let Some(topic) = send_cache::lookup_second::<E>(&miss, guard) {
+            return self.push(topic, event, guard);
+        }
+        self.registry
+            .with_shard::<E, _>(|shard| match shard.get::<E>() {
+                None => Err(self.unrouted(event)),
+                Some(topic) => {
+                    send_cache::store(miss, topic);
+                    self.push(topic, event, guard)
+                }
+            })
+    }
+
+    /// `topic.push`, with its rejection turned into the public error.
+    #[inline]
+    fn push<E: Send + Sync + 'static, C: Carrier<E>>(
+        &self,
+        topic: &Topic<E>,
+        event: C,
+        guard: &Guard,
+    ) -> Result<(), SendError<C>> {
+        topic.push(event, guard).map_err(|(why, event)| match why {
+            // The topic may be dead because the bus closed and its last subscription left:
+            // then the answer is `Closed`, as it would be had the topic been gone already.
+            Rejected::NoSubscribers => self.unrouted(event),
+            Rejected::Closed => SendError::Closed(event),
+            Rejected::Full => SendError::Full(event),
+        })
+    }
+
+    /// A send that, if the topic is full, parks `node` on the topic's list of waiting senders
+    /// and tries once more (the sender's half of the pattern in `Topic::park_sender`): if that
+    /// also finds it full, `node`'s waker is woken when room may have appeared.
+    #[cold]
+    pub(crate) fn send_or_park<E: Send + Sync + 'static>(
+        &self,
+        event: E,
+        node: &crate::sync::Arc<WaitNode>,
+    ) -> Result<(), SendError<E>> {
+        segment::pending(event, |event| {
+            match self.send_or_park_pending(event, node) {
+                Ok(()) => Ok(()),
+                Err(back) => hand_back(back),
+            }
+        })
+    }
+
+    fn send_or_park_pending<E: Send + Sync + 'static, C: Carrier<E>>(
+        &self,
+        event: C,
+        node: &crate::sync::Arc<WaitNode>,
+    ) -> Result<(), SendError<C>> {
+        if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
+            return Err(self.unrouted(event));
+        }
+        let guard = epoch::pin();
+        self.registry.with_shard::<E, _>(|shard| {
+            let Some(topic) = shard.get::<E>() else {
+                return Err(self.unrouted(event));
+            };
+            match self.push(topic, event, &guard) {
+                Err(SendError::Full(event)) => {
+                    topic.park_sender(node);
+                    self.push(topic, event, &guard)
+                }
+                done => done,
+            }
+        })
+    }
+
     /// `send`'s path for a run (`Topic::push_all`).
     fn send_all<E: Send + Sync + 'static>(
         &self,
@@ -359,7 +513,7 @@ impl Shared {
         if self.buckets[bucket::<E>()].load(Ordering::SeqCst) == 0 {
             return Err(self.unrouted(events));
         }
-        // Pinned first, as in `Shared::send_erased`.
+        // Pinned first, as in `send_to_topic`.
         let guard = epoch::pin();
         let pushed = match send_cache::lookup::<E>(self, &guard) {
             Ok(topic) => topic.push_all(events, &guard),

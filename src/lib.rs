@@ -128,7 +128,6 @@ mod registry;
 mod scope;
 mod segment;
 mod send_cache;
-mod send_path;
 mod stats;
 mod subscription;
 mod sync;

@@ -44,11 +44,10 @@ use crate::bound::Bound;
 use crate::error::SendError;
 use crate::lag;
 use crate::segment::Segment;
-use crate::segment::SendLine;
 use crate::stats::{TopicStats, UserPanics};
 use crate::sync::epoch::{self, Guard};
 use crate::sync::{AtomicArc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use crate::topic::{Topic, TopicHot};
+use crate::topic::Topic;
 
 /// Number of shards. A power of two; small under loom, where each cell is a modelled lock, and
 /// under miri, where making and dropping 256 cells took most of a bus's cost (every unit test
@@ -79,14 +78,8 @@ pub(crate) struct Shard {
 /// The shard of `E`; a constant after inlining.
 #[inline(always)]
 fn shard<E: 'static>() -> usize {
-    shard_of(TypeId::of::<E>())
-}
-
-/// The shard of the type `id`.
-#[inline(always)]
-fn shard_of(id: TypeId) -> usize {
     let mut h = TypeIdHasher::default();
-    id.hash(&mut h);
+    TypeId::of::<E>().hash(&mut h);
     let x = h.finish();
     // Other bits than the bucket filter's, so that one bucket's types spread over many shards.
     let x = x ^ (x >> 33);
@@ -127,16 +120,6 @@ impl Shard {
             .downcast_ref::<Topic<E>>()
     }
 
-    /// The topic of the type `id` in this shard, as a pointer to the whole `Topic` of that
-    /// type (entries for `TypeId::of::<E>()` hold a `Topic<E>`: `Registry::insert`), valid
-    /// while this shard is.
-    #[inline]
-    pub(crate) fn get_erased(&self, id: TypeId) -> Option<*const ()> {
-        self.entry(id)
-            .map(|topic| std::sync::Arc::as_ptr(topic).cast::<()>())
-    }
-
-    #[cfg(test)]
     fn get_arc<E: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<Topic<E>>> {
         let topic = self.entry(TypeId::of::<E>())?;
         std::sync::Arc::clone(topic).into_any().downcast().ok()
@@ -168,14 +151,7 @@ impl Registry {
         f(&self.shards[shard::<E>()].load())
     }
 
-    /// Calls `f` with the shard of the type `id` as it is now.
-    #[inline]
-    pub(crate) fn with_shard_of<R>(&self, id: TypeId, f: impl FnOnce(&Shard) -> R) -> R {
-        f(&self.shards[shard_of(id)].load())
-    }
-
     /// `E`'s live or dying topic, if registered.
-    #[cfg(test)]
     pub(crate) fn get_arc<E: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<Topic<E>>> {
         self.with_shard::<E, _>(|s| s.get_arc::<E>())
     }
@@ -197,16 +173,15 @@ impl Registry {
             .sum()
     }
 
-    /// Registers `topic` as the topic of the type `id`, replacing `replacing` (a dead topic of
-    /// that type) if that is still registered. Fails, changing nothing, if the shard holds any
-    /// other topic of the type. Not generic: one copy for every type (issue 12, item 6).
-    pub(crate) fn insert(
+    /// Registers `topic` as `E`'s, replacing `replacing` (a dead topic of `E`) if that is still
+    /// registered. Fails, changing nothing, if `E`'s shard holds any other topic of `E`.
+    pub(crate) fn insert<E: Send + Sync + 'static>(
         &self,
-        id: TypeId,
-        topic: &std::sync::Arc<dyn ErasedTopic>,
-        replacing: Option<&std::sync::Arc<dyn ErasedTopic>>,
+        topic: &std::sync::Arc<Topic<E>>,
+        replacing: Option<&std::sync::Arc<Topic<E>>>,
     ) -> bool {
-        let cell = &self.shards[shard_of(id)];
+        let cell = &self.shards[shard::<E>()];
+        let id = TypeId::of::<E>();
         loop {
             let current = std::sync::Arc::clone(&cell.load());
             let mut next = Shard {
@@ -215,21 +190,27 @@ impl Registry {
             for (t, entry) in &current.topics {
                 if *t != id {
                     next.topics.push((*t, std::sync::Arc::clone(entry)));
-                } else if !replacing.is_some_and(|r| same(entry, address(r))) {
+                } else if !replacing.is_some_and(|r| same(entry, r)) {
                     return false;
                 }
             }
-            next.topics.push((id, std::sync::Arc::clone(topic)));
+            next.topics.push((
+                id,
+                std::sync::Arc::clone(topic) as std::sync::Arc<dyn ErasedTopic>,
+            ));
             if self.swap(cell, &current, next) {
                 return true;
             }
         }
     }
 
-    /// Takes the topic at `topic` (of the type `id`) out of the registry unless it is gone or
-    /// was replaced already; says whether it did.
-    pub(crate) fn remove(&self, id: TypeId, topic: *const ()) -> bool {
-        let cell = &self.shards[shard_of(id)];
+    /// Takes `topic` out of the registry unless it is gone or was replaced already; says
+    /// whether it did.
+    pub(crate) fn remove<E: Send + Sync + 'static>(
+        &self,
+        topic: &std::sync::Arc<Topic<E>>,
+    ) -> bool {
+        let cell = &self.shards[shard::<E>()];
         loop {
             let current = std::sync::Arc::clone(&cell.load());
             if !current.topics.iter().any(|(_, entry)| same(entry, topic)) {
@@ -267,14 +248,11 @@ impl Registry {
     }
 }
 
-/// Whether `entry` is the topic at `topic`.
-fn same(entry: &std::sync::Arc<dyn ErasedTopic>, topic: *const ()) -> bool {
-    std::ptr::addr_eq(std::sync::Arc::as_ptr(entry), topic)
-}
-
-/// The address of a topic, for `same`.
-fn address<T: ?Sized>(topic: &std::sync::Arc<T>) -> *const () {
-    std::sync::Arc::as_ptr(topic).cast()
+fn same<E: Send + Sync + 'static>(
+    entry: &std::sync::Arc<dyn ErasedTopic>,
+    topic: &std::sync::Arc<Topic<E>>,
+) -> bool {
+    std::ptr::addr_eq(std::sync::Arc::as_ptr(entry), std::sync::Arc::as_ptr(topic))
 }
 
 // ---- The bus's shared state: the registry, the bucket filter in front of it, the bus id.
@@ -312,8 +290,6 @@ pub(crate) struct Shared {
 
 /// What the bus needs of a topic without knowing its event type.
 pub(crate) trait ErasedTopic: Send + Sync {
-    /// The topic's send line: its subscriber count and index counter, which are not generic.
-    fn line(&self) -> &SendLine<TopicHot>;
     fn as_any(&self) -> &dyn Any;
     fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Any + Send + Sync>;
     fn close(&self);
@@ -322,10 +298,6 @@ pub(crate) trait ErasedTopic: Send + Sync {
 }
 
 impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
-    fn line(&self) -> &SendLine<TopicHot> {
-        Topic::line(self)
-    }
-
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -436,32 +408,16 @@ impl Shared {
     /// count, and a panic never leaves a subscription counted that nobody holds.
     pub(crate) fn subscribe<E: Send + Sync + 'static>(
         &self,
-        pin: &Guard,
-    ) -> Option<std::sync::Arc<Topic<E>>> {
-        let topic = self.subscribe_erased(Kind::of::<E>(), pin)?;
-        // The registry holds a `Topic<E>` under `E`'s id (`Kind::make`, `insert`).
-        match topic.into_any().downcast::<Topic<E>>() {
-            Ok(topic) => Some(topic),
-            Err(_) => unreachable!("the topic registered for a type is of that type"),
-        }
-    }
-
-    /// `subscribe` for every event type: one copy of the registration path (issue 12, item 6:
-    /// a copy per type was 3.5 KB of machine code each, most of the many-types bench's build).
-    fn subscribe_erased(
-        &self,
-        kind: Kind,
         _pin: &Guard,
-    ) -> Option<std::sync::Arc<dyn ErasedTopic>> {
+    ) -> Option<std::sync::Arc<Topic<E>>> {
         if self.closed.load(Ordering::SeqCst) {
             return None;
         }
+        let b = bucket::<E>();
         let topic = loop {
-            let current = self
-                .registry
-                .with_shard_of(kind.id, |s| s.entry(kind.id).cloned());
+            let current = self.registry.get_arc::<E>();
             if let Some(topic) = &current {
-                if topic.line().hot.try_add_subscriber() {
+                if topic.try_add_subscriber() {
                     // Live, so its bucket already counts it.
                     break std::sync::Arc::clone(topic);
                 }
@@ -469,27 +425,29 @@ impl Shared {
             }
             // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips
             // the registry while the topic is registered.
-            self.buckets[kind.bucket].fetch_add(1, Ordering::SeqCst);
-            let bound = self.bounds.get(&kind.id).copied();
-            let topic = (kind.make)(bound, std::sync::Arc::clone(&self.user_panics));
+            self.buckets[b].fetch_add(1, Ordering::SeqCst);
+            let bound = self.bounds.get(&TypeId::of::<E>()).copied();
+            let topic = std::sync::Arc::new(Topic::<E>::new(
+                bound,
+                std::sync::Arc::clone(&self.user_panics),
+            ));
             // Relaxed: a setting; `set_lag_warning` also updates registered topics.
-            topic.set_lag_warning(self.lag_warning.load(Ordering::Relaxed));
-            if self.registry.insert(kind.id, &topic, current.as_ref()) {
-                trace_topic(self.id, kind.name, "created");
+            topic.lag.set(self.lag_warning.load(Ordering::Relaxed));
+            if self.registry.insert(&topic, current.as_ref()) {
+                trace_topic(self.id, std::any::type_name::<E>(), "created");
                 break topic;
             }
-            // Another topic of the type was registered meanwhile; the new one was never
-            // visible.
-            self.buckets[kind.bucket].fetch_sub(1, Ordering::SeqCst);
+            // Another topic of `E` was registered meanwhile; the new one was never visible.
+            self.buckets[b].fetch_sub(1, Ordering::SeqCst);
         };
         // SeqCst, after the registry update: either `close` sees this topic in the registry
         // and closes it, or this load sees the flag and closes it here. (`close` is idempotent.)
         if self.closed.load(Ordering::SeqCst) {
             topic.close();
         }
-        if topic.line().is_closed() {
+        if topic.is_closed() {
             // Nothing sent from now on can reach it: it ends at once.
-            self.unsubscribe_erased(kind, topic.line(), address(&topic));
+            self.unsubscribe(&topic);
             return None;
         }
         Some(topic)
@@ -497,18 +455,13 @@ impl Shared {
 
     /// Called by a subscription as it goes away.
     pub(crate) fn unsubscribe<E: Send + Sync + 'static>(&self, topic: &std::sync::Arc<Topic<E>>) {
-        self.unsubscribe_erased(Kind::of::<E>(), topic.line(), address(topic));
-    }
-
-    /// `unsubscribe` for every event type: `line` is the send line of the topic at `topic`.
-    fn unsubscribe_erased(&self, kind: Kind, line: &SendLine<TopicHot>, topic: *const ()) {
-        if line.hot.remove_subscriber() {
+        if topic.remove_subscriber() {
             // The topic is dead: take it out of the registry unless it was replaced already.
-            if self.registry.remove(kind.id, topic) {
-                trace_topic(self.id, kind.name, "removed");
+            if self.registry.remove(topic) {
+                trace_topic(self.id, std::any::type_name::<E>(), "removed");
             }
             // SeqCst: see `buckets`. After the topic left the registry (or was replaced).
-            self.buckets[kind.bucket].fetch_sub(1, Ordering::SeqCst);
+            self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -520,28 +473,6 @@ impl Shared {
             tracing::debug!(target: "tidings", bus = self.id, "bus closed");
         }
         self.registry.for_each(|topic| topic.close());
-    }
-}
-
-/// What the registration path needs of an event type `E`, as data: its id, name and filter
-/// bucket (constants), and how to make its topic (the one typed step).
-#[derive(Clone, Copy)]
-pub(crate) struct Kind {
-    id: TypeId,
-    name: &'static str,
-    bucket: usize,
-    make: fn(Option<Bound>, std::sync::Arc<UserPanics>) -> std::sync::Arc<dyn ErasedTopic>,
-}
-
-impl Kind {
-    #[inline(always)]
-    fn of<E: Send + Sync + 'static>() -> Self {
-        Kind {
-            id: TypeId::of::<E>(),
-            name: std::any::type_name::<E>(),
-            bucket: bucket::<E>(),
-            make: |bound, user_panics| std::sync::Arc::new(Topic::<E>::new(bound, user_panics)),
-        }
     }
 }
 

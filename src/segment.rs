@@ -52,6 +52,8 @@ use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::{self, NonNull};
 
+use crossbeam_utils::CachePadded;
+
 use crate::lag::LagWarning;
 use crate::stats::UserPanics;
 use crate::sync::epoch::{self, Guard};
@@ -68,24 +70,20 @@ pub(crate) const SEGMENT_CAP: usize = 64;
 #[cfg(tidings_loom)]
 pub(crate) const SEGMENT_CAP: usize = 2;
 
-/// One event slot. `repr(C)`, value first: the erased send path ([`SendLine::push_one`]) finds
-/// the value at the slot's address and `ready` at [`SlotLayout::ready_at`].
-#[repr(C)]
+/// One event slot.
 pub(crate) struct Slot<E> {
-    /// Written once, by the one sender whose claim of the topic's index landed here, before
-    /// `ready`. Read (shared) by every subscription after `ready`. Dropped only when the
-    /// segment is destroyed, and only if `ready`.
-    value: UnsafeCell<MaybeUninit<E>>,
     /// `false` until the sender that claimed this slot has written `value`; then `true` forever.
     /// Set with `Release` after the write; readers load it with `Acquire`, so a reader that sees
     /// `true` sees the value.
     ready: AtomicBool,
+    /// Written once, by the one sender whose claim of the topic's index landed here, before
+    /// `ready`. Read (shared) by every subscription after `ready`. Dropped only when the
+    /// segment is destroyed, and only if `ready`.
+    value: UnsafeCell<MaybeUninit<E>>,
 }
 
 /// A segment of [`SEGMENT_CAP`] slots holding the events with global indices
-/// `start .. start + SEGMENT_CAP`. `repr(C)`, `start` first: the erased send path reads it at
-/// the segment's address, whatever `E` is.
-#[repr(C)]
+/// `start .. start + SEGMENT_CAP`.
 pub(crate) struct Segment<E> {
     /// Global index of `slots[0]`; a multiple of `SEGMENT_CAP`. Immutable.
     pub(crate) start: u64,
@@ -592,10 +590,15 @@ fn list_id() -> u64 {
 ///   walks forward.
 /// - DropOldest: `head` holds the head reference on the oldest retained segment and moves
 ///   forward by compare-and-swap, never past `tail_seg` (module docs, and `topic`).
-pub(crate) struct SegmentList<E, X = ()> {
-    /// The index counter, the tail and the owner's send-hot fields, on one cache line: first,
-    /// so that the list (and a topic, whose first field is its list) starts with it.
-    line: SendLine<X>,
+pub(crate) struct SegmentList<E> {
+    /// The next global index to claim, plus the [`CLOSED`] bit. Every successful claim
+    /// increments it exactly once (SeqCst: it is the linearisation point of a send, a subscribe
+    /// and a close). Claims that fail after close still increment the low bits.
+    tail_index: CachePadded<AtomicU64>,
+    /// A segment at or shortly before the one holding `tail_index`; it holds the tail reference.
+    /// Moved forward only by a sender that claimed an index in the new segment
+    /// (`advance_tail`). Never null while the list lives.
+    tail_seg: CachePadded<AtomicPtr<Segment<E>>>,
     /// DropOldest: the oldest retained segment, holding the head reference. Moved forward only
     /// by compare-and-swap (`trim`), never past `tail_seg`. Null for other lists.
     head: AtomicPtr<Segment<E>>,
@@ -603,322 +606,41 @@ pub(crate) struct SegmentList<E, X = ()> {
     id: u64,
     /// Segments allocated and not yet retired (statistics only).
     live_segments: AtomicUsize,
+    /// The bus's count of contained user panics, for the values dropped when this list's
+    /// segments are freed (the deferred destructions take a clone with them).
+    user_panics: std::sync::Arc<UserPanics>,
     /// The list owns its segments: `Send` and `Sync` only as `Segment` is, and dropping it may
     /// drop `E` values.
     _segments: PhantomData<Segment<E>>,
 }
 
-/// Where `E`'s values sit in a `Segment<E>`, as numbers: what the erased send path
-/// ([`SendLine::push_one`]) needs to write one without knowing `E`.
-#[derive(Clone, Copy)]
-pub(crate) struct SlotLayout {
-    /// Offset of `slots` in the segment.
-    slots_at: u32,
-    /// Size of one `Slot<E>`.
-    stride: u32,
-    /// Offset of `ready` in a slot (the value is at offset 0: `Slot` is `repr(C)` and, but in
-    /// loom builds, the shim's cell transparent).
-    ready_at: u32,
-    /// Size of `E` (below 2^26: see `of`) in the low 28 bits, and above them the way
-    /// `write_value` moves it (its size class, so that the move is one jump, not a chain of
-    /// comparisons).
-    #[cfg_attr(tidings_loom, allow(dead_code))]
-    size_class: u32,
-    /// Loom builds: moves an `E` into the slot at the first address from the second, through
-    /// the slot's cell, so that loom checks the access (its cells are not transparent).
-    #[cfg(tidings_loom)]
-    write: unsafe fn(*mut u8, *mut u8),
-}
-
-impl SlotLayout {
-    /// `E`'s layout. Panics (at compile time, where it is a constant) for an event too large
-    /// to describe in 32 bits.
-    pub(crate) const fn of<E>() -> Self {
-        let (slots_at, stride) = (
-            std::mem::offset_of!(Segment<E>, slots),
-            size_of::<Slot<E>>(),
-        );
-        let ready_at = std::mem::offset_of!(Slot<E>, ready);
-        assert!(
-            slots_at + SEGMENT_CAP * stride <= u32::MAX as usize,
-            "an event type too large for a segment"
-        );
-        SlotLayout {
-            slots_at: slots_at as u32,
-            stride: stride as u32,
-            ready_at: ready_at as u32,
-            size_class: size_of::<E>() as u32 | (size_class(size_of::<E>()) << 28),
-            #[cfg(tidings_loom)]
-            write: Self::write_through_cell::<E>,
-        }
-    }
-
-    /// [`SlotLayout::write`].
-    ///
-    /// # Safety
-    /// As [`SendLine::push_one`]'s write: `slot` is a claimed `Slot<E>`, `src` an `E` to move.
-    #[cfg(tidings_loom)]
-    unsafe fn write_through_cell<E>(slot: *mut u8, src: *mut u8) {
-        // SAFETY: the caller's contract.
-        let slot = unsafe { &*slot.cast::<Slot<E>>() };
-        slot.value
-            // SAFETY: the caller's contract: this thread is the slot's only writer.
-            .with_mut(|p| unsafe {
-                ptr::copy_nonoverlapping(src.cast::<E>(), (*p).as_mut_ptr(), 1)
-            });
-    }
-}
-
-/// The part of a list every send touches, with its owner's send-hot fields (`hot`: a topic's
-/// subscriber count, policy and wait list), packed onto one cache line (`repr(C)`, in the
-/// order given; aligned to 128 bytes, as `CachePadded`, so that nothing else shares it or the
-/// line the prefetcher pairs with it). Not generic in the event type, so one copy of the send
-/// path serves every type (issue 12, item 6): what depends on `E` is in `layout`.
-#[repr(C, align(128))]
-pub(crate) struct SendLine<X> {
-    /// The next global index to claim, plus the [`CLOSED`] bit. Every successful claim
-    /// increments it exactly once (SeqCst: it is the linearisation point of a send, a subscribe
-    /// and a close). Claims that fail after close still increment the low bits.
-    tail_index: AtomicU64,
-    /// A segment (a `Segment<E>`) at or shortly before the one holding `tail_index`; it holds
-    /// the tail reference. Moved forward only by a sender that claimed an index in the new
-    /// segment (`advance_tail`). Never null while the list lives.
-    tail_seg: AtomicPtr<()>,
-    /// Where values sit in this list's segments. Immutable.
-    layout: SlotLayout,
-    /// The owner's fields that every send reads.
-    pub(crate) hot: X,
-    /// The bus's count of contained user panics, for the values dropped when this list's
-    /// segments are freed (the deferred destructions take a clone with them) and for the
-    /// owner's wakers. Past the first 64 bytes: not read by a send that wakes nobody.
-    pub(crate) user_panics: std::sync::Arc<UserPanics>,
-}
-
-/// What [`SendLine::push_one`] did.
-pub(crate) enum PushOne {
-    /// The event is in its slot and published.
-    Written,
-    /// The list is closed; nothing was claimed for good, the event is still the caller's.
-    Closed,
-    /// The index `first` was claimed, but its slot is not in `tail`, the tail segment loaded
-    /// before the claim: the caller finishes the send with [`SegmentList::write_claimed`].
-    /// The event is still the caller's, to be moved there.
-    Crossing { tail: *mut (), first: u64 },
-}
-
-#[cfg(test)]
-impl<X> SendLine<X> {
-    /// Where `hot` starts.
-    pub(crate) fn hot_offset() -> usize {
-        std::mem::offset_of!(Self, hot)
-    }
-
-    /// Where the line's own fields that every send reads end (the index counter, the tail and
-    /// the slot layout).
-    pub(crate) fn send_fields_end() -> usize {
-        std::mem::offset_of!(Self, layout) + size_of::<SlotLayout>()
-    }
-}
-
-impl<X> SendLine<X> {
-    /// Whether the list is closed (`CLOSED` is set; SeqCst, as every access to the counter
-    /// outside a sender's claim).
-    pub(crate) fn is_closed(&self) -> bool {
-        self.tail_index.load(Ordering::SeqCst) & CLOSED != 0
-    }
-
-    /// Claims one index and, if its slot is in the tail segment (all but one send in
-    /// `SEGMENT_CAP`, when the tail keeps up), moves the event at `src` into it and publishes
-    /// it. The common case of `SegmentList::claim` and `Claim::write`, for every event type.
-    ///
-    /// # Safety
-    /// `self` is the line of a live `SegmentList<E, X>` (so `layout` is `E`'s), `guard` is held
-    /// for the call, and `src` points to an `E` the caller owns: moved out (it must not be
-    /// used again) if this returns `Written`, still the caller's otherwise.
-    #[inline(always)]
-    pub(crate) unsafe fn push_one(&self, src: *mut u8, guard: &Guard) -> PushOne {
-        let _ = guard;
-        // Loaded before the claim, so `tail.start <= first` (`SegmentList`'s docs). Acquire:
-        // pairs with the Release in `advance_tail`, to read the segment's fields.
-        let tail = self.tail_seg.load(Ordering::Acquire);
-        // SeqCst: the send's linearisation point (see `topic`).
-        let first = self.tail_index.fetch_add(1, Ordering::SeqCst);
-        if first & CLOSED != 0 {
-            return PushOne::Closed;
-        }
-        #[cfg(all(test, not(tidings_loom)))]
-        crate::topic::after_claim();
-        // SAFETY: `tail_seg` is never null and was loaded under the pin `guard` proves, so
-        // the segment is allocated for the call (as `SegmentList::tail`); `start` is its first
-        // field (`Segment` is `repr(C)`), immutable.
-        let start = unsafe { *tail.cast::<u64>() };
-        let offset = first - start;
-        if offset >= SEGMENT_CAP as u64 {
-            return PushOne::Crossing { tail, first };
-        }
-        loom_check::segment_alive(tail);
-        let layout = self.layout;
-        // SAFETY: `offset < SEGMENT_CAP`, so this is slot `offset` of the allocated segment
-        // (`layout` is `E`'s); the claim made this thread its only writer, and no reader looks
-        // at the value before `ready` is set.
-        unsafe {
-            let slot = tail
-                .cast::<u8>()
-                .add(layout.slots_at as usize + offset as usize * layout.stride as usize);
-            #[cfg(not(tidings_loom))]
-            write_value(slot, src, layout.size_class);
-            #[cfg(tidings_loom)]
-            (layout.write)(slot, src);
-            // Release: pairs with the Acquire in `Segment::get`, publishing the value.
-            (*slot.add(layout.ready_at as usize).cast::<AtomicBool>())
-                .store(true, Ordering::Release);
-        }
-        PushOne::Written
-    }
-}
-
-/// How `write_value` moves an event of `size` bytes: 0 nothing, 1 one byte, 2 two `u16`s,
-/// 3 two `u32`s, 4 one `u64`, 5 two `u64`s, 6 one `u128`, 7 two `u128`s (the pairs overlap
-/// when the size is not twice the word), 8 `copy_nonoverlapping`.
-const fn size_class(size: usize) -> u32 {
-    match size {
-        0 => 0,
-        1 => 1,
-        2..=3 => 2,
-        4..=7 => 3,
-        8 => 4,
-        9..=15 => 5,
-        16 => 6,
-        17..=32 => 7,
-        _ => 8,
-    }
-}
-
-/// Moves an event from `src` to the slot value at `dst`; `size_class` is the layout's (its size
-/// and [`size_class`]). Small events are moved inline (most are a few words), larger ones with
-/// `copy_nonoverlapping`.
-///
-/// # Safety
-/// `src` and `dst` are valid for the event's size and do not overlap; `size_class` is made by
-/// `SlotLayout::of`.
-#[cfg(not(tidings_loom))]
-#[inline(always)]
-unsafe fn write_value(dst: *mut u8, src: *const u8, size_class: u32) {
-    /// Copies `size` bytes, `HALF <= size <= 2 * HALF`, as two (possibly overlapping) `T`s.
-    #[inline(always)]
-    unsafe fn pair<T>(dst: *mut u8, src: *const u8, size: usize) {
-        let half = size_of::<T>();
-        // SAFETY: both halves lie within the `size` bytes the caller vouches for.
-        unsafe {
-            let (a, b) = (
-                src.cast::<T>().read_unaligned(),
-                src.add(size - half).cast::<T>().read_unaligned(),
-            );
-            dst.cast::<T>().write_unaligned(a);
-            dst.add(size - half).cast::<T>().write_unaligned(b);
-        }
-    }
-    let size = (size_class & ((1 << 28) - 1)) as usize;
-    // SAFETY: every arm stays within the `size` bytes the caller vouches for: the class says
-    // which range `size` is in (`size_class`), and so that `pair`'s range holds.
-    unsafe {
-        match size_class >> 28 {
-            0 => {}
-            1 => dst.write(src.read()),
-            2 => pair::<u16>(dst, src, size),
-            3 => pair::<u32>(dst, src, size),
-            4 => dst
-                .cast::<u64>()
-                .write_unaligned(src.cast::<u64>().read_unaligned()),
-            5 => pair::<u64>(dst, src, size),
-            6 => dst
-                .cast::<u128>()
-                .write_unaligned(src.cast::<u128>().read_unaligned()),
-            7 => pair::<u128>(dst, src, size),
-            _ => ptr::copy_nonoverlapping(src, dst, size),
-        }
-    }
-}
-
-impl<E: Send + Sync, X> SegmentList<E, X> {
-    /// An empty list with its first segment; `drop_oldest` for a DropOldest topic's; `hot`,
-    /// the owner's fields on the send line.
-    pub(crate) fn with_hot(
-        drop_oldest: bool,
-        user_panics: std::sync::Arc<UserPanics>,
-        hot: X,
-    ) -> Self {
+impl<E: Send + Sync> SegmentList<E> {
+    /// An empty list with its first segment; `drop_oldest` for a DropOldest topic's.
+    pub(crate) fn new(drop_oldest: bool, user_panics: std::sync::Arc<UserPanics>) -> Self {
         let id = if drop_oldest { list_id() } else { 0 };
         // One reference, the tail's; DropOldest adds the head reference.
         let first = Segment::alloc(0, if drop_oldest { 2 } else { 1 }, id);
         Self {
-            line: SendLine {
-                tail_index: AtomicU64::new(0),
-                tail_seg: AtomicPtr::new(first.cast()),
-                layout: SlotLayout::of::<E>(),
-                hot,
-                user_panics,
-            },
+            tail_index: CachePadded::new(AtomicU64::new(0)),
+            tail_seg: CachePadded::new(AtomicPtr::new(first)),
             head: AtomicPtr::new(if drop_oldest { first } else { ptr::null_mut() }),
             id,
             live_segments: AtomicUsize::new(1),
+            user_panics,
             _segments: PhantomData,
         }
     }
 
-    /// The send line.
-    #[inline(always)]
-    pub(crate) fn line(&self) -> &SendLine<X> {
-        &self.line
-    }
-
-    /// Finishes a send that [`SendLine::push_one`] claimed at `first` but whose slot is past
-    /// `tail`: walks to (installing as needed) its segment, moves the event there, publishes
-    /// it and moves the tail.
-    ///
-    /// # Safety
-    /// `tail` and `first` are what `push_one` returned in `Crossing`, on this list's line, under
-    /// `guard`, which is still held.
-    pub(crate) unsafe fn write_claimed<C: Carrier<E>>(
-        &self,
-        tail: *mut (),
-        first: u64,
-        event: C,
-        lag: &LagWarning,
-        guard: &Guard,
-    ) {
-        let claim = Claim {
-            list: self,
-            guard,
-            // SAFETY: loaded from `tail_seg` under `guard` before the claim (the caller's
-            // contract): never null, and meets `SegmentPtr`'s invariant as in `tail`.
-            tail: unsafe { SegmentPtr::new(NonNull::new_unchecked(tail.cast())) },
-            first,
-            n: 1,
-        };
-        claim.write(event, lag);
-    }
-}
-
-#[cfg(test)]
-impl<E: Send + Sync> SegmentList<E> {
-    /// An empty list with its first segment; `drop_oldest` for a DropOldest topic's.
-    pub(crate) fn new(drop_oldest: bool, user_panics: std::sync::Arc<UserPanics>) -> Self {
-        Self::with_hot(drop_oldest, user_panics, ())
-    }
-}
-
-impl<E: Send + Sync, X> SegmentList<E, X> {
     /// `tail_index` (the next index to claim, with the [`CLOSED`] bit), loaded with `order`.
     #[inline]
     pub(crate) fn index(&self, order: Ordering) -> u64 {
-        self.line.tail_index.load(order)
+        self.tail_index.load(order)
     }
 
     /// Sets the [`CLOSED`] bit, so that every later claim fails; returns `tail_index` before.
     /// SeqCst: the close's linearisation point.
     pub(crate) fn close(&self) -> u64 {
-        self.line.tail_index.fetch_or(CLOSED, Ordering::SeqCst)
+        self.tail_index.fetch_or(CLOSED, Ordering::SeqCst)
     }
 
     /// Segments allocated and not yet retired.
@@ -931,11 +653,7 @@ impl<E: Send + Sync, X> SegmentList<E, X> {
     #[inline(always)]
     fn tail<'g>(&'g self, _guard: &'g Guard) -> SegmentPtr<'g, E> {
         // Acquire: pairs with the Release in `advance_tail`, to read the segment's fields.
-        let tail = self
-            .line
-            .tail_seg
-            .load(Ordering::Acquire)
-            .cast::<Segment<E>>();
+        let tail = self.tail_seg.load(Ordering::Acquire);
         // SAFETY: `tail_seg` is never null and holds the tail reference, and `head` never
         // passes it: loaded under the pin, the segment is neither retired nor cut yet
         // (`SegmentPtr`'s invariant).
@@ -958,11 +676,11 @@ impl<E: Send + Sync, X> SegmentList<E, X> {
     /// Claims the `n` indices from `tail_index` on (unless the list is closed): the caller may
     /// then write them, and no one else may.
     #[inline(always)]
-    pub(crate) fn claim<'g>(&'g self, n: u64, guard: &'g Guard) -> Option<Claim<'g, E, X>> {
+    pub(crate) fn claim<'g>(&'g self, n: u64, guard: &'g Guard) -> Option<Claim<'g, E>> {
         // Loaded before the claim, so `tail.start <= first` (type docs).
         let tail = self.tail(guard);
         // SeqCst: the send's linearisation point (see `topic`).
-        let first = self.line.tail_index.fetch_add(n, Ordering::SeqCst);
+        let first = self.tail_index.fetch_add(n, Ordering::SeqCst);
         if first & CLOSED != 0 {
             return None;
         }
@@ -984,17 +702,17 @@ impl<E: Send + Sync, X> SegmentList<E, X> {
         n: u64,
         guard: &'g Guard,
         mut admit: impl FnMut(u64) -> Result<(), R>,
-    ) -> Result<Claim<'g, E, X>, Option<R>> {
+    ) -> Result<Claim<'g, E>, Option<R>> {
         // Loaded before the claim, as in `claim`.
         let tail = self.tail(guard);
         // SeqCst: as in `claim`.
-        let mut raw = self.line.tail_index.load(Ordering::SeqCst);
+        let mut raw = self.tail_index.load(Ordering::SeqCst);
         loop {
             if raw & CLOSED != 0 {
                 return Err(None);
             }
             admit(raw).map_err(Some)?;
-            match self.line.tail_index.compare_exchange_weak(
+            match self.tail_index.compare_exchange_weak(
                 raw,
                 raw + n,
                 Ordering::SeqCst,
@@ -1082,9 +800,9 @@ impl<E: Send + Sync, X> SegmentList<E, X> {
                 return;
             }
             // Release: pairs with the Acquire loads of `tail_seg` (`tail`).
-            match self.line.tail_seg.compare_exchange_weak(
-                cur.seg.as_ptr().cast(),
-                seg.seg.as_ptr().cast(),
+            match self.tail_seg.compare_exchange_weak(
+                cur.seg.as_ptr(),
+                seg.seg.as_ptr(),
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -1096,10 +814,8 @@ impl<E: Send + Sync, X> SegmentList<E, X> {
                     self.retire(unsafe { cur.into_ref() }, guard);
                     return;
                 }
-                Err(actual) => {
-                    // SAFETY: loaded from `tail_seg` under the pin, as in `tail`.
-                    cur = unsafe { SegmentPtr::new(NonNull::new_unchecked(actual.cast())) }
-                }
+                // SAFETY: loaded from `tail_seg` under the pin, as in `tail`.
+                Err(actual) => cur = unsafe { SegmentPtr::new(NonNull::new_unchecked(actual)) },
             }
         }
     }
@@ -1107,7 +823,7 @@ impl<E: Send + Sync, X> SegmentList<E, X> {
     /// Releases `seg` (pinned by `guard`) and counts the segments that died.
     #[inline]
     fn retire(&self, seg: SegmentRef<E>, guard: &Guard) -> usize {
-        let dead = seg.release(guard, &self.line.user_panics);
+        let dead = seg.release(guard, &self.user_panics);
         if dead > 0 {
             // Relaxed: statistics only.
             self.live_segments.fetch_sub(dead, Ordering::Relaxed);
@@ -1145,7 +861,7 @@ impl<E: Send + Sync, X> SegmentList<E, X> {
         loop {
             let tail = self.tail(&guard);
             // SeqCst: the subscription's linearisation point (see `topic`).
-            let Some(index) = start_at(self.line.tail_index.load(Ordering::SeqCst)) else {
+            let Some(index) = start_at(self.tail_index.load(Ordering::SeqCst)) else {
                 retry_hint();
                 continue;
             };
@@ -1340,7 +1056,7 @@ impl<E: Send + Sync, X> SegmentList<E, X> {
     }
 }
 
-impl<E, X> Drop for SegmentList<E, X> {
+impl<E> Drop for SegmentList<E> {
     fn drop(&mut self) {
         // `&mut self`: no sender or cursor walks the list any more (a `SegmentPtr` borrows it),
         // so what dies here is freed at once rather than retired. The tail and head references
@@ -1349,10 +1065,7 @@ impl<E, X> Drop for SegmentList<E, X> {
         // before them died with the last cursor in them and are retired already.
         // Relaxed: `&mut self` already synchronised with every thread that used the list.
         let holders = [
-            self.line
-                .tail_seg
-                .load(Ordering::Relaxed)
-                .cast::<Segment<E>>(),
+            self.tail_seg.load(Ordering::Relaxed),
             self.head.load(Ordering::Relaxed),
         ];
         for seg in holders {
@@ -1366,7 +1079,7 @@ impl<E, X> Drop for SegmentList<E, X> {
                 let dead = drop_reference(seg);
                 // This drop may run inside any caller's pin (the registry that held the topic
                 // is freed through the epoch): a panicking `E::drop` is contained.
-                destroy_chain(seg, dead, &self.line.user_panics);
+                destroy_chain(seg, dead, &self.user_panics);
             }
         }
     }
@@ -1375,8 +1088,8 @@ impl<E, X> Drop for SegmentList<E, X> {
 /// Indices `first .. first + n` of a list, claimed by this thread ([`SegmentList::claim`]):
 /// no other thread writes their slots, and this one writes each once, since a `Claim` is
 /// consumed by the write.
-pub(crate) struct Claim<'g, E, X = ()> {
-    list: &'g SegmentList<E, X>,
+pub(crate) struct Claim<'g, E> {
+    list: &'g SegmentList<E>,
     guard: &'g Guard,
     /// Loaded before the claim, so `tail.start <= first`.
     tail: SegmentPtr<'g, E>,
@@ -1384,7 +1097,7 @@ pub(crate) struct Claim<'g, E, X = ()> {
     n: u64,
 }
 
-impl<E: Send + Sync, X> Claim<'_, E, X> {
+impl<E: Send + Sync> Claim<'_, E> {
     /// The first index claimed.
     #[inline(always)]
     pub(crate) fn first(&self) -> u64 {
@@ -1645,8 +1358,8 @@ impl<E> Drop for Segment<E> {
 /// build and overflowed a 2 MiB thread).
 ///
 /// Invariant: a `Pending` owns the value it points to. That value is read or dropped exactly
-/// once, by whichever consumes the `Pending`: [`Segment::write_pending`] (moved into a slot)
-/// or its `Drop` (unwinding). Nobody else touches the
+/// once, by whichever consumes the `Pending`: [`Segment::write_pending`] (moved into a slot),
+/// [`Pending::into_inner`] (handed back), or its `Drop` (unwinding). Nobody else touches the
 /// storage after the `Pending` is made (the contract of [`Pending::new`]).
 pub(crate) struct Pending<'a, E> {
     event: *mut E,
@@ -1668,6 +1381,15 @@ impl<'a, E> Pending<'a, E> {
         }
     }
 
+    /// The event, handed back (for a send that stored nothing).
+    #[inline]
+    pub(crate) fn into_inner(self) -> E {
+        let src = self.into_raw();
+        // SAFETY: `into_raw` handed the still initialised value over to be read once (the
+        // type's invariant); this is that read.
+        unsafe { ptr::read(src) }
+    }
+
     /// Gives up ownership: whoever calls it reads the value behind the pointer exactly once.
     #[inline]
     fn into_raw(self) -> *mut E {
@@ -1676,54 +1398,32 @@ impl<'a, E> Pending<'a, E> {
     }
 }
 
-/// How an event travels to its slot on the typed paths (runs, bounded topics, a send that
-/// crosses into a new segment): by reference to storage, owned ([`Pending`], for the events of
-/// a run) or borrowed from the sender ([`Borrowed`]); by value in the unit tests (`Owned`).
+/// How an event travels from a send to its slot: by value ([`Owned`], for small events, which
+/// stay in registers) or by reference to the sender's storage ([`Pending`], for large ones).
 pub(crate) trait Carrier<E> {
     /// Moves the event to `dst`.
     ///
     /// # Safety
     /// `dst` is valid for writing an `E` and does not overlap the carrier's storage.
     unsafe fn move_to(self, dst: *mut E);
+
+    /// The event, handed back (for a send that stored nothing).
+    fn into_event(self) -> E;
 }
 
-/// An event carried by value (the unit tests').
-#[cfg(test)]
+/// An event carried by value.
 pub(crate) struct Owned<E>(pub(crate) E);
 
-#[cfg(test)]
 impl<E> Carrier<E> for Owned<E> {
     #[inline]
     unsafe fn move_to(self, dst: *mut E) {
         // SAFETY: the caller's contract.
         unsafe { dst.write(self.0) }
     }
-}
 
-/// An event carried by pointer into storage its owner keeps (the erased send path's, whose
-/// caller holds the event in a `ManuallyDrop` and takes it back if it was not moved). Dropping
-/// a `Borrowed` drops nothing.
-///
-/// Invariant: `0` points to an initialised `E`, which the owner regards as moved out once
-/// [`move_to`](Carrier::move_to) has run, and as still its own otherwise.
-pub(crate) struct Borrowed<E>(*mut E);
-
-impl<E> Borrowed<E> {
-    /// # Safety
-    /// `src` points to an initialised `E` whose owner keeps it until this is moved, and then
-    /// never reads or drops it again (the type's invariant).
-    #[inline(always)]
-    pub(crate) unsafe fn new(src: *mut E) -> Self {
-        Self(src)
-    }
-}
-
-impl<E> Carrier<E> for Borrowed<E> {
-    #[inline(always)]
-    unsafe fn move_to(self, dst: *mut E) {
-        // SAFETY: `self.0` is an initialised `E` (the invariant), read this once; from now on
-        // the owner regards it as moved. `dst` is valid and does not overlap (the caller's).
-        unsafe { ptr::copy_nonoverlapping(self.0, dst, 1) }
+    #[inline]
+    fn into_event(self) -> E {
+        self.0
     }
 }
 
@@ -1736,9 +1436,14 @@ impl<E> Carrier<E> for Pending<'_, E> {
         // overlap it (the caller's contract).
         unsafe { ptr::copy_nonoverlapping(src, dst, 1) }
     }
+
+    #[inline]
+    fn into_event(self) -> E {
+        self.into_inner()
+    }
 }
 
-/// Runs `f` with `event` as a [`Pending`], which `f` moves into a slot or drops.
+/// Runs `f` with `event` as a [`Pending`], which `f` moves into a slot, hands back or drops.
 #[inline(always)]
 pub(crate) fn pending<E, R>(event: E, f: impl FnOnce(Pending<'_, E>) -> R) -> R {
     let mut storage = ManuallyDrop::new(event);

@@ -85,50 +85,31 @@ pub(crate) fn lookup<'g, E: Send + Sync + 'static>(
     }
 }
 
-/// The erased send path's `lookup`: the topic of the type `type_id` on `bus`, as a pointer to
-/// the whole `Topic` of that type, if this thread's first level holds it under the bus
-/// registry's current generation; valid while `guard` is (module docs).
+/// `lookup`'s second level (module docs), for the caller's out-of-line path: `E`'s topic if
+/// this thread's second level holds it under the generation of `miss`, which `lookup` returned
+/// while `guard` was held. A hit is copied up to the first level.
+///
+/// The table probe is not generic: every event type shares one copy, so a thread sending round
+/// robin over many types runs one copy of it instead of one per type (issue 12, item 6:
+/// per-type copies of the send path were most of the instruction-cache misses of such a round).
 #[inline(always)]
-pub(crate) fn lookup_erased(
-    bus: &Shared,
-    type_id: TypeId,
-    way_bits: u64,
-    guard: &Guard,
-) -> Result<*const (), Miss> {
-    let _ = guard;
-    // Loaded after the pin `guard` proves (module docs).
-    let generation = bus.registry.generation();
-    imp::lookup_first_at(bus.id, type_id, way_bits, generation).ok_or(Miss {
-        bus: bus.id,
-        generation,
-    })
-}
-
-/// What the first level's slot depends on of a type (a few bits of its hash), for
-/// [`lookup_erased`]'s `way_bits`; a constant after inlining.
-#[inline(always)]
-pub(crate) fn way_bits(type_id: TypeId) -> u64 {
-    imp::way_bits(type_id)
-}
-
-/// The erased send path's `lookup_second`: valid while `guard`, held when `lookup_erased`
-/// returned `miss`, is.
-#[inline(always)]
-pub(crate) fn lookup_second_erased(
+pub(crate) fn lookup_second<'g, E: Send + Sync + 'static>(
     miss: &Miss,
-    type_id: TypeId,
-    guard: &Guard,
-) -> Option<*const ()> {
+    guard: &'g Guard,
+) -> Option<&'g Topic<E>> {
     let _ = guard;
-    imp::lookup_second(miss.bus, type_id, miss.generation)
+    let topic = imp::lookup_second(miss.bus, TypeId::of::<E>(), miss.generation)?;
+    // SAFETY: as in `lookup`: the entry matched this bus, `E` and a generation loaded while
+    // `guard` was held.
+    Some(unsafe { &*topic.cast::<Topic<E>>() })
 }
 
-/// The erased send path's `store`: `topic` points to the whole `Topic` of the type `type_id`,
-/// found in the registry of the bus of `miss` after `lookup_erased` returned it, while still
-/// pinned (module docs).
+/// Remembers `topic` as `E`'s on the bus of `miss`. `topic` must have been found in that bus's
+/// registry after `lookup` returned `miss`, while still pinned (module docs).
 #[inline]
-pub(crate) fn store_erased(miss: Miss, type_id: TypeId, topic: *const ()) {
-    imp::store(miss.bus, type_id, miss.generation, topic);
+pub(crate) fn store<E: Send + Sync + 'static>(miss: Miss, topic: &Topic<E>) {
+    let ptr: *const Topic<E> = topic;
+    imp::store(miss.bus, TypeId::of::<E>(), miss.generation, ptr.cast());
 }
 
 #[cfg(not(tidings_loom))]
@@ -233,19 +214,8 @@ mod imp {
 
     #[inline(always)]
     fn way(bus: u64, type_id: TypeId) -> usize {
-        way_at(bus, way_bits(type_id))
-    }
-
-    /// What `way` takes from the type: the high bits of its hash (the low bits of a type hash
-    /// are not guaranteed to be spread). A constant after inlining.
-    #[inline(always)]
-    pub(crate) fn way_bits(type_id: TypeId) -> u64 {
-        hash(type_id) >> 52
-    }
-
-    #[inline(always)]
-    fn way_at(bus: u64, way_bits: u64) -> usize {
-        (way_bits ^ bus) as usize % WAYS
+        // The high bits: the low bits of a type hash are not guaranteed to be spread.
+        ((hash(type_id) >> 52) ^ bus) as usize % WAYS
     }
 
     #[inline(always)]
@@ -257,18 +227,7 @@ mod imp {
     /// The first level's entry for `type_id` on bus `bus` if it was found under `generation`.
     #[inline(always)]
     pub(crate) fn lookup_first(bus: u64, type_id: TypeId, generation: u64) -> Option<*const ()> {
-        lookup_first_at(bus, type_id, way_bits(type_id), generation)
-    }
-
-    /// `lookup_first` with the type's `way_bits` computed by the caller.
-    #[inline(always)]
-    pub(crate) fn lookup_first_at(
-        bus: u64,
-        type_id: TypeId,
-        way_bits: u64,
-        generation: u64,
-    ) -> Option<*const ()> {
-        let entry = ENTRIES.with(|e| e[way_at(bus, way_bits)].get())?;
+        let entry = ENTRIES.with(|e| e[way(bus, type_id)].get())?;
         if entry.is(bus, type_id) && entry.generation == generation {
             Some(entry.topic)
         } else {
@@ -349,14 +308,6 @@ mod imp {
 
     pub(crate) fn lookup_first(_: u64, _: TypeId, _: u64) -> Option<*const ()> {
         None
-    }
-
-    pub(crate) fn lookup_first_at(_: u64, _: TypeId, _: u64, _: u64) -> Option<*const ()> {
-        None
-    }
-
-    pub(crate) fn way_bits(_: TypeId) -> u64 {
-        0
     }
 
     pub(crate) fn lookup_second(_: u64, _: TypeId, _: u64) -> Option<*const ()> {

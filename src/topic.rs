@@ -48,12 +48,12 @@
 
 #![forbid(unsafe_code)]
 
+use crossbeam_utils::CachePadded;
+
 use crate::bound::{Bound, Overflow};
 use crate::lag::{self, LagWarning};
 use crate::position::{Position, Positions};
-use crate::segment::{
-    CLOSED, Carrier, SEGMENT_CAP, SegmentList, SegmentRef, SendLine, flush_epoch,
-};
+use crate::segment::{CLOSED, Carrier, SEGMENT_CAP, SegmentList, SegmentRef, flush_epoch};
 use crate::stats::UserPanics;
 use crate::sync::epoch::{self, Guard};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, fence};
@@ -73,73 +73,21 @@ pub(crate) enum Rejected {
 }
 
 /// `Topic::policy` values.
-pub(crate) const UNBOUNDED: u8 = 0;
+const UNBOUNDED: u8 = 0;
 const DROP_OLDEST: u8 = 1;
 const BACKPRESSURE: u8 = 2;
 
-/// A topic's fields that every send reads, on its list's send line (`SegmentList`'s
-/// `SendLine`): with the index counter and the tail, one cache line per send and topic.
-#[repr(C)]
-pub(crate) struct TopicHot {
-    /// Live subscriptions, or [`DEAD`] once the last one left and the topic is being removed
-    /// from the registry (it never revives; a new subscription makes a new topic).
-    pub(crate) subscribers: AtomicUsize,
-    /// Parked subscriptions. Parking subscriptions write it, every send reads it: on the
-    /// senders' line all the same, since a sender that finds a node takes the list (writes it)
-    /// anyway.
-    pub(crate) waiters: WaitList,
-    /// [`UNBOUNDED`], [`DROP_OLDEST`] or [`BACKPRESSURE`]; fixed at creation.
-    pub(crate) policy: u8,
-    /// Sends that found the topic but stored nothing (statistics only). Past the first 64
-    /// bytes of the line: only a failed send writes it.
-    pub(crate) dropped: AtomicU64,
-}
-
-impl TopicHot {
-    /// Counts one more subscription, unless the topic is dead. SeqCst: see the send path
-    /// (`send_path::push_erased`), which loads the count SeqCst.
-    pub(crate) fn try_add_subscriber(&self) -> bool {
-        let mut n = self.subscribers.load(Ordering::SeqCst);
-        loop {
-            if n == DEAD {
-                return false;
-            }
-            match self.subscribers.compare_exchange_weak(
-                n,
-                n + 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => n = actual,
-            }
-        }
-    }
-
-    /// Counts one subscription less. Returns `true` if this was the last one and the topic is
-    /// now dead: the caller removes it from the registry.
-    pub(crate) fn remove_subscriber(&self) -> bool {
-        if self.subscribers.fetch_sub(1, Ordering::SeqCst) != 1 {
-            return false;
-        }
-        // A concurrent subscribe may have revived the count from zero; then it stays alive.
-        self.subscribers
-            .compare_exchange(0, DEAD, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-    }
-}
-
-/// One event type's topic. `repr(C)`, its list first, whose send line is first: a pointer to
-/// a `Topic<E>` is a pointer to its `SendLine<TopicHot>`, which the send path reads without
-/// knowing `E` ([`push_erased`]).
-#[repr(C)]
 pub(crate) struct Topic<E> {
     /// The index counter (`tail_index`: claims, and the `CLOSED` bit), the tail segment and,
     /// for DropOldest, the head: see `segment`. Sends that fail after close still increment
-    /// the counter's low bits, which is why the final index lives in `closed_at`. Its send
-    /// line holds [`TopicHot`] and the bus's count of contained user panics (wakers woken
-    /// here, values dropped when its segments are freed).
-    list: SegmentList<E, TopicHot>,
+    /// the counter's low bits, which is why the final index lives in `closed_at`.
+    list: SegmentList<E>,
+    /// Live subscriptions, or [`DEAD`] once the last one left and the topic is being removed
+    /// from the registry (it never revives; a new subscription makes a new topic).
+    subscribers: AtomicUsize,
+    /// [`UNBOUNDED`], [`DROP_OLDEST`] or [`BACKPRESSURE`]; fixed at creation. Next to
+    /// `subscribers`, which every send loads first, so the check costs no extra cache line.
+    policy: u8,
     /// The bound's capacity in events (`u64::MAX` when unbounded); fixed at creation.
     capacity: u64,
     /// Backpressure: a lower bound of every live subscription's position (and of every later
@@ -150,17 +98,17 @@ pub(crate) struct Topic<E> {
     /// Backpressure: parked senders, woken by reader progress, a subscription's drop, close.
     senders: WaitList,
     /// `tail_index` at the moment of closing, [`OPEN`] before. Written once, after the
-    /// `fetch_or` and before waking parked subscriptions. Off the send line: a subscription
-    /// that has caught up reads it.
+    /// `fetch_or` and before waking parked subscriptions.
     closed_at: AtomicU64,
+    /// Sends that found the topic but stored nothing (statistics only).
+    dropped: AtomicU64,
+    /// Parked subscriptions. Padded: parking subscriptions write it, every send reads it.
+    waiters: CachePadded<WaitList>,
+    /// The bus's count of contained user panics: wakers woken here (the list has a clone, for
+    /// the values dropped when its segments are freed).
+    user_panics: std::sync::Arc<UserPanics>,
     /// The `tracing` warning for a subscription far behind (see `lag`).
     pub(crate) lag: LagWarning,
-}
-
-/// The unit tests' hook between a send's claim and its write (`segment::SendLine::push_one`).
-#[cfg(all(test, not(tidings_loom)))]
-pub(crate) fn after_claim() {
-    tests::after_claim();
 }
 
 impl<E: Send + Sync + 'static> Topic<E> {
@@ -178,67 +126,75 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 overflow: Overflow::Backpressure,
             }) => (BACKPRESSURE, capacity),
         };
-        let hot = TopicHot {
-            subscribers: AtomicUsize::new(1),
-            waiters: WaitList::new(),
-            policy,
-            dropped: AtomicU64::new(0),
-        };
         Self {
-            list: SegmentList::with_hot(policy == DROP_OLDEST, user_panics, hot),
+            list: SegmentList::new(policy == DROP_OLDEST, std::sync::Arc::clone(&user_panics)),
+            subscribers: AtomicUsize::new(1),
+            policy,
             capacity,
             gate: AtomicU64::new(0),
             positions: Positions::new(),
             senders: WaitList::new(),
             closed_at: AtomicU64::new(OPEN),
+            dropped: AtomicU64::new(0),
+            waiters: CachePadded::new(WaitList::new()),
+            user_panics,
             lag: LagWarning::new(lag::OFF),
         }
     }
 
-    /// The fields on the send line.
-    #[inline(always)]
-    fn hot(&self) -> &TopicHot {
-        &self.list.line().hot
+    /// Publishes `event` to every current subscription. The caller's pin protects the segments
+    /// this walks and, for a topic found through the per-thread send cache, the topic itself
+    /// (see `bus`), so it is held until the wake-up below is done.
+    #[inline]
+    pub(crate) fn push<C: Carrier<E>>(&self, event: C, guard: &Guard) -> Result<(), (Rejected, C)> {
+        // SeqCst: pairs with the SeqCst increment in `try_add_subscriber`, so a send that starts
+        // after a subscribe returned sees its count.
+        let subs = self.subscribers.load(Ordering::SeqCst);
+        if subs == 0 || subs == DEAD {
+            // Relaxed: a statistics counter; nothing is ordered by it.
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err((Rejected::NoSubscribers, event));
+        }
+        if self.policy != UNBOUNDED {
+            return self.push_bounded(event, guard);
+        }
+        let Some(claim) = self.list.claim(1, guard) else {
+            // Relaxed: statistics only.
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err((Rejected::Closed, event));
+        };
+        #[cfg(all(test, not(tidings_loom)))]
+        tests::after_claim();
+        claim.write(event, &self.lag);
+        // No fence: the SC claim above and the SC load in `is_empty` are the sender's half of
+        // the pattern in `wait_list`; a parking subscription checks `claimed_past`.
+        if !self.waiters.is_empty() {
+            self.waiters.wake_all(&self.user_panics);
+        }
+        Ok(())
     }
 
-    /// The bus's count of contained user panics.
-    #[inline(always)]
-    fn user_panics(&self) -> &UserPanics {
-        &self.list.line().user_panics
-    }
-
-    /// The list, for the erased send path (`send_path`).
-    #[inline(always)]
-    pub(crate) fn list(&self) -> &SegmentList<E, TopicHot> {
-        &self.list
-    }
-
-    /// The send path's push (`send_path::push_erased`) for a bounded topic (module docs); the
-    /// caller checked the subscriber count.
+    /// `push` for a bounded topic (module docs); the caller checked the subscriber count.
     #[inline(never)]
-    pub(crate) fn push_bounded<C: Carrier<E>>(
-        &self,
-        event: C,
-        guard: &Guard,
-    ) -> Result<(), (Rejected, C)> {
+    fn push_bounded<C: Carrier<E>>(&self, event: C, guard: &Guard) -> Result<(), (Rejected, C)> {
         let claim = match self.claim_bounded(1, guard) {
             Ok(claim) => claim,
             Err(why) => {
                 if let Rejected::Closed = why {
                     // Relaxed: statistics only.
-                    self.hot().dropped.fetch_add(1, Ordering::Relaxed);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 return Err((why, event));
             }
         };
         let index = claim.first();
         claim.write(event, &self.lag);
-        if self.hot().policy == DROP_OLDEST {
+        if self.policy == DROP_OLDEST {
             self.list.trim(index, self.capacity, guard);
         }
-        // As in `send_path::push_erased`.
-        if !self.hot().waiters.is_empty() {
-            self.hot().waiters.wake_all(self.user_panics());
+        // As in `push`.
+        if !self.waiters.is_empty() {
+            self.waiters.wake_all(&self.user_panics);
         }
         Ok(())
     }
@@ -249,8 +205,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
         &'g self,
         n: u64,
         guard: &'g Guard,
-    ) -> Result<crate::segment::Claim<'g, E, TopicHot>, Rejected> {
-        if self.hot().policy == BACKPRESSURE {
+    ) -> Result<crate::segment::Claim<'g, E>, Rejected> {
+        if self.policy == BACKPRESSURE {
             self.list
                 .claim_if(n, guard, |raw| self.admit(raw, n))
                 .map_err(|why| why.unwrap_or(Rejected::Closed))
@@ -288,7 +244,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// position no later than the index its cursor will start at (the caller stores that next,
     /// with [`Topic::publish_position`]). `None` for other policies.
     pub(crate) fn register_position(&self) -> Option<Position> {
-        if self.hot().policy != BACKPRESSURE {
+        if self.policy != BACKPRESSURE {
             return None;
         }
         // SeqCst: read before the cursor's start index (also SeqCst), so not later than it.
@@ -304,7 +260,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // docs).
         position.store(index);
         if !self.senders.is_empty() {
-            self.senders.wake_all(self.user_panics());
+            self.senders.wake_all(&self.user_panics);
         }
     }
 
@@ -313,7 +269,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     pub(crate) fn release_position(&self, position: &Position) {
         // SeqCst (in `free`): as in `publish_position`.
         position.free();
-        self.senders.wake_all(self.user_panics());
+        self.senders.wake_all(&self.user_panics);
     }
 
     /// Parks a sender that found the topic full. The caller must then try its send once more
@@ -336,12 +292,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
         events: Vec<E>,
         guard: &Guard,
     ) -> Result<usize, (Rejected, Vec<E>)> {
-        // SeqCst: as in `send_path::push_erased`.
-        let subs = self.hot().subscribers.load(Ordering::SeqCst);
+        // SeqCst: as in `push`.
+        let subs = self.subscribers.load(Ordering::SeqCst);
         if subs == 0 || subs == DEAD {
             // Relaxed: statistics only.
-            self.hot()
-                .dropped
+            self.dropped
                 .fetch_add(events.len() as u64, Ordering::Relaxed);
             return Err((Rejected::NoSubscribers, events));
         }
@@ -349,7 +304,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // The whole run or nothing: Backpressure refuses it unless all of it fits. Unbounded
         // and DropOldest claim it with one read-modify-write; `n` is the length of a `Vec`, far
         // below 2^63, so the low bits cannot carry into `CLOSED`.
-        let claim = if self.hot().policy == UNBOUNDED {
+        let claim = if self.policy == UNBOUNDED {
             self.list.claim(n as u64, guard).ok_or(Rejected::Closed)
         } else {
             self.claim_bounded(n as u64, guard)
@@ -359,7 +314,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             Err(why) => {
                 if let Rejected::Closed = why {
                     // Relaxed: statistics only.
-                    self.hot().dropped.fetch_add(n as u64, Ordering::Relaxed);
+                    self.dropped.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 return Err((why, events));
             }
@@ -371,25 +326,45 @@ impl<E: Send + Sync + 'static> Topic<E> {
         tests::after_claim();
         let first = claim.first();
         claim.write_all(events, &self.lag);
-        if self.hot().policy == DROP_OLDEST {
+        if self.policy == DROP_OLDEST {
             self.list.trim(first + n as u64 - 1, self.capacity, guard);
         }
-        // As in `send_path::push_erased`: the SC claim and the SC load of the wait list.
-        if !self.hot().waiters.is_empty() {
-            self.hot().waiters.wake_all(self.user_panics());
+        // As in `push`: the SC claim and the SC load of the wait list.
+        if !self.waiters.is_empty() {
+            self.waiters.wake_all(&self.user_panics);
         }
         Ok(n)
     }
 
-    /// Counts one more subscription, unless the topic is dead.
+    /// Counts one more subscription, unless the topic is dead. SeqCst: see `push`.
     pub(crate) fn try_add_subscriber(&self) -> bool {
-        self.hot().try_add_subscriber()
+        let mut n = self.subscribers.load(Ordering::SeqCst);
+        loop {
+            if n == DEAD {
+                return false;
+            }
+            match self.subscribers.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => n = actual,
+            }
+        }
     }
 
-    /// The send line, for the erased registration and send paths.
-    #[inline(always)]
-    pub(crate) fn line(&self) -> &SendLine<TopicHot> {
-        self.list.line()
+    /// Counts one subscription less. Returns `true` if this was the last one and the topic is
+    /// now dead: the caller removes it from the registry.
+    pub(crate) fn remove_subscriber(&self) -> bool {
+        if self.subscribers.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return false;
+        }
+        // A concurrent subscribe may have revived the count from zero; then it stays alive.
+        self.subscribers
+            .compare_exchange(0, DEAD, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
     /// A cursor at the current end of the stream: a reference on its segment, taken for the
@@ -472,8 +447,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // receiver that pushed its node and then read `closed_at` before the store can be
         // missed by the take (see the `close_vs_send_and_recv` loom model).
         fence(Ordering::SeqCst);
-        self.hot().waiters.wake_all(self.user_panics());
-        self.senders.wake_all(self.user_panics());
+        self.waiters.wake_all(&self.user_panics);
+        self.senders.wake_all(&self.user_panics);
     }
 
     /// Whether a cursor at `index` has read everything it ever will.
@@ -485,7 +460,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     /// Whether `close` has run (its `fetch_or` at least; see `closed_at`).
     pub(crate) fn is_closed(&self) -> bool {
-        self.line().is_closed()
+        self.list.index(Ordering::SeqCst) & CLOSED != 0
     }
 
     /// Whether some sender has claimed `index` (the index a parking subscription waits for).
@@ -501,7 +476,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     }
 
     pub(crate) fn park(&self, node: &Arc<WaitNode>) {
-        self.hot().waiters.push(node);
+        self.waiters.push(node);
         // SeqCst fence: the subscription's half of the Dekker pattern in `wait_list`.
         fence(Ordering::SeqCst);
     }
@@ -509,17 +484,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// A subscription that has parked is leaving: its node must not outlive it on the wait
     /// list for long, nor keep its waker (see `wait_list`).
     pub(crate) fn unpark(&self, node: Arc<WaitNode>) {
-        self.hot().waiters.forget(
-            node,
-            gone_limit(self.subscriber_count()),
-            self.user_panics(),
-        );
+        self.waiters
+            .forget(node, gone_limit(self.subscriber_count()), &self.user_panics);
     }
 
     // The statistics getters below load with Relaxed: each is a snapshot of one counter and
     // orders nothing.
     pub(crate) fn subscriber_count(&self) -> usize {
-        match self.hot().subscribers.load(Ordering::Relaxed) {
+        match self.subscribers.load(Ordering::Relaxed) {
             DEAD => 0,
             n => n,
         }
@@ -534,7 +506,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     }
 
     pub(crate) fn dropped(&self) -> u64 {
-        self.hot().dropped.load(Ordering::Relaxed)
+        self.dropped.load(Ordering::Relaxed)
     }
 
     pub(crate) fn retained_segments(&self) -> usize {
@@ -579,7 +551,7 @@ mod tests {
     use crate::Bus;
 
     thread_local! {
-        /// Run by the next send on this thread between its claim and its write.
+        /// Run by the next `push` on this thread between its claim and its write.
         static AFTER_CLAIM: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
     }
 
@@ -595,26 +567,6 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
-    }
-
-    /// Issue 12, item 6: a send reads and writes one cache line of its topic (its send line),
-    /// and the erased send path finds that line at the topic's address.
-    #[test]
-    fn the_send_hot_fields_share_one_cache_line_at_the_topics_address() {
-        use std::mem::offset_of;
-
-        use super::{SendLine, Topic, TopicHot};
-        assert_eq!(offset_of!(Topic<[u8; 3]>, list), 0);
-        assert_eq!(offset_of!(Topic<String>, list), 0);
-        assert_eq!(std::mem::align_of::<SendLine<TopicHot>>(), 128);
-        let hot = SendLine::<TopicHot>::hot_offset();
-        // Every field a send that wakes nobody touches ends within the first 64 bytes.
-        assert!(SendLine::<TopicHot>::send_fields_end() <= 64);
-        assert!(hot + offset_of!(TopicHot, subscribers) + 8 <= 64);
-        assert!(
-            hot + offset_of!(TopicHot, waiters) + size_of::<crate::wait_list::WaitList>() <= 64
-        );
-        assert!(hot + offset_of!(TopicHot, policy) < 64);
     }
 
     /// A subscription that parks while a sender has claimed its index but not yet written it

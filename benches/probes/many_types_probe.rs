@@ -12,9 +12,9 @@
 //! `scripts/many_types_cost.sh` passes to callgrind's `--toggle-collect`, so the counts are
 //! those of the sends alone; the cache simulator sees everything, as the hardware would.
 //!
-//! `K` is 256 (about 2 min of release build on a loaded 2-core machine since the send and
-//! registration paths are shared by every type, 8 min before; `--cfg
-//! tidings_many_types_probe_1024` in RUSTFLAGS makes it 1024, W10's count). A measuring tool, so it sits with the benches; an example target (see
+//! `K` is 256 (about 1 min of release build per 100 types on a loaded 2-core machine before
+//! the send path was split; `--cfg tidings_many_types_probe_1024` in RUSTFLAGS makes it 1024,
+//! W10's count). A measuring tool, so it sits with the benches; an example target (see
 //! Cargo.toml), so the script finds it in `target/release/examples/` and `cargo bench` leaves
 //! it alone.
 

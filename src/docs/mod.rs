@@ -21,11 +21,10 @@
 //! | layer | files | shared state |
 //! | --- | --- | --- |
 //! | bus handle | `bus.rs`, `bound.rs` | the registry below; the per-type bounds given to the builder |
-//! | send path | `send_path.rs` | none: the one copy of the send path every event type shares, over a topic's send line |
 //! | registry | `registry.rs` | sharded copy-on-write lists of topics (`ArcSwap` per shard), 64 bucket counters, `generation`, `closed` |
 //! | send cache | `send_cache.rs` | per thread: (bus id, `TypeId`, registry generation) -> topic |
 //! | topic | `topic.rs` | `subscribers`, `closed_at`, parked subscriptions; for bounded topics the Backpressure `gate` and parked senders |
-//! | segments | `segment.rs` | per topic (`SegmentList`): its send line (`tail_index`: claims + `CLOSED` bit, `tail_seg`, the slot layout, and the topic's `subscribers`, policy and parked subscriptions: one cache line), DropOldest's `head`; per segment: `refs`, `next`, 64 slots of (value, `ready`); `SegmentRef` is one counted reference, `SegmentPtr` a pointer valid while its pin lasts |
+//! | segments | `segment.rs` | per topic (`SegmentList`): `tail_index` (claims + `CLOSED` bit), `tail_seg`, DropOldest's `head`; per segment: `refs`, `next`, 64 slots of (`ready`, value); `SegmentRef` is one counted reference, `SegmentPtr` a pointer valid while its pin lasts |
 //! | read positions | `position.rs` | Backpressure: a push-only list of position cells, one per subscription |
 //! | cursor | `subscription.rs`, `batch.rs`, `lag.rs` | none: a segment reference and an offset, owned by one reader |
 //! | parking | `wait_list.rs` | a Treiber stack of wait nodes, taken whole by a waker |
@@ -39,11 +38,10 @@
 //! (`clippy::undocumented_unsafe_blocks` is on), and sits in a module whose job that invariant
 //! is: `segment.rs` (slots, reference counts, and every walk and free of a topic's segment
 //! list), `position.rs` (the Backpressure position list), `wait_list.rs` (the wait nodes'
-//! stack), `send_cache.rs` (the cached topic pointer), `send_path.rs` (the event lent to the
-//! shared send path from its `ManuallyDrop` storage, and a topic read through a pointer to its
-//! send line), `registry.rs` (retiring a replaced registry into the epoch), `scope/current.rs`
-//! (the current frame), `sync/` (the loom shim's cells), and `lib.rs`'s loom-only hooks.
-//! `bus.rs` has no `unsafe` of its own. `topic.rs`, `subscription.rs` and
+//! stack), `send_cache.rs` (the cached topic pointer), `registry.rs` (retiring a replaced
+//! registry into the epoch), `scope/current.rs` (the current frame), `sync/` (the loom shim's
+//! cells), and `lib.rs`'s loom-only hooks. `bus.rs` lends a large event to a send through
+//! `segment::pending`, without `unsafe` of its own. `topic.rs`, `subscription.rs` and
 //! `batch.rs`, which build on them, have `#![forbid(unsafe_code)]`.
 //!
 //! # How it is checked

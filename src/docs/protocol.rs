@@ -21,11 +21,7 @@
 //! Before all this a send finds its topic: the registry's bucket filter answers "nobody
 //! listens" with one load; the per-thread send cache answers with one load of the registry's
 //! generation; only on a miss does it load the type's registry shard (`registry.rs` and
-//! `send_cache.rs` give the argument for using a cached topic, and for using a topic found in
-//! a shard while pinned). All of it, steps 1 to 3 included, is one function shared by every
-//! event type (`send_path.rs`): what depends on the event type is the slot layout, read from
-//! the topic, and the rare typed steps (a send that crosses into a new segment, a bounded
-//! topic), called through function pointers.
+//! `send_cache.rs` give the argument for using a cached topic).
 //!
 //! # Linearisation points
 //!

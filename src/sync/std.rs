@@ -7,10 +7,8 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize
 pub(crate) use futures_util::task::AtomicWaker;
 pub(crate) use std::thread;
 
-/// `std::cell::UnsafeCell` behind loom's closure-based API. Transparent: the erased send path
-/// writes a slot's value at the cell's address (`segment::SendLine::push_one`).
+/// `std::cell::UnsafeCell` behind loom's closure-based API.
 #[derive(Debug)]
-#[repr(transparent)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
 impl<T> UnsafeCell<T> {
