@@ -38,8 +38,9 @@
 # reads an event's padding, which is uninitialised (`(u32, u64)` in bus_ordering), and strips
 # the provenance of any pointer inside it (an `Arc` in bus_send_cache, a `Box`: using it after
 # the copy is a dangling pointer). Copying as `MaybeUninit<T>` instead (and the 1-byte arm as
-# `MaybeUninit<u8>`) removes both (checked with a two-test repro under miri; not on main: src/
-# is types12's). Every file run on 5b29b95 ran into it or passed; files run before that commit
+# `MaybeUninit<u8>`) removes both (checked with a two-test repro under miri). The split was
+# reverted (main's library is 0bcc11c's again: 35e0d58 plus baseline14's read trims), and
+# tests/bus_miri_threads.rs (CI's file) now sends small padded and pointer events. Every file run on 5b29b95 ran into it or passed; files run before that commit
 # did not go through `write_value`. One test failed otherwise (bus_overload's timing check at
 # 9d7c997, below; it passed at 5b29b95). The unit tests (`--lib`) are CI's run and not in this table. Main kept moving (baseline14's
 # read-path trims, 8979545, and types12's send-path split, f19441c, landed after 35e0d58), so a

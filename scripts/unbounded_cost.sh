@@ -37,8 +37,8 @@
 #               workloads use: Bus::new, subscribe, send, recv, recv_many, recv_blocking,
 #               recv_many_blocking, try_recv, try_recv_many, poll_recv, poll_recv_many).
 #   --now COMMIT   measure a commit as "now" instead of the working tree: `--now 0bcc11c` is
-#               main with bounded topics and the read trims, before the one erased send path
-#               of f19441c (issue 12), which costs the single-type send more on its own;
+#               main with bounded topics and the read trims (its library is main's again since
+#               the erased send path of f19441c, issue 12, was reverted);
 #               `--now 2768667`, the overload merge, is bounded topics as they landed.
 #   FILTER      only the rows whose "group/reading" contains it, e.g. `-- W5` or
 #               `-- W1_1to1/tidings_tasks`.
