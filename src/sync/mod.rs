@@ -45,6 +45,13 @@ pub(crate) fn push_front<T>(
     link: impl Fn(*mut T),
     success: Ordering,
 ) {
+    debug_assert!(
+        matches!(
+            success,
+            Ordering::Release | Ordering::AcqRel | Ordering::SeqCst
+        ),
+        "push_front publishes the node's link: its success ordering must include Release"
+    );
     // Relaxed: only a first guess for the compare-and-swap, which checks it.
     let mut top = head.load(Ordering::Relaxed);
     loop {
