@@ -411,6 +411,10 @@ impl Shared {
         self.send_to_topic(event)
     }
 
+    /// The send path after the bucket filter. Typed, and inlined into each type's send: the
+    /// pin, the send cache's first level, and `push` (inlined once, here). Everything else of
+    /// a miss is one copy for every type (`send_cache::find`), which returns the topic for the
+    /// push below instead of pushing itself (issue 12, item 6).
     #[inline]
     fn send_to_topic<E: Send + Sync + 'static, C: Carrier<E>>(
         &self,
@@ -419,32 +423,14 @@ impl Shared {
         // Pinned before the generation is loaded: see `send_cache` for why this keeps a cached
         // topic alive. The pin also protects the segments `push` walks.
         let guard = epoch::pin();
-        match send_cache::lookup::<E>(self, &guard) {
-            Ok(topic) => self.push(topic, event, &guard),
-            Err(miss) => self.send_uncached(event, miss, &guard),
-        }
-    }
-
-    /// `send_to_topic` after the send cache's first level missed: its second level, else the
-    /// registry, whose topic then fills the cache.
-    #[inline(never)]
-    fn send_uncached<E: Send + Sync + 'static, C: Carrier<E>>(
-        &self,
-        event: C,
-        miss: send_cache::Miss,
-        guard: &Guard,
-    ) -> Result<(), SendError<C>> {
-        if let Some(topic) = send_cache::lookup_second::<E>(&miss, guard) {
-            return self.push(topic, event, guard);
-        }
-        self.registry
-            .with_shard::<E, _>(|shard| match shard.get::<E>() {
-                None => Err(self.unrouted(event)),
-                Some(topic) => {
-                    send_cache::store(miss, topic);
-                    self.push(topic, event, guard)
-                }
-            })
+        let topic = match send_cache::lookup::<E>(self, &guard) {
+            Ok(topic) => topic,
+            Err(miss) => match send_cache::find::<E>(self, miss, &guard) {
+                Some(topic) => topic,
+                None => return Err(self.unrouted(event)),
+            },
+        };
+        self.push(topic, event, &guard)
     }
 
     /// `topic.push`, with its rejection turned into the public error.

@@ -34,6 +34,17 @@
 //! its last leaves). A send whose bucket counts zero knows without touching the registry that
 //! nobody listens, which keeps a send with no subscription at a couple of loads. It also makes
 //! and removes topics as subscriptions come and go, and closes them with the bus.
+//!
+//! # One registration path for every type
+//!
+//! Subscribing, a subscription's leaving and the registry's insert and remove are not generic:
+//! they take the type as data (a [`Kind`]: its `TypeId`, name, filter bucket and a constructor
+//! for its topic) and the topic as `dyn ErasedTopic`; `Shared::subscribe::<E>` and
+//! `Shared::unsubscribe::<E>` are shims that make the `Kind` and cast the result back. Each
+//! event type so compiles a few small functions instead of its own copy of the whole path,
+//! which was most of the build of a program with many event types (issue 12, item 6).
+//! `insert` checks that a topic is registered under its own type's id: the send cache relies
+//! on it when it casts an entry back to `Topic<E>`.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -78,8 +89,14 @@ pub(crate) struct Shard {
 /// The shard of `E`; a constant after inlining.
 #[inline(always)]
 fn shard<E: 'static>() -> usize {
+    shard_of(TypeId::of::<E>())
+}
+
+/// The shard of the type `id`.
+#[inline(always)]
+fn shard_of(id: TypeId) -> usize {
     let mut h = TypeIdHasher::default();
-    TypeId::of::<E>().hash(&mut h);
+    id.hash(&mut h);
     let x = h.finish();
     // Other bits than the bucket filter's, so that one bucket's types spread over many shards.
     let x = x ^ (x >> 33);
@@ -120,6 +137,7 @@ impl Shard {
             .downcast_ref::<Topic<E>>()
     }
 
+    #[cfg(test)]
     fn get_arc<E: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<Topic<E>>> {
         let topic = self.entry(TypeId::of::<E>())?;
         std::sync::Arc::clone(topic).into_any().downcast().ok()
@@ -151,7 +169,26 @@ impl Registry {
         f(&self.shards[shard::<E>()].load())
     }
 
+    /// Calls `f` with the shard of the type `id` as it is now.
+    #[inline]
+    fn with_shard_of<R>(&self, id: TypeId, f: impl FnOnce(&Shard) -> R) -> R {
+        f(&self.shards[shard_of(id)].load())
+    }
+
+    /// The topic of the type `id`, if registered: a pointer to the whole `Topic<E>` of the `E`
+    /// whose `TypeId` is `id` (`insert` registers nothing else under it). The shard it was
+    /// found in is retired into the epoch, never dropped, when it is replaced: the pointer is
+    /// valid while the caller stays pinned from before this call. Not generic.
+    #[inline]
+    pub(crate) fn find(&self, id: TypeId) -> Option<*const ()> {
+        self.with_shard_of(id, |s| {
+            s.entry(id)
+                .map(|topic| std::sync::Arc::as_ptr(topic).cast::<()>())
+        })
+    }
+
     /// `E`'s live or dying topic, if registered.
+    #[cfg(test)]
     pub(crate) fn get_arc<E: Send + Sync + 'static>(&self) -> Option<std::sync::Arc<Topic<E>>> {
         self.with_shard::<E, _>(|s| s.get_arc::<E>())
     }
@@ -173,15 +210,24 @@ impl Registry {
             .sum()
     }
 
-    /// Registers `topic` as `E`'s, replacing `replacing` (a dead topic of `E`) if that is still
-    /// registered. Fails, changing nothing, if `E`'s shard holds any other topic of `E`.
-    pub(crate) fn insert<E: Send + Sync + 'static>(
+    /// Registers `topic` as the topic of the type `id`, replacing `replacing` (a dead topic of
+    /// that type) if that is still registered. Fails, changing nothing, if the shard holds any
+    /// other topic of the type. Not generic: one copy for every event type (issue 12, item 6).
+    ///
+    /// # Panics
+    /// If `topic` is not a topic of the type `id`: every entry under `TypeId::of::<E>()` is a
+    /// `Topic<E>`, which the send cache relies on when it casts an entry back (`send_cache`).
+    fn insert(
         &self,
-        topic: &std::sync::Arc<Topic<E>>,
-        replacing: Option<&std::sync::Arc<Topic<E>>>,
+        id: TypeId,
+        topic: &std::sync::Arc<dyn ErasedTopic>,
+        replacing: Option<&std::sync::Arc<dyn ErasedTopic>>,
     ) -> bool {
-        let cell = &self.shards[shard::<E>()];
-        let id = TypeId::of::<E>();
+        assert!(
+            topic.event_type() == id,
+            "a topic registered under another type's id"
+        );
+        let cell = &self.shards[shard_of(id)];
         loop {
             let current = std::sync::Arc::clone(&cell.load());
             let mut next = Shard {
@@ -190,27 +236,21 @@ impl Registry {
             for (t, entry) in &current.topics {
                 if *t != id {
                     next.topics.push((*t, std::sync::Arc::clone(entry)));
-                } else if !replacing.is_some_and(|r| same(entry, r)) {
+                } else if !replacing.is_some_and(|r| same(entry, &**r)) {
                     return false;
                 }
             }
-            next.topics.push((
-                id,
-                std::sync::Arc::clone(topic) as std::sync::Arc<dyn ErasedTopic>,
-            ));
+            next.topics.push((id, std::sync::Arc::clone(topic)));
             if self.swap(cell, &current, next) {
                 return true;
             }
         }
     }
 
-    /// Takes `topic` out of the registry unless it is gone or was replaced already; says
-    /// whether it did.
-    pub(crate) fn remove<E: Send + Sync + 'static>(
-        &self,
-        topic: &std::sync::Arc<Topic<E>>,
-    ) -> bool {
-        let cell = &self.shards[shard::<E>()];
+    /// Takes `topic` (of the type `id`) out of the registry unless it is gone or was replaced
+    /// already; says whether it did. Not generic, as `insert`.
+    fn remove(&self, id: TypeId, topic: &dyn ErasedTopic) -> bool {
+        let cell = &self.shards[shard_of(id)];
         loop {
             let current = std::sync::Arc::clone(&cell.load());
             if !current.topics.iter().any(|(_, entry)| same(entry, topic)) {
@@ -248,11 +288,9 @@ impl Registry {
     }
 }
 
-fn same<E: Send + Sync + 'static>(
-    entry: &std::sync::Arc<dyn ErasedTopic>,
-    topic: &std::sync::Arc<Topic<E>>,
-) -> bool {
-    std::ptr::addr_eq(std::sync::Arc::as_ptr(entry), std::sync::Arc::as_ptr(topic))
+/// Whether `entry` is `topic` (the same allocation).
+fn same(entry: &std::sync::Arc<dyn ErasedTopic>, topic: &dyn ErasedTopic) -> bool {
+    std::ptr::addr_eq(std::sync::Arc::as_ptr(entry), topic)
 }
 
 // ---- The bus's shared state: the registry, the bucket filter in front of it, the bus id.
@@ -290,6 +328,14 @@ pub(crate) struct Shared {
 
 /// What the bus needs of a topic without knowing its event type.
 pub(crate) trait ErasedTopic: Send + Sync {
+    /// `TypeId::of::<E>()` for a `Topic<E>`.
+    fn event_type(&self) -> TypeId;
+    /// [`Topic::try_add_subscriber`].
+    fn try_add_subscriber(&self) -> bool;
+    /// [`Topic::remove_subscriber`].
+    fn remove_subscriber(&self) -> bool;
+    /// [`Topic::is_closed`].
+    fn is_closed(&self) -> bool;
     fn as_any(&self) -> &dyn Any;
     fn into_any(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Any + Send + Sync>;
     fn close(&self);
@@ -298,6 +344,22 @@ pub(crate) trait ErasedTopic: Send + Sync {
 }
 
 impl<E: Send + Sync + 'static> ErasedTopic for Topic<E> {
+    fn event_type(&self) -> TypeId {
+        TypeId::of::<E>()
+    }
+
+    fn try_add_subscriber(&self) -> bool {
+        Topic::try_add_subscriber(self)
+    }
+
+    fn remove_subscriber(&self) -> bool {
+        Topic::remove_subscriber(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        Topic::is_closed(self)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -400,22 +462,41 @@ impl Shared {
 
     /// The registry's half of `Bus::subscribe`: `E`'s topic, with this subscription counted
     /// in it (made and registered if `E` had none), or `None` if the bus is closed (then the
-    /// subscription ends at once).
+    /// subscription ends at once). A typed shim over [`subscribe_erased`](Self::subscribe_erased).
     ///
-    /// `_pin` is held by the caller from before this call until the subscription that takes
+    /// `pin` is held by the caller from before this call until the subscription that takes
     /// the count is made: only an outermost pin collects the epoch's garbage, which may run
     /// someone else's panicking deferred function, so a pin can then unwind only before the
     /// count, and a panic never leaves a subscription counted that nobody holds.
+    #[inline]
     pub(crate) fn subscribe<E: Send + Sync + 'static>(
         &self,
-        _pin: &Guard,
+        pin: &Guard,
     ) -> Option<std::sync::Arc<Topic<E>>> {
+        let topic = self.subscribe_erased(Kind::of::<E>(), pin)?;
+        match topic.into_any().downcast::<Topic<E>>() {
+            Ok(topic) => Some(topic),
+            // `insert` registers a topic only under its own type's id.
+            Err(_) => unreachable!("the topic registered for a type is of that type"),
+        }
+    }
+
+    /// `subscribe` for every event type: one copy of the registration path, `kind` says which
+    /// type (issue 12, item 6: a copy per type was most of the build of a bus with many
+    /// types, and of the code each type adds).
+    #[inline(never)]
+    fn subscribe_erased(
+        &self,
+        kind: Kind,
+        _pin: &Guard,
+    ) -> Option<std::sync::Arc<dyn ErasedTopic>> {
         if self.closed.load(Ordering::SeqCst) {
             return None;
         }
-        let b = bucket::<E>();
         let topic = loop {
-            let current = self.registry.get_arc::<E>();
+            let current = self
+                .registry
+                .with_shard_of(kind.id, |s| s.entry(kind.id).cloned());
             if let Some(topic) = &current {
                 if topic.try_add_subscriber() {
                     // Live, so its bucket already counts it.
@@ -425,20 +506,18 @@ impl Shared {
             }
             // SeqCst: see `buckets`. Counted before the topic exists, so a sender never skips
             // the registry while the topic is registered.
-            self.buckets[b].fetch_add(1, Ordering::SeqCst);
-            let bound = self.bounds.get(&TypeId::of::<E>()).copied();
-            let topic = std::sync::Arc::new(Topic::<E>::new(
-                bound,
-                std::sync::Arc::clone(&self.user_panics),
-            ));
+            self.buckets[kind.bucket].fetch_add(1, Ordering::SeqCst);
+            let bound = self.bounds.get(&kind.id).copied();
+            let topic = (kind.make)(bound, std::sync::Arc::clone(&self.user_panics));
             // Relaxed: a setting; `set_lag_warning` also updates registered topics.
-            topic.lag.set(self.lag_warning.load(Ordering::Relaxed));
-            if self.registry.insert(&topic, current.as_ref()) {
-                trace_topic(self.id, std::any::type_name::<E>(), "created");
+            topic.set_lag_warning(self.lag_warning.load(Ordering::Relaxed));
+            if self.registry.insert(kind.id, &topic, current.as_ref()) {
+                trace_topic(self.id, kind.name, "created");
                 break topic;
             }
-            // Another topic of `E` was registered meanwhile; the new one was never visible.
-            self.buckets[b].fetch_sub(1, Ordering::SeqCst);
+            // Another topic of the type was registered meanwhile; the new one was never
+            // visible.
+            self.buckets[kind.bucket].fetch_sub(1, Ordering::SeqCst);
         };
         // SeqCst, after the registry update: either `close` sees this topic in the registry
         // and closes it, or this load sees the flag and closes it here. (`close` is idempotent.)
@@ -447,21 +526,29 @@ impl Shared {
         }
         if topic.is_closed() {
             // Nothing sent from now on can reach it: it ends at once.
-            self.unsubscribe(&topic);
+            self.unsubscribe_erased(kind.erased(), &*topic);
             return None;
         }
         Some(topic)
     }
 
-    /// Called by a subscription as it goes away.
+    /// Called by a subscription as it goes away. A typed shim over `unsubscribe_erased`.
+    #[inline]
     pub(crate) fn unsubscribe<E: Send + Sync + 'static>(&self, topic: &std::sync::Arc<Topic<E>>) {
+        self.unsubscribe_erased(Kind::of::<E>().erased(), &**topic);
+    }
+
+    /// `unsubscribe` for every event type: counts one subscription of `topic` (of the type
+    /// `kind`) less, and removes the topic if that was its last.
+    #[inline(never)]
+    fn unsubscribe_erased(&self, kind: KindId, topic: &dyn ErasedTopic) {
         if topic.remove_subscriber() {
             // The topic is dead: take it out of the registry unless it was replaced already.
-            if self.registry.remove(topic) {
-                trace_topic(self.id, std::any::type_name::<E>(), "removed");
+            if self.registry.remove(kind.id, topic) {
+                trace_topic(self.id, kind.name, "removed");
             }
             // SeqCst: see `buckets`. After the topic left the registry (or was replaced).
-            self.buckets[bucket::<E>()].fetch_sub(1, Ordering::SeqCst);
+            self.buckets[kind.bucket].fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -474,6 +561,53 @@ impl Shared {
         }
         self.registry.for_each(|topic| topic.close());
     }
+}
+
+/// What the registration path needs of an event type `E`, as data: its id, name and filter
+/// bucket (constants after inlining) and how to make its topic, the one typed step.
+#[derive(Clone, Copy)]
+struct Kind {
+    id: TypeId,
+    name: &'static str,
+    bucket: usize,
+    make: fn(Option<Bound>, std::sync::Arc<UserPanics>) -> std::sync::Arc<dyn ErasedTopic>,
+}
+
+/// The part of a [`Kind`] that removing a topic needs (no constructor).
+#[derive(Clone, Copy)]
+struct KindId {
+    id: TypeId,
+    name: &'static str,
+    bucket: usize,
+}
+
+impl Kind {
+    #[inline(always)]
+    fn of<E: Send + Sync + 'static>() -> Self {
+        Kind {
+            id: TypeId::of::<E>(),
+            name: std::any::type_name::<E>(),
+            bucket: bucket::<E>(),
+            make: make_topic::<E>,
+        }
+    }
+
+    #[inline(always)]
+    fn erased(self) -> KindId {
+        KindId {
+            id: self.id,
+            name: self.name,
+            bucket: self.bucket,
+        }
+    }
+}
+
+/// A new topic of `E` (`Kind::make`).
+fn make_topic<E: Send + Sync + 'static>(
+    bound: Option<Bound>,
+    user_panics: std::sync::Arc<UserPanics>,
+) -> std::sync::Arc<dyn ErasedTopic> {
+    std::sync::Arc::new(Topic::<E>::new(bound, user_panics))
 }
 
 /// A topic entered or left the registry: a `debug` event with the `tracing` feature.
@@ -491,5 +625,47 @@ impl fmt::Debug for Shared {
         f.debug_struct("Shared")
             .field("closed", &self.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(tidings_loom)))]
+mod tests {
+    use super::*;
+
+    /// The send cache casts a registry entry found under `TypeId::of::<E>()` back to a
+    /// `Topic<E>` (`send_cache::find`): registering a topic under another type's id must fail
+    /// loudly, before anything is published.
+    #[test]
+    #[should_panic(expected = "a topic registered under another type's id")]
+    fn a_topic_registered_under_another_types_id_is_refused() {
+        let registry = Registry::new();
+        let topic = make_topic::<u32>(None, std::sync::Arc::new(UserPanics::new()));
+        registry.insert(TypeId::of::<u64>(), &topic, None);
+    }
+
+    /// The erased paths find, replace and remove exactly the topic of the id they are given,
+    /// and leave other types' topics alone.
+    #[test]
+    fn the_erased_registry_finds_and_removes_by_type_id() {
+        let registry = Registry::new();
+        let panics = std::sync::Arc::new(UserPanics::new());
+        let a = make_topic::<u32>(None, std::sync::Arc::clone(&panics));
+        let b = make_topic::<u64>(None, std::sync::Arc::clone(&panics));
+        let (ida, idb) = (TypeId::of::<u32>(), TypeId::of::<u64>());
+        assert!(registry.insert(ida, &a, None));
+        assert!(registry.insert(idb, &b, None));
+        assert!(!registry.insert(ida, &a, None), "a second topic of a type");
+        let addr = |t: &std::sync::Arc<dyn ErasedTopic>| std::sync::Arc::as_ptr(t).cast::<()>();
+        assert_eq!(registry.find(ida), Some(addr(&a)));
+        assert_eq!(registry.find(idb), Some(addr(&b)));
+        // `b` replaced by a new topic of its type: found in its place.
+        let b2 = make_topic::<u64>(None, std::sync::Arc::clone(&panics));
+        assert!(registry.insert(idb, &b2, Some(&b)));
+        assert_eq!(registry.find(idb), Some(addr(&b2)));
+        assert!(!registry.remove(idb, &*b), "already replaced");
+        assert!(registry.remove(idb, &*b2));
+        assert_eq!(registry.find(idb), None);
+        assert_eq!(registry.find(ida), Some(addr(&a)));
+        assert_eq!(registry.len(), 1);
     }
 }

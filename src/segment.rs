@@ -753,6 +753,30 @@ impl<E: Send + Sync> SegmentList<E> {
         }
     }
 
+    /// [`Claim::write`] of index `first`, claimed by this thread under `guard` after it loaded
+    /// `tail`, when the index is past `tail`: walks to (installing as needed) the segment that
+    /// holds it, writes there and moves the tail to it. Once per segment of sends, so out of
+    /// line, and its arguments in registers: each event type's inlined send keeps only the
+    /// check in `write` (issue 12, item 6).
+    #[cold]
+    #[inline(never)]
+    fn write_crossing<'g, C: Carrier<E>>(
+        &'g self,
+        tail: SegmentPtr<'g, E>,
+        first: u64,
+        event: C,
+        lag: &LagWarning,
+        guard: &'g Guard,
+    ) {
+        let seg = self.find_segment(tail, first, lag);
+        // SAFETY: this thread alone claimed the index (`Claim`'s docs), and `seg` is allocated
+        // for the claim's pin.
+        unsafe { seg.write_pending((first - seg.start) as usize, event) };
+        if seg != tail {
+            self.advance_tail(seg, guard);
+        }
+    }
+
     /// Installs a successor of `seg` if it has none, and returns the successor.
     #[cold]
     fn install_next<'g>(&'g self, seg: SegmentPtr<'g, E>, lag: &LagWarning) -> SegmentPtr<'g, E> {
@@ -1112,15 +1136,17 @@ impl<E: Send + Sync> Claim<'_, E> {
     #[inline(always)]
     pub(crate) fn write<C: Carrier<E>>(self, event: C, lag: &LagWarning) {
         assert!(self.n != 0, "a claim of no index");
-        let seg = self.list.find_segment(self.tail, self.first, lag);
-        // SAFETY: this thread alone claimed the index (the type's docs), and `seg` is allocated
-        // for the claim's pin.
-        unsafe { seg.write_pending((self.first - seg.start) as usize, event) };
-        if seg != self.tail {
-            self.list.advance_tail(seg, self.guard);
+        // `tail.start <= first` (the type's docs), so this does not wrap.
+        let offset = self.first - self.tail.start;
+        if offset < SEGMENT_CAP as u64 {
+            // SAFETY: this thread alone claimed the index (the type's docs), which is in the
+            // tail segment, allocated for the claim's pin.
+            unsafe { self.tail.write_pending(offset as usize, event) };
+        } else {
+            self.list
+                .write_crossing(self.tail, self.first, event, lag, self.guard);
         }
     }
-
     /// Writes `events`, one per index claimed, and publishes them, then moves the tail to the
     /// last one's segment.
     ///

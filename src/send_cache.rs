@@ -63,8 +63,8 @@ pub(crate) struct Miss {
 }
 
 /// `E`'s topic on `bus` if this thread's first level holds it under the bus registry's current
-/// generation; valid while `guard` is (module docs). On a miss, what [`lookup_second`] and
-/// [`store`] need. Generic only in the `TypeId`, a constant after inlining.
+/// generation; valid while `guard` is (module docs). On a miss, what [`find`] needs. Generic
+/// only in the `TypeId`, a constant after inlining.
 #[inline(always)]
 pub(crate) fn lookup<'g, E: Send + Sync + 'static>(
     bus: &Shared,
@@ -76,7 +76,7 @@ pub(crate) fn lookup<'g, E: Send + Sync + 'static>(
     match imp::lookup_first(bus.id, TypeId::of::<E>(), generation) {
         // SAFETY: the entry matched this bus, `E` and the generation loaded while pinned, so it
         // points to `E`'s `Topic<E>` in a shard the epoch keeps alive until `guard` is dropped
-        // (module docs); entries for `E`'s `TypeId` are only made from a `&Topic<E>` (`store`).
+        // (module docs); entries for `E`'s `TypeId` are only made from `E`'s registry entry, a `Topic<E>` (`find`).
         Some(topic) => Ok(unsafe { &*topic.cast::<Topic<E>>() }),
         None => Err(Miss {
             bus: bus.id,
@@ -85,31 +85,42 @@ pub(crate) fn lookup<'g, E: Send + Sync + 'static>(
     }
 }
 
-/// `lookup`'s second level (module docs), for the caller's out-of-line path: `E`'s topic if
-/// this thread's second level holds it under the generation of `miss`, which `lookup` returned
-/// while `guard` was held. A hit is copied up to the first level.
+/// After a first-level miss (`miss`, which `lookup` returned while `guard` was held): `E`'s
+/// topic from this thread's second level, else from the bus's registry, whose topic then fills
+/// the cache; `None` if `E` has no topic.
 ///
-/// The table probe is not generic: every event type shares one copy, so a thread sending round
-/// robin over many types runs one copy of it instead of one per type (issue 12, item 6:
-/// per-type copies of the send path were most of the instruction-cache misses of such a round).
+/// The work is not generic ([`find_erased`]): every event type shares one copy of it, so a
+/// thread sending round robin over many types runs one copy of its miss path instead of one
+/// per type (issue 12, item 6: per-type copies of the send path were most of the
+/// instruction-cache misses of such a round). Only the cast back to `Topic<E>` is typed.
 #[inline(always)]
-pub(crate) fn lookup_second<'g, E: Send + Sync + 'static>(
-    miss: &Miss,
+pub(crate) fn find<'g, E: Send + Sync + 'static>(
+    bus: &Shared,
+    miss: Miss,
     guard: &'g Guard,
 ) -> Option<&'g Topic<E>> {
-    let _ = guard;
-    let topic = imp::lookup_second(miss.bus, TypeId::of::<E>(), miss.generation)?;
-    // SAFETY: as in `lookup`: the entry matched this bus, `E` and a generation loaded while
-    // `guard` was held.
+    let topic = find_erased(bus, TypeId::of::<E>(), miss, guard)?;
+    // SAFETY: `find_erased` returns a topic registered under `E`'s `TypeId`, which is a
+    // `Topic<E>` (`Registry::insert` asserts it; cache entries are made only from registry
+    // entries), alive until `guard` is dropped (its docs).
     Some(unsafe { &*topic.cast::<Topic<E>>() })
 }
 
-/// Remembers `topic` as `E`'s on the bus of `miss`. `topic` must have been found in that bus's
-/// registry after `lookup` returned `miss`, while still pinned (module docs).
-#[inline]
-pub(crate) fn store<E: Send + Sync + 'static>(miss: Miss, topic: &Topic<E>) {
-    let ptr: *const Topic<E> = topic;
-    imp::store(miss.bus, TypeId::of::<E>(), miss.generation, ptr.cast());
+/// `find` for every event type: the topic of the type `type_id` on `bus`, as a pointer to the
+/// whole `Topic<E>` of that type, which stays alive while `guard` is held. From the second
+/// level if it holds it under the generation of `miss` (a hit is copied up to the first
+/// level); else from the registry, loaded after `miss`'s generation was (module docs: the
+/// shard it is found in is retired, if ever, only after this thread pinned `guard`, so the
+/// epoch keeps it and its topics while `guard` is held); then both levels remember it.
+#[inline(never)]
+fn find_erased(bus: &Shared, type_id: TypeId, miss: Miss, guard: &Guard) -> Option<*const ()> {
+    let _ = guard;
+    if let Some(topic) = imp::lookup_second(miss.bus, type_id, miss.generation) {
+        return Some(topic);
+    }
+    let topic = bus.registry.find(type_id)?;
+    imp::store(miss.bus, type_id, miss.generation, topic);
+    Some(topic)
 }
 
 #[cfg(not(tidings_loom))]
@@ -236,9 +247,8 @@ mod imp {
     }
 
     /// After a first-level miss: the second level's entry for `type_id` on bus `bus` if it was
-    /// found under `generation`; a hit is copied up to the first level. Not generic: one copy
-    /// for every event type.
-    #[inline(never)]
+    /// found under `generation`; a hit is copied up to the first level.
+    #[inline]
     pub(crate) fn lookup_second(bus: u64, type_id: TypeId, generation: u64) -> Option<*const ()> {
         // After the table's destructor ran (a send from another thread-local's `Drop`), a miss.
         let entry = TABLE
@@ -257,7 +267,7 @@ mod imp {
     }
 
     /// Remembers that `topic` is the topic of `type_id` on bus `bus`, found under `generation`.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn store(bus: u64, type_id: TypeId, generation: u64, topic: *const ()) {
         #[cfg(test)]
         STORES.with(|s| s.set(s.get() + 1));

@@ -6,6 +6,10 @@
 
 mod support;
 
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use support::counting_alloc::{CountingAlloc, live_bytes, peak_bytes, reset_peak};
 use support::many_types::{Ev, Types256, Visit, each_type};
 use support::serial;
@@ -157,4 +161,208 @@ fn retired_registry_copies_stay_small_with_many_types_live() {
         "registering one type {rounds} times with {} live peaked at {peak} bytes",
         types()
     );
+}
+
+/// Live `Held` events: made by `Held::new` and `clone`, unmade by `drop`.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// An event of one type per path `P` that counts itself in `HELD`, so a test sees whether the
+/// topics that stored it were freed.
+struct Held<P>(PhantomData<fn() -> P>);
+
+impl<P> Held<P> {
+    fn new() -> Self {
+        HELD.fetch_add(1, Ordering::SeqCst);
+        Held(PhantomData)
+    }
+}
+
+impl<P> Clone for Held<P> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+impl<P> Drop for Held<P> {
+    fn drop(&mut self) {
+        HELD.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What `CountedTypes` keeps per type: its subscriptions, and checks that know the type.
+struct Counted {
+    subs: Vec<Box<dyn Any>>,
+    count: fn(&Bus) -> usize,
+    send: fn(&Bus) -> bool,
+}
+
+/// For the `limit` first types `E` of the tree, subscribes to `Held<E>` `1 + index % 3` times
+/// and sends it one event that nobody reads.
+struct CountedTypes<'a> {
+    bus: &'a Bus,
+    limit: usize,
+    types: Vec<Counted>,
+}
+
+impl Visit for CountedTypes<'_> {
+    #[inline(never)]
+    fn visit<E: Default + Clone + Send + Sync + 'static>(&mut self) {
+        let index = self.types.len();
+        if index >= self.limit {
+            return;
+        }
+        let subs: Vec<Box<dyn Any>> = (0..=index % 3)
+            .map(|_| Box::new(self.bus.subscribe::<Held<E>>()) as Box<dyn Any>)
+            .collect();
+        let count: fn(&Bus) -> usize = |bus| bus.subscriber_count::<Held<E>>();
+        assert_eq!(count(self.bus), subs.len(), "type {index} just subscribed");
+        let send: fn(&Bus) -> bool = |bus| bus.send(Held::<E>::new()).is_ok();
+        assert!(send(self.bus), "type {index} is routed");
+        self.types.push(Counted { subs, count, send });
+    }
+}
+
+/// Issue 12, item 6: registration is one path for every type (`Registry::insert`/`remove`
+/// take a `TypeId` and an erased topic). With many types subscribing and leaving one
+/// subscription at a time, every type's count stays exact (a count taken from another type's
+/// topic, or a topic removed under another's id, would show here), a type leaves the registry
+/// with its last subscription and not before, and every topic is freed once the epoch
+/// collects (the unread event each one stored is dropped with it).
+#[test]
+fn counts_stay_exact_and_topics_are_freed_as_many_types_come_and_go() {
+    let _serial = serial();
+    let base = HELD.load(Ordering::SeqCst);
+    let bus = Bus::new();
+    let mut all = CountedTypes {
+        bus: &bus,
+        limit: if cfg!(miri) { 8 } else { 96 },
+        types: Vec::new(),
+    };
+    each_type::<Types256, _>(&mut all);
+    let mut types = all.types;
+    assert_eq!(bus.stats().topics.len(), types.len());
+    assert_eq!(HELD.load(Ordering::SeqCst) - base, types.len());
+    // One subscription of every type leaves per round: types with one go, the rest stay.
+    for round in 1..=3 {
+        for t in &mut types {
+            t.subs.pop();
+        }
+        for (index, t) in types.iter().enumerate() {
+            assert_eq!((t.count)(&bus), t.subs.len(), "type {index}, round {round}");
+            assert_eq!(
+                (t.send)(&bus),
+                !t.subs.is_empty(),
+                "type {index}, round {round}: routed only while subscribed"
+            );
+        }
+        let live = types.iter().filter(|t| !t.subs.is_empty()).count();
+        assert_eq!(bus.stats().topics.len(), live, "round {round}");
+    }
+    assert!(
+        bus.stats().topics.is_empty(),
+        "every topic left the registry"
+    );
+    support::flush_epoch();
+    assert_eq!(
+        HELD.load(Ordering::SeqCst),
+        base,
+        "every topic was freed, with the events it held"
+    );
+}
+
+/// Distinct event types of every size class and layout (zero-sized, one byte, padded, with a
+/// pointer, larger than a send carries by value), sent round robin over more types than the
+/// first level of the send cache holds, from fresh threads (empty caches: every first send
+/// takes the registry path of the shared miss path, `send_cache::find`), and again after some
+/// types were replaced. A topic confused with another type's would deliver a value of the
+/// wrong type, or to the wrong subscription, and fail the exact comparisons.
+#[test]
+fn a_send_through_the_shared_miss_path_reaches_its_own_type_only() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Padded(u8, u32, u16);
+    #[derive(Clone, Debug, PartialEq)]
+    struct Big([u64; 9]);
+    #[derive(Clone, Debug, PartialEq)]
+    struct Tag<const N: usize>(u64);
+
+    let _serial = serial();
+    let bus = Bus::new();
+    let mut unit = bus.subscribe::<()>();
+    let mut byte = bus.subscribe::<u8>();
+    let mut padded = bus.subscribe::<Padded>();
+    let mut text = bus.subscribe::<String>();
+    let mut big = bus.subscribe::<Big>();
+    let mut tags = Tags::subscribe(&bus);
+    for round in 0..3u8 {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for k in 0..2u8 {
+                    let v = round * 10 + k;
+                    bus.send(()).unwrap();
+                    bus.send(v).unwrap();
+                    bus.send(Padded(v, u32::from(v) << 8, u16::from(v)))
+                        .unwrap();
+                    bus.send(format!("text {v}")).unwrap();
+                    bus.send(Big([u64::from(v); 9])).unwrap();
+                    Tags::send(&bus, u64::from(v));
+                }
+            });
+        });
+        for k in 0..2u8 {
+            let v = round * 10 + k;
+            assert_eq!(unit.try_recv(), Ok(()));
+            assert_eq!(byte.try_recv(), Ok(v));
+            assert_eq!(
+                padded.try_recv(),
+                Ok(Padded(v, u32::from(v) << 8, u16::from(v)))
+            );
+            assert_eq!(text.try_recv(), Ok(format!("text {v}")));
+            assert_eq!(big.try_recv(), Ok(Big([u64::from(v); 9])));
+            tags.expect(u64::from(v));
+        }
+        assert_eq!(byte.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!(text.try_recv(), Err(TryRecvError::Empty));
+        tags.expect_empty();
+        // Replaced topics: cached entries for them must never be used again.
+        byte = bus.subscribe::<u8>();
+        text = bus.subscribe::<String>();
+    }
+
+    /// 24 more types, `Tag<0>` to `Tag<23>`, each sent its own value plus its number.
+    struct Tags(Vec<Box<dyn FnMut(u64)>>, Vec<Box<dyn FnMut()>>);
+    impl Tags {
+        fn subscribe(bus: &Bus) -> Self {
+            let mut expect: Vec<Box<dyn FnMut(u64)>> = Vec::new();
+            let mut empty: Vec<Box<dyn FnMut()>> = Vec::new();
+            macro_rules! tags {
+                ($($n:literal)*) => {$(
+                    let sub = std::rc::Rc::new(std::cell::RefCell::new(bus.subscribe::<Tag<$n>>()));
+                    let s = sub.clone();
+                    expect.push(Box::new(move |v| {
+                        assert_eq!(s.borrow_mut().try_recv(), Ok(Tag::<$n>(v * 100 + $n)));
+                    }));
+                    empty.push(Box::new(move || {
+                        assert_eq!(sub.borrow_mut().try_recv(), Err(TryRecvError::Empty));
+                    }));
+                )*};
+            }
+            tags!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23);
+            Tags(expect, empty)
+        }
+
+        fn send(bus: &Bus, v: u64) {
+            macro_rules! send {
+                ($($n:literal)*) => {$( bus.send(Tag::<$n>(v * 100 + $n)).unwrap(); )*};
+            }
+            send!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23);
+        }
+
+        fn expect(&mut self, v: u64) {
+            self.0.iter_mut().for_each(|f| f(v));
+        }
+
+        fn expect_empty(&mut self) {
+            self.1.iter_mut().for_each(|f| f());
+        }
+    }
 }
