@@ -36,7 +36,9 @@ const FLUSH_RETIRED: usize = 4;
 const BURST: u32 = 2;
 
 /// How many extra looks a bursting subscription takes before parking, each after a spin-loop
-/// hint, well under a microsecond in all. Loom builds take one, so that the `burst_then_park`
+/// hint: about 1 µs in all where a hint costs 60 ns (`pause` on the 2-core AMD EPYC VM the
+/// benches ran on; 2 or 128 looks measured no better on W1–W4 tasks, README "When a consumer
+/// is slow"). Loom builds take one, so that the `burst_then_park`
 /// model reaches every outcome of the look (event, end, nothing) without multiplying its
 /// states.
 #[cfg(not(tidings_loom))]
