@@ -58,10 +58,10 @@
 #   bus_faults         passed    217  0bcc11c   6 tests
 #   bus_introspection  passed    180  0bcc11c   6 tests
 #   bus_large_events   passed      5  0bcc11c   4 tests
-#   bus_many_types     passed     32  0bcc11c   3 tests
+#   bus_many_types     passed    671  7dddd4e   5 tests (246 s of tests), at load 8, 14:13 UTC
 #   bus_memory         passed    602  0bcc11c   15 tests
 #   bus_metrics        passed     25  0bcc11c   3 tests
-#   bus_miri_threads   passed         0bcc11c   2 tests, in the .ci/run dry run at 35464c0 (CI's miri step)
+#   bus_miri_threads   passed    335  7dddd4e   2 tests, with the unit tests (scripts/miri.sh, CI's step), load 8
 #   bus_ordering       passed     69  0bcc11c   2 tests
 #   bus_overload       passed    174  0bcc11c   28 tests
 #   bus_panics         passed     21  0bcc11c   2 tests

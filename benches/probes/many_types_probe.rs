@@ -13,8 +13,8 @@
 //! those of the sends alone; the cache simulator sees everything, as the hardware would.
 //!
 //! `K` is 256 (about 1 min of release build per 100 types on a loaded 2-core machine before
-//! the send path was split; `--cfg tidings_many_types_probe_1024` in RUSTFLAGS makes it 1024,
-//! W10's count). A measuring tool, so it sits with the benches; an example target (see
+//! the send path was split, about 1 min for all 256 after; `--cfg tidings_many_types_probe_1024`
+//! in RUSTFLAGS makes it 1024, W10's count). A measuring tool, so it sits with the benches; an example target (see
 //! Cargo.toml), so the script finds it in `target/release/examples/` and `cargo bench` leaves
 //! it alone.
 
