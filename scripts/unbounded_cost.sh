@@ -39,8 +39,8 @@
 #   --null      the method's own check: "now" is the baseline with one semantically null edit
 #               (a `black_box` of three zeros at the top of `Topic::new`, off every measured
 #               loop), which moves the code after it; every row should come out "same". On the
-#               quiet machine (2026-12-02 13:30 UTC) W1-W4 did, all 16 rows within 1.7% (8
-#               decided "same", 8 undecided by their controls), and W5 came out 14.7% faster:
+#               quiet machine (2026-12-02 13:30 UTC) W1-W4 did, all 16 rows within 1.7% (7
+#               "same", 1 "faster" by 0.5%, 8 undecided), and W5 came out 14.7% faster:
 #               W5's 2 ns send is sensitive to where its code lands, so read W5 with that in mind.
 #   --now COMMIT   measure a commit as "now" instead of the working tree: `--now 0bcc11c` is
 #               main with bounded topics and the read trims (its library is main's again since
