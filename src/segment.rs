@@ -1147,6 +1147,7 @@ impl<E: Send + Sync> Claim<'_, E> {
                 .write_crossing(self.tail, self.first, event, lag, self.guard);
         }
     }
+
     /// Writes `events`, one per index claimed, and publishes them, then moves the tail to the
     /// last one's segment.
     ///
