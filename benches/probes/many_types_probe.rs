@@ -83,6 +83,7 @@ fn live_types(all: &[Ops]) -> Vec<fn(&Bus) -> Box<dyn Any>> {
 }
 
 /// The fresh type of the register modes: never live otherwise.
+#[derive(Clone)]
 struct Fresh;
 
 impl Visit for Collect {
