@@ -332,9 +332,9 @@ impl Bus {
     /// assert_eq!(bus.subscriber_count::<u16>(), 0);
     /// ```
     pub fn subscriber_count<E: Send + Sync + 'static>(&self) -> usize {
-        self.shared
-            .registry
-            .with_shard::<E, _>(|s| s.get::<E>().map_or(0, Topic::subscriber_count))
+        self.shared.registry.with_shard::<E, _>(&epoch::pin(), |s| {
+            s.get::<E>().map_or(0, Topic::subscriber_count)
+        })
     }
 
     /// A snapshot of per-type counters, for the types that currently have subscriptions.
@@ -349,7 +349,10 @@ impl Bus {
     /// ```
     pub fn stats(&self) -> Stats {
         let mut topics: Vec<TopicStats> = Vec::new();
-        self.shared.registry.for_each(|t| topics.push(t.stats()));
+        let guard = epoch::pin();
+        self.shared
+            .registry
+            .for_each(&guard, |t| topics.push(t.stats()));
         topics.sort_by(|a, b| a.type_name.cmp(b.type_name));
         Stats {
             closed: self.is_closed(),
@@ -476,7 +479,7 @@ impl Shared {
             return Err(self.unrouted(event));
         }
         let guard = epoch::pin();
-        self.registry.with_shard::<E, _>(|shard| {
+        self.registry.with_shard::<E, _>(&guard, |shard| {
             let Some(topic) = shard.get::<E>() else {
                 return Err(self.unrouted(event));
             };
@@ -505,7 +508,7 @@ impl Shared {
             Ok(topic) => topic.push_all(events, &guard),
             Err(_) => self
                 .registry
-                .with_shard::<E, _>(|shard| match shard.get::<E>() {
+                .with_shard::<E, _>(&guard, |shard| match shard.get::<E>() {
                     None => Err((Rejected::NoSubscribers, events)),
                     Some(topic) => topic.push_all(events, &guard),
                 }),
@@ -540,7 +543,7 @@ impl Bus {
         self.shared.lag_warning.store(threshold, Ordering::Relaxed);
         self.shared
             .registry
-            .for_each(|topic| topic.set_lag_warning(threshold));
+            .for_each(&epoch::pin(), |topic| topic.set_lag_warning(threshold));
     }
 }
 
@@ -679,7 +682,8 @@ mod tests {
         let bus = Bus::new();
         let sub = bus.subscribe::<u32>();
         bus.send(1u32).unwrap(); // fills this thread's send cache
-        let topic = std::sync::Arc::downgrade(&bus.shared.registry.get_arc::<u32>().unwrap());
+        let topic = bus.shared.registry.get_arc::<u32>(&epoch::pin()).unwrap();
+        let topic = std::sync::Arc::downgrade(&topic);
         // A sender on another thread that pinned and loaded the current generation before the
         // registry changes may use the topic until it unpins. (Not pinned here: a pin held by a
         // test stalls the epoch for the other unit tests.) The topic must survive the panic.

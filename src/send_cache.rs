@@ -7,8 +7,10 @@
 //! - A bus's registry is a set of shards (`registry`), each replaced whole by compare-and-swap
 //!   when a type gains its first subscription or loses its last. After a successful swap the
 //!   swapper raises the bus's registry *generation* by one (`fetch_add`, SeqCst), and only
-//!   *then* retires the replaced shard into crossbeam-epoch instead of dropping it. A shard
-//!   owns an `Arc` of each of its topics.
+//!   *then* retires the replaced shard into crossbeam-epoch instead of dropping it. The
+//!   registry owns one reference on each registered topic; the swap that takes a topic out of
+//!   its shard gives that reference back through the epoch too, deferred with its retirement
+//!   of the shard it replaced (`registry`, *Who owns a topic*).
 //! - A sender pins the epoch, then loads the generation (SeqCst). On a miss it looks the topic
 //!   up in the type's shard and stores an entry: the bus, the type, the topic and the
 //!   generation it loaded *before* looking. The shard it found the topic in was not yet
@@ -19,13 +21,15 @@
 //!   could then not have seen the replaced shard.)
 //! - A later send pins, loads the generation and uses the entry only if it still equals the
 //!   entry's. Then the raise following the topic's shard's replacement has not happened before
-//!   that load, so the shard's retirement comes after the sender's pin: the epoch keeps that
-//!   shard, and with it the topic, alive until the sender unpins.
+//!   that load, so the shard's retirement, and the release of the topic by that swap or a
+//!   later one of the same cell (raising the generation after it), come after the sender's
+//!   pin: the epoch keeps the topic alive until the sender unpins.
 //! - Generations only grow, so an entry whose shard is gone never matches again and its
 //!   pointer is never read. Bus ids are never reused, so an entry never matches another bus.
-//! - No path frees a shard any other way: the swapper pins before it swaps (pinning may panic;
-//!   nothing after the swap can), and a bus's shards are dropped with the bus itself, when no
-//!   sender can be using it.
+//! - No path frees a shard or gives back a topic any other way: the swapper pins before it
+//!   swaps (pinning may panic; nothing after the swap can), and a bus's shards, with the
+//!   registry's references to the topics still in them, are dropped with the bus itself, when
+//!   no sender can be using it.
 //!
 //! Semantics are unchanged: the generation is raised before the subscribe or unsubscribe that
 //! swapped returns, so a send that starts after it misses the cache and takes the registry
@@ -118,7 +122,7 @@ fn find_erased(bus: &Shared, type_id: TypeId, miss: Miss, guard: &Guard) -> Opti
     if let Some(topic) = imp::lookup_second(miss.bus, type_id, miss.generation) {
         return Some(topic);
     }
-    let topic = bus.registry.find(type_id)?;
+    let topic = bus.registry.find(type_id, guard)?;
     imp::store(miss.bus, type_id, miss.generation, topic);
     Some(topic)
 }

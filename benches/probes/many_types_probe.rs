@@ -49,9 +49,12 @@ const ROUNDS: usize = 16;
 
 struct Collect(Vec<Ops>);
 
+/// Subscribes to one type (`subscribe_one`).
+type Subscribe = fn(&Bus) -> Box<dyn Any>;
+
 /// A subscribe function per type, for types that are only kept live (`register_live`).
 #[cfg_attr(not(tidings_many_types_probe_4096), allow(dead_code))]
-struct CollectSubscribes(Vec<fn(&Bus) -> Box<dyn Any>>);
+struct CollectSubscribes(Vec<Subscribe>);
 
 impl Visit for CollectSubscribes {
     #[inline(never)]
@@ -63,7 +66,7 @@ impl Visit for CollectSubscribes {
 /// The types `register_live` keeps live: the `K` types of `all`, or 4096 others with
 /// `--cfg tidings_many_types_probe_4096`.
 #[cfg_attr(tidings_many_types_probe_4096, allow(unused_variables))]
-fn live_types(all: &[Ops]) -> Vec<fn(&Bus) -> Box<dyn Any>> {
+fn live_types(all: &[Ops]) -> Vec<Subscribe> {
     #[cfg(tidings_many_types_probe_4096)]
     {
         // Four trees of 1024 under roots of their own: distinct from `Types` and each other.
@@ -157,9 +160,9 @@ fn main() {
     let ops = match mode.as_str() {
         "single" => &all.0[..1],
         "round_robin" => &all.0[..],
-        other => panic!(
-            "unknown mode {other} (single, round_robin, register_empty or register_live)"
-        ),
+        other => {
+            panic!("unknown mode {other} (single, round_robin, register_empty or register_live)")
+        }
     };
     let bus = Bus::new();
     let mut subs: Vec<Box<dyn Any>> = Vec::new();

@@ -21,7 +21,7 @@
 //! | layer | files | shared state |
 //! | --- | --- | --- |
 //! | bus handle | `bus.rs`, `bound.rs` | the registry below; the per-type bounds given to the builder |
-//! | registry | `registry.rs` | sharded copy-on-write lists of topics (`ArcSwap` per shard), 64 bucket counters, `generation`, `closed` |
+//! | registry | `registry.rs` | sharded copy-on-write lists of topic pointers (`ArcSwap` per shard; one owned reference per topic), 64 bucket counters, `generation`, `closed` |
 //! | send cache | `send_cache.rs` | per thread: (bus id, `TypeId`, registry generation) -> topic |
 //! | topic | `topic.rs` | `subscribers`, `closed_at`, parked subscriptions; for bounded topics the Backpressure `gate` and parked senders |
 //! | segments | `segment.rs` | per topic (`SegmentList`): `tail_index` (claims + `CLOSED` bit), `tail_seg`, DropOldest's `head`; per segment: `refs`, `next`, 64 slots of (`ready`, value); `SegmentRef` is one counted reference, `SegmentPtr` a pointer valid while its pin lasts |
@@ -38,8 +38,8 @@
 //! (`clippy::undocumented_unsafe_blocks` is on), and sits in a module whose job that invariant
 //! is: `segment.rs` (slots, reference counts, and every walk and free of a topic's segment
 //! list), `position.rs` (the Backpressure position list), `wait_list.rs` (the wait nodes'
-//! stack), `send_cache.rs` (the cached topic pointer), `registry.rs` (retiring a replaced
-//! registry into the epoch), `scope/current.rs` (the current frame), `sync/` (the loom shim's
+//! stack), `send_cache.rs` (the cached topic pointer), `registry.rs` (the
+//! registry's one reference per topic, given back through the epoch), `scope/current.rs` (the current frame), `sync/` (the loom shim's
 //! cells), and `lib.rs`'s loom-only hooks. `bus.rs` lends a large event to a send through
 //! `segment::pending`, without `unsafe` of its own. `topic.rs`, `subscription.rs` and
 //! `batch.rs`, which build on them, have `#![forbid(unsafe_code)]`.

@@ -64,9 +64,11 @@
 //! A caught-up subscription that has killed four or more segments since it last did so flushes
 //! them to the epoch too, so an idle bus does not keep them in a thread's bag.
 //!
-//! Replaced registries are retired into the epoch as well, after the bus's registry generation
-//! has been raised past them: a send that found its topic in the per-thread send cache is
-//! pinned, so the topic it uses lives until it unpins (`send_cache` module docs).
+//! Replaced registry shards are retired into the epoch as well, after the bus's registry
+//! generation has been raised past them, and so is the registry's one reference on a topic
+//! that a swap took out of its shard: a send that found its topic in the per-thread send cache
+//! or in a shard is pinned, so the topic it uses lives until it unpins (`registry` and
+//! `send_cache` module docs).
 //!
 //! Dropping a subscription that is far behind kills its whole backlog in one cascade; chains
 //! of four or more segments are flushed to the epoch's global queue at once, so their memory
