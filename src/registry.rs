@@ -702,8 +702,17 @@ impl Shared {
     }
 
     pub(crate) fn close(&self) {
-        // Pinned before anything changes: pinning may panic (module docs).
-        let guard = epoch::pin();
+        // Pinned to read the topics (`Registry::for_each`). Pinning may run someone else's
+        // panicking deferred function (module docs); the bus is closed all the same, and the
+        // first such panic is resumed once it is.
+        let mut foreign = None;
+        let guard = loop {
+            match std::panic::catch_unwind(epoch::pin) {
+                Ok(guard) => break guard,
+                // Each failed pin ran (and used up) the function that panicked.
+                Err(panic) => _ = foreign.get_or_insert(panic),
+            }
+        };
         #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
         let was_closed = self.closed.swap(true, Ordering::SeqCst);
         #[cfg(feature = "tracing")]
@@ -711,6 +720,10 @@ impl Shared {
             tracing::debug!(target: "tidings", bus = self.id, "bus closed");
         }
         self.registry.for_each(&guard, |topic| topic.close());
+        drop(guard);
+        if let Some(panic) = foreign {
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 
