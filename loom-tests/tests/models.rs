@@ -194,6 +194,28 @@ fn wake_up() {
     });
 }
 
+/// A sender finds its topic in the registry's shard while the last subscription's drop takes
+/// the topic out of the registry and lets go of its own reference. The registry owns one
+/// reference per topic and gives it back through the epoch: the topic, and the segments it
+/// holds (freed at once when a topic is dropped), must stay alive until the sender unpins, and
+/// be freed after. Catches the registry's reference given back at once instead of deferred
+/// (injected once in `Registry::swap`: loom failed the model, the sender having used the freed
+/// topic, with "an event value leaked") and one never given back (a segment leaked).
+#[test]
+fn send_vs_last_unsubscribe_keeps_the_topic_alive() {
+    model(|| {
+        let bus = Bus::new();
+        let sub = bus.subscribe::<Ev>();
+        let b = bus.clone();
+        let sender = thread::spawn(move || match b.send(Ev::new(1)) {
+            Ok(()) | Err(SendError::NoSubscribers(_)) => {}
+            Err(other) => panic!("send: {other:?}"),
+        });
+        drop(sub);
+        sender.join().unwrap();
+    });
+}
+
 /// Two threads subscribe to two new types at once while a third sends to an existing type.
 /// Catches a copy-on-write registry update that is lost (a subscription whose topic is not in
 /// the registry never gets events) or that drops an existing topic.
