@@ -868,6 +868,26 @@ mod tests {
         std::sync::Arc::strong_count(topic)
     }
 
+    /// `topic` just left the registry, and `sender` was pinned before it did: the registry's
+    /// reference is not given back while `sender` is held, and given back once after. `held`:
+    /// the references besides the registry's.
+    fn assert_given_back_once_after(
+        sender: Guard,
+        topic: &std::sync::Arc<dyn ErasedTopic>,
+        held: usize,
+    ) {
+        (0..64).for_each(|_| epoch::pin().flush());
+        assert_eq!(
+            count(topic),
+            held + 1,
+            "given back while a thread pinned before the removal may still use it"
+        );
+        drop(sender);
+        assert!(collect_until(|| count(topic) <= held), "never given back");
+        (0..64).for_each(|_| epoch::pin().flush());
+        assert_eq!(count(topic), held, "given back twice");
+    }
+
     /// The registry owns one reference on a registered topic, however many shard copies point
     /// to it, and gives it back exactly once when the topic leaves: not while a thread pinned
     /// before the removal may still use it (it found the topic in a shard), and not twice.
@@ -893,16 +913,7 @@ mod tests {
         let sender = epoch::pin();
         assert!(registry.find(id, &sender).is_some());
         assert!(registry.remove(id, &*topic));
-        (0..64).for_each(|_| epoch::pin().flush());
-        assert_eq!(
-            count(&topic),
-            3,
-            "given back while a thread pinned before the removal may still use it"
-        );
-        drop(sender);
-        assert!(collect_until(|| count(&topic) <= 2), "never given back");
-        (0..64).for_each(|_| epoch::pin().flush());
-        assert_eq!(count(&topic), 2, "given back twice");
+        assert_given_back_once_after(sender, &topic, 2);
         assert!(
             others.iter().all(|t| count(t) == 3),
             "another type's count moved"
@@ -928,15 +939,7 @@ mod tests {
         assert!(registry.insert(id, &dead, None));
         let sender = epoch::pin();
         assert!(registry.insert(id, &new, Some(&dead)));
-        (0..64).for_each(|_| epoch::pin().flush());
-        assert_eq!(count(&dead), 3, "given back under a pin");
-        drop(sender);
-        assert!(
-            collect_until(|| count(&dead) <= 2),
-            "the replaced topic was never given back"
-        );
-        (0..64).for_each(|_| epoch::pin().flush());
-        assert_eq!(count(&dead), 2, "given back twice");
+        assert_given_back_once_after(sender, &dead, 2);
         assert_eq!(count(&new), 3, "one for the registry");
         assert!(!registry.remove(id, &*dead), "already replaced");
         drop(registry);

@@ -252,6 +252,30 @@ fn a_panicking_drop_when_the_last_subscription_leaves_leaves_no_ghost() {
     assert_eq!(bus.stats().user_panics, 3 * SEGS as u64 * 64);
 }
 
+/// Hands crossbeam-epoch's shared collector a deferred function of someone else's that panics
+/// when it runs, then calls `attempt` (with the number of attempts before) until it has run.
+fn until_a_foreign_panic_ran(mut attempt: impl FnMut(usize)) {
+    let armed = Arc::new(AtomicUsize::new(1));
+    let flag = armed.clone();
+    let guard = crossbeam_epoch::pin();
+    guard.defer(move || {
+        if flag.swap(0, Ordering::SeqCst) == 1 {
+            panic!("someone else's deferred function");
+        }
+    });
+    guard.flush();
+    drop(guard);
+    let mut tries = 0;
+    while armed.load(Ordering::SeqCst) == 1 {
+        assert!(
+            tries < 100_000,
+            "the collector never ran the foreign function"
+        );
+        attempt(tries);
+        tries += 1;
+    }
+}
+
 /// A deferred function of someone else's (crossbeam-epoch's collector is shared by the whole
 /// process) that panics: tidings cannot contain it, but a pin that runs it must not leave a
 /// subscription counted that does not exist, or a dropped one still counted.
@@ -273,26 +297,9 @@ fn a_foreign_panic_inside_subscribe_or_drop_leaves_counts_exact() {
     // calls before the collector runs the foreign function, and 10 rounds ran past 10 minutes
     // there; 2 still see the panic surface twice.
     for round in 0..if cfg!(miri) { 2 } else { 200 } {
-        let armed = Arc::new(AtomicUsize::new(1));
-        {
-            let armed = armed.clone();
-            let guard = crossbeam_epoch::pin();
-            guard.defer(move || {
-                if armed.swap(0, Ordering::SeqCst) == 1 {
-                    panic!("someone else's deferred function");
-                }
-            });
-            guard.flush();
-        }
         // Subscribe and drop until the foreign function has run in one of them (or in a send:
         // every pinning call may run it).
-        let mut tries = 0;
-        while armed.load(Ordering::SeqCst) == 1 {
-            tries += 1;
-            assert!(
-                tries < 100_000,
-                "the collector never ran the foreign function"
-            );
+        until_a_foreign_panic_ran(|_| {
             let before = count(&mut escaped);
             let sub = catch_unwind(AssertUnwindSafe(|| bus.subscribe::<u32>()));
             match sub {
@@ -308,7 +315,7 @@ fn a_foreign_panic_inside_subscribe_or_drop_leaves_counts_exact() {
             assert_eq!(count(&mut escaped), before, "round {round}");
             let sent = catch_unwind(AssertUnwindSafe(|| bus.send(round)));
             assert!(matches!(sent, Ok(Err(SendError::NoSubscribers(_)))));
-        }
+        });
     }
     assert!(escaped > 0, "the foreign panics did surface somewhere");
 }
@@ -323,28 +330,11 @@ fn a_foreign_panic_inside_close_still_closes_every_type() {
     let mut surfaced = 0;
     let mut kept = Vec::new();
     for _ in 0..if cfg!(miri) { 2 } else { 200 } {
-        let armed = Arc::new(AtomicUsize::new(1));
-        {
-            let armed = armed.clone();
-            let guard = crossbeam_epoch::pin();
-            guard.defer(move || {
-                if armed.swap(0, Ordering::SeqCst) == 1 {
-                    panic!("someone else's deferred function");
-                }
-            });
-            guard.flush();
-        }
-        let mut tries = 0;
-        while armed.load(Ordering::SeqCst) == 1 {
-            tries += 1;
-            assert!(
-                tries < 100_000,
-                "the collector never ran the foreign function"
-            );
+        until_a_foreign_panic_ran(|tries| {
             let bus = Bus::new();
             // Subscribing pins too: it may run the function first.
             let Ok(mut sub) = catch_unwind(AssertUnwindSafe(|| bus.subscribe::<u32>())) else {
-                continue;
+                return;
             };
             // A pin collects only every so many pins of its thread: shift which call that is.
             for _ in 0..tries % 3 {
@@ -359,7 +349,7 @@ fn a_foreign_panic_inside_close_still_closes_every_type() {
             // Dropped at the end: a subscription's drop flushes the epoch, which collects too,
             // and would nearly always be the call that runs the function.
             kept.push((bus, sub));
-        }
+        });
     }
     for kept in kept {
         let _ = catch_unwind(AssertUnwindSafe(move || drop(kept)));
