@@ -36,16 +36,18 @@
 //! ([`Entry`]), so copying a shard copies pointers and touches no topic, and dropping a retired
 //! shard frees only its vector. (Each entry an `Arc` made a copy-on-write update cost one
 //! atomic read-modify-write on every other topic of the shard, on a cache line nobody else
-//! touched lately, and the copy's retirement as many again: W10_register at 4096 live types.)
+//! touched lately, and the copy's retirement as many again: the likely cause of W10_register's
+//! rise at 4096 live types.)
 //! The reference is given back exactly once: by the swap that takes the topic out of the
 //! current shard (`remove`, or `insert` replacing a dead topic), deferred through the epoch in
 //! the same guard as that swap's retirement of the shard it replaced; or by the registry's
 //! drop, for the topics still registered then. So a topic found in a shard by a thread pinned
 //! from before it loaded that shard stays alive until the thread unpins, as the shard does.
 //! Every accessor that reads a topic takes the caller's [`Guard`] and loads the shard after it:
-//! a topic never outlives the pin it was found under. This is the one module besides
-//! `segment.rs` and `sync/` that holds unsafe code: [`Entry`]'s few functions, and the
-//! retirement in `swap`.
+//! a topic never outlives the pin it was found under (`crate::sync::epoch` exports only `pin`,
+//! so every `Guard` is a pin). The module's unsafe code is for this:
+//! [`Entry`]'s few functions (reading, sharing and giving back the reference) and their calls,
+//! and the retirement in `swap`.
 //!
 //! # The bus's shared state
 //!
