@@ -140,7 +140,10 @@ impl Entry {
     /// The entry of `topic` under the type `id`. Owns nothing yet: the caller hands the
     /// registry its reference (`insert`, after a successful swap) or drops the entry unused.
     fn new(id: TypeId, topic: &std::sync::Arc<dyn ErasedTopic>) -> Self {
-        let topic = NonNull::from(&**topic);
+        // `as_ptr`, not a reference: the pointer keeps the `Arc`'s own provenance, which
+        // `Arc::from_raw` needs to free the topic through it (`into_raw` gives the same).
+        let topic = NonNull::new(std::sync::Arc::as_ptr(topic).cast_mut())
+            .expect("an `Arc` points to its value");
         Entry { id, topic }
     }
 
