@@ -8,6 +8,10 @@
 //!   KiB, whatever `n` is.
 //! - `W10_send/single` and `W10_send/round_robin_<n>`: one send, to one type every time, or to
 //!   each of `n` live types in turn. Target: round robin within 2x of single.
+//! - `W10_send/round_robin_<n>_buses`: not a target, a diagnosis: one type live on each of `n`
+//!   buses, sent to in turn. As many topics (data) as the round robin over `n` types, but one
+//!   copy of the send code instead of `n`, so the two rows split the round robin's cost into
+//!   data and code.
 //!
 //! The ratios are printed at the end of a run (and by `benches/compare.sh`).
 //!
@@ -131,18 +135,33 @@ fn all_types() -> Vec<Ops> {
     sent.0
 }
 
-/// A bus with the first `n` types live (one subscription each).
+/// Live types, each with one subscription: the first `n` types on one bus (`new`), or one type
+/// on each of `n` buses (`one_type_on_buses`).
 struct Live {
-    bus: Bus,
-    ops: Vec<Ops>,
+    buses: Vec<Bus>,
+    /// What is live: a bus (an index into `buses`) and a type.
+    targets: Vec<(usize, Ops)>,
     subs: Vec<Box<dyn Any>>,
 }
 
 impl Live {
     fn new(ops: &[Ops]) -> Self {
+        Self::with(vec![Bus::new()], ops.iter().map(|&o| (0, o)).collect())
+    }
+
+    /// The type of `op` live on each of `n` buses: as many topics as `n` types on one bus,
+    /// sent to round robin through one copy of the send code instead of `n`.
+    fn one_type_on_buses(op: Ops, n: usize) -> Self {
+        Self::with(
+            (0..n).map(|_| Bus::new()).collect(),
+            (0..n).map(|i| (i, op)).collect(),
+        )
+    }
+
+    fn with(buses: Vec<Bus>, targets: Vec<(usize, Ops)>) -> Self {
         let mut live = Live {
-            bus: Bus::new(),
-            ops: ops.to_vec(),
+            buses,
+            targets,
             subs: Vec::new(),
         };
         live.resubscribe();
@@ -153,16 +172,25 @@ impl Live {
     /// to every type, so that each is in this thread's send cache before anything is timed.
     fn resubscribe(&mut self) {
         self.subs.clear();
-        self.subs = self.ops.iter().map(|o| (o.subscribe)(&self.bus)).collect();
+        self.subs = self
+            .targets
+            .iter()
+            .map(|&(bus, o)| (o.subscribe)(&self.buses[bus]))
+            .collect();
         self.send_round();
     }
 
-    /// One send to each of the live types that are sent to (the first `ROUND_ROBIN`; with
-    /// `--cfg tidings_many_types_4096` the rest are only registered).
+    /// The targets sent to: the first `ROUND_ROBIN` (with `--cfg tidings_many_types_4096` the
+    /// rest are only registered).
+    fn sent(&self) -> &[(usize, Ops)] {
+        &self.targets[..self.targets.len().min(ROUND_ROBIN)]
+    }
+
+    /// One send to each target sent to.
     #[inline]
     fn send_round(&self) {
-        for o in self.ops.iter().take(ROUND_ROBIN) {
-            assert!((o.send)(&self.bus), "a live type was not routed");
+        for &(bus, o) in self.sent() {
+            assert!((o.send)(&self.buses[bus]), "a live type was not routed");
         }
     }
 }
@@ -171,7 +199,7 @@ impl Live {
 /// made again (untimed) every `ROUNDS` rounds, so that queues stay short.
 fn time_sends(live: &mut Live, iters: u64) -> Duration {
     const ROUNDS: usize = 16;
-    let per_round = live.ops.len() as u64;
+    let per_round = live.sent().len() as u64;
     let mut left = iters.div_ceil(per_round);
     let mut total = Duration::ZERO;
     while left > 0 {
@@ -195,7 +223,7 @@ fn register(c: &mut Criterion, ops: &[Ops]) {
     sizes.retain(|&n| n <= ops.len());
     for n in sizes {
         let live = Live::new(&ops[..n]);
-        let bus = &live.bus;
+        let bus = &live.buses[0];
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| drop(black_box(bus.subscribe::<Probe>())))
         });
@@ -229,6 +257,12 @@ fn send(c: &mut Criterion, ops: &[Ops]) {
     group.bench_function(
         BenchmarkId::from_parameter(format!("round_robin_{ROUND_ROBIN}")),
         |b| b.iter_custom(|iters| time_sends(&mut many, iters)),
+    );
+    drop(many);
+    let mut buses = Live::one_type_on_buses(ops[0], ROUND_ROBIN);
+    group.bench_function(
+        BenchmarkId::from_parameter(format!("round_robin_{ROUND_ROBIN}_buses")),
+        |b| b.iter_custom(|iters| time_sends(&mut buses, iters)),
     );
     group.finish();
 }
@@ -268,6 +302,18 @@ fn ratios(ops: &[Ops]) {
         median("W10_send", &format!("round_robin_{ROUND_ROBIN}")),
         median("W10_send", "single"),
     );
+    // Not a target: as many topics as the round robin over types, one copy of the send code.
+    // What this costs over `single` is the topics' data; the rest of the round robin over
+    // types is each type's own copy of the send code.
+    if let (Some(buses), Some(single)) = (
+        median("W10_send", &format!("round_robin_{ROUND_ROBIN}_buses")),
+        median("W10_send", "single"),
+    ) {
+        println!(
+            "W10 send round robin over {ROUND_ROBIN} buses, one type (data only): {buses:.1} ns = {:.2}x one type",
+            buses / single
+        );
+    }
 }
 
 fn main() {

@@ -769,12 +769,12 @@ impl<E: Send + Sync> SegmentList<E> {
         guard: &'g Guard,
     ) {
         let seg = self.find_segment(tail, first, lag);
+        // The index is past `tail` (the caller's check), so the walk took a step at least.
+        debug_assert!(seg != tail);
         // SAFETY: this thread alone claimed the index (`Claim`'s docs), and `seg` is allocated
         // for the claim's pin.
         unsafe { seg.write_pending((first - seg.start) as usize, event) };
-        if seg != tail {
-            self.advance_tail(seg, guard);
-        }
+        self.advance_tail(seg, guard);
     }
 
     /// Installs a successor of `seg` if it has none, and returns the successor.

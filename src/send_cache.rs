@@ -44,8 +44,9 @@
 //! (a service with hundreds of event types, each sent now and then) would keep evicting them,
 //! and each miss costs an arc-swap load and a shard scan; so the first entry evicted for another
 //! key allocates the thread a second level (with everything the first level held): an
-//! open-addressing table (linear probing) that from then on holds every key the thread sends to, growing by doubling while it is more than half full, up
-//! to `MAX_SLOTS` slots, where it starts over empty. A first-level miss that hits the second
+//! open-addressing table (linear probing) that from then on holds every key the thread sends
+//! to, growing by doubling while it is more than half full, up to `MAX_SLOTS` slots, where it
+//! starts over empty. A first-level miss that hits the second
 //! level copies the entry up. Both levels hold the same entries (bus, type, generation, topic),
 //! checked the same way, so the argument above covers both.
 //!
@@ -80,7 +81,8 @@ pub(crate) fn lookup<'g, E: Send + Sync + 'static>(
     match imp::lookup_first(bus.id, TypeId::of::<E>(), generation) {
         // SAFETY: the entry matched this bus, `E` and the generation loaded while pinned, so it
         // points to `E`'s `Topic<E>` in a shard the epoch keeps alive until `guard` is dropped
-        // (module docs); entries for `E`'s `TypeId` are only made from `E`'s registry entry, a `Topic<E>` (`find`).
+        // (module docs); entries for `E`'s `TypeId` are only made from `E`'s registry entry, a
+        // `Topic<E>` (`find`).
         Some(topic) => Ok(unsafe { &*topic.cast::<Topic<E>>() }),
         None => Err(Miss {
             bus: bus.id,

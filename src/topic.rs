@@ -28,8 +28,8 @@
 //!
 //! **DropOldest** (capacity `c`): the list's `head` points to the oldest segment still retained
 //! and holds a reference on it (the *head reference*; see `segment`). After writing index `i`,
-//! a sender moves `head` forward (`SegmentList::trim`) past every segment whose events are all older than the newest `c`
-//! (`start + SEGMENT_CAP <= i + 1 - c`), never past `tail_seg`. Moving `head` from `H` to its
+//! a sender moves `head` forward (`SegmentList::trim`) past every segment whose events are all
+//! older than the newest `c` (`start + SEGMENT_CAP <= i + 1 - c`), never past `tail_seg`. Moving `head` from `H` to its
 //! successor `N` turns `H`'s link reference on `N` into the head reference (no count changes),
 //! marks `H` *cut* so that its death does not cascade to `N`, and drops the head reference on
 //! `H`. A subscription still in `H` keeps `H` alone alive: one segment per lagging
