@@ -80,7 +80,7 @@ pub(crate) fn lookup<'g, E: Send + Sync + 'static>(
     let generation = bus.registry.generation();
     match imp::lookup_first(bus.id, TypeId::of::<E>(), generation) {
         // SAFETY: the entry matched this bus, `E` and the generation loaded while pinned, so it
-        // points to `E`'s `Topic<E>` in a shard the epoch keeps alive until `guard` is dropped
+        // points to `E`'s `Topic<E>`, which the epoch keeps alive until `guard` is dropped
         // (module docs); entries for `E`'s `TypeId` are only made from `E`'s registry entry, a
         // `Topic<E>` (`find`).
         Some(topic) => Ok(unsafe { &*topic.cast::<Topic<E>>() }),
@@ -116,8 +116,8 @@ pub(crate) fn find<'g, E: Send + Sync + 'static>(
 /// whole `Topic<E>` of that type, which stays alive while `guard` is held. From the second
 /// level if it holds it under the generation of `miss` (a hit is copied up to the first
 /// level); else from the registry, loaded after `miss`'s generation was (module docs: the
-/// shard it is found in is retired, if ever, only after this thread pinned `guard`, so the
-/// epoch keeps it and its topics while `guard` is held); then both levels remember it.
+/// topic found there is given back by the registry, if ever, only after this thread pinned
+/// `guard`, so the epoch keeps it while `guard` is held); then both levels remember it.
 #[inline(never)]
 fn find_erased(bus: &Shared, type_id: TypeId, miss: Miss, guard: &Guard) -> Option<*const ()> {
     let _ = guard;
