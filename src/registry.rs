@@ -179,17 +179,19 @@ impl Entry {
         std::sync::Arc::clone(&registry)
     }
 
-    /// Gives back the registry's reference on the topic, which may free it.
+    /// Gives back the registry's reference on `topic` (an entry's pointer), which may free it.
+    /// Takes the pointer alone, not the entry, so that `swap`'s deferred function stays within
+    /// crossbeam-epoch's three inline words (a larger one is boxed: an allocation per swap).
     ///
     /// # Safety
     /// The entry left the registry (no current shard holds it any more), this is the one call
     /// for it (type docs), and no thread can still be using the topic through the registry:
     /// the call is deferred through the epoch after the swap that took it out, or made by the
     /// registry's drop.
-    unsafe fn release(self) {
+    unsafe fn release(topic: NonNull<dyn ErasedTopic>) {
         // SAFETY: `topic` came from `Arc::into_raw` and the registry still owns that reference
         // (the caller's contract: released once, and only now).
-        drop(unsafe { std::sync::Arc::from_raw(self.topic.as_ptr().cast_const()) });
+        drop(unsafe { std::sync::Arc::from_raw(topic.as_ptr().cast_const()) });
     }
 }
 
@@ -421,8 +423,9 @@ impl Registry {
         };
         // SeqCst: see `generation`.
         self.generation.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: the closure drops an `Arc<Shard>` and gives back a topic reference, both
-        // `Send + 'static` (`Entry`'s `Send`), so it may run on whichever thread collects,
+        let leaving = leaving.map(|e| e.topic);
+        // SAFETY: the closure drops an `Arc<Shard>` and gives back a reference on a topic,
+        // both `Send + 'static` (as `Entry`'s `Send` says), so it may run on whichever thread collects,
         // whenever it does. `leaving` was in `current`, the cell's current shard until this
         // swap, and is in no shard made later (`next` and its successors leave it out: a topic
         // is registered once), so this swap is the one that takes it out: the release is its
@@ -430,14 +433,20 @@ impl Registry {
         unsafe {
             guard.defer_unchecked(move || {
                 drop(replaced);
-                if let Some(entry) = leaving {
-                    entry.release();
+                if let Some(topic) = leaving {
+                    Entry::release(topic);
                 }
             })
         };
         true
     }
 }
+
+// `swap`'s deferred function holds these two: within crossbeam-epoch's three inline words.
+const _: () = assert!(
+    std::mem::size_of::<(std::sync::Arc<Shard>, Option<NonNull<dyn ErasedTopic>>)>()
+        <= 3 * std::mem::size_of::<usize>()
+);
 
 impl Drop for Registry {
     fn drop(&mut self) {
@@ -447,7 +456,7 @@ impl Drop for Registry {
                 // and no sender uses a topic it found in one (a send holds the bus, hence the
                 // registry); retired shards own no reference. Each current entry's reference
                 // is given back here, once (`Entry`).
-                unsafe { entry.release() };
+                unsafe { Entry::release(entry.topic) };
             }
         }
     }
