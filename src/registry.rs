@@ -391,14 +391,12 @@ impl Registry {
             let Some(leaving) = current.topics.iter().find(|e| e.is(topic)).copied() else {
                 return false;
             };
-            let next = Shard {
-                topics: current
-                    .topics
-                    .iter()
-                    .filter(|e| !e.is(topic))
-                    .copied()
-                    .collect(),
+            // Allocated once at its final size (`collect` from a filter grows it step by step).
+            let mut next = Shard {
+                topics: Vec::with_capacity(current.topics.len() - 1),
             };
+            next.topics
+                .extend(current.topics.iter().filter(|e| !e.is(topic)).copied());
             if self.swap(cell, &current, next, Some(leaving)) {
                 return true;
             }
