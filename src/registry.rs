@@ -422,12 +422,12 @@ impl Registry {
         // SeqCst: see `generation`.
         self.generation.fetch_add(1, Ordering::SeqCst);
         let leaving = leaving.map(|e| e.topic);
-        // SAFETY: the closure drops an `Arc<Shard>` and gives back a reference on a topic,
-        // both `Send + 'static` (as `Entry`'s `Send` says), so it may run on whichever thread
-        // collects, whenever it does. `leaving` was in `current`, the cell's current shard until this
-        // swap, and is in no shard made later (`next` and its successors leave it out: a topic
-        // is registered once), so this swap is the one that takes it out: the release is its
-        // one call, run only after every thread pinned before this point unpinned (`Entry`).
+        // SAFETY: the closure drops an `Arc<Shard>` and gives back a reference on a topic, both
+        // `Send + 'static` (as `Entry`'s `Send` says), so it may run on whichever thread collects,
+        // whenever it does. `leaving` was in `current`, the cell's current shard until this swap,
+        // and is in no shard made later (`next` and its successors leave it out: a topic is
+        // registered once), so this swap is the one that takes it out: the release is its one call,
+        // run only after every thread pinned before this point unpinned (`Entry`).
         unsafe {
             guard.defer_unchecked(move || {
                 drop(replaced);

@@ -26,16 +26,16 @@
 //! Dekker pattern of `wait_list` with the roles swapped, so no wake-up is lost. Dropping a
 //! subscription frees its cell and wakes every parked sender; so does `close`.
 //!
-//! **DropOldest** (capacity `c`): the list's `head` points to the oldest segment still retained
-//! and holds a reference on it (the *head reference*; see `segment`). After writing index `i`,
-//! a sender moves `head` forward (`SegmentList::trim`) past every segment whose events are all
-//! older than the newest `c` (`start + SEGMENT_CAP <= i + 1 - c`), never past `tail_seg`.
-//! Moving `head` from `H` to its successor `N` turns `H`'s link reference on `N` into the head
-//! reference (no count changes), marks `H` *cut* so that its death does not cascade to `N`, and
-//! drops the head reference on `H`. A subscription still in `H` keeps `H` alone alive: one
-//! segment per lagging subscription. It must not follow `H.next` once `H` is cut (`N` may be freed), so a cursor of
-//! a DropOldest topic crosses a segment boundary by first loading `head` under a pin: if `head`
-//! has not passed its segment, the link was intact when it looked, so the successor is safe to
+//! **DropOldest** (capacity `c`): the list's `head` points to the oldest segment still retained and
+//! holds a reference on it (the *head reference*; see `segment`). After writing index `i`, a sender
+//! moves `head` forward (`SegmentList::trim`) past every segment whose events are all older than
+//! the newest `c` (`start + SEGMENT_CAP <= i + 1 - c`), never past `tail_seg`. Moving `head` from
+//! `H` to its successor `N` turns `H`'s link reference on `N` into the head reference (no count
+//! changes), marks `H` *cut* so that its death does not cascade to `N`, and drops the head
+//! reference on `H`. A subscription still in `H` keeps `H` alone alive: one segment per lagging
+//! subscription. It must not follow `H.next` once `H` is cut (`N` may be freed), so a cursor of a
+//! DropOldest topic crosses a segment boundary by first loading `head` under a pin: if `head` has
+//! not passed its segment, the link was intact when it looked, so the successor is safe to
 //! `try_acquire` (it is retired only after `head` passes it, after the load); otherwise it was
 //! overtaken and jumps to `head` (`try_acquire`, retrying while the count is already zero),
 //! counting the events it skipped as missed.
