@@ -210,7 +210,7 @@ if [ "$mode" = callgrind ]; then
     echo "unbounded_cost.sh: $((SECONDS - start)) s in all (build included)"
     exit 0
 fi
-env CARGO_TARGET_DIR="$root/target" \
+env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" \
     UNBOUNDED_COST_NOW="$now" \
     UNBOUNDED_COST_BASELINE="$baseline" \
     UNBOUNDED_COST_MODE="$mode" \

@@ -191,7 +191,15 @@ impl Work {
     fn block(&mut self, arm: usize, k: u64) -> f64 {
         match self {
             Work::Runs { rt, shape, runs } => {
+                let before = counters(rt);
                 let total: Duration = (0..k).map(|_| runs[arm](rt, *shape).wall).sum();
+                let after = counters(rt);
+                PARKS.with(|p| {
+                    for (i, c) in p.borrow_mut()[arm].iter_mut().enumerate() {
+                        *c += after[i] - before[i];
+                    }
+                });
+                RUNS.with(|r| r.borrow_mut()[arm] += k);
                 total.as_secs_f64() / k as f64
             }
             Work::Sends(blocks) => blocks[arm](k),
@@ -213,6 +221,35 @@ impl Work {
             }
         }
     }
+}
+
+thread_local! {
+    /// Tokio worker parks during each arm's timed blocks, and the runs they hold (a diagnosis
+    /// printed beside each task row: how often the runtime's workers went to sleep per run).
+    static PARKS: std::cell::RefCell<[[u64; COUNTERS]; 3]> =
+        const { std::cell::RefCell::new([[0; COUNTERS]; 3]) };
+    static RUNS: std::cell::RefCell<[u64; 3]> = const { std::cell::RefCell::new([0; 3]) };
+}
+
+/// What `counters` counts.
+const COUNTERS: usize = 4;
+const COUNTER_NAMES: [&str; COUNTERS] = ["parks", "polls", "steals", "remote schedules"];
+
+/// The runtime's counts so far, all workers together: worker parks, and with `--cfg
+/// tokio_unstable` task polls, steals and schedules from outside a worker (0 without it).
+fn counters(rt: &Runtime) -> [u64; COUNTERS] {
+    let m = rt.metrics();
+    let sum = |f: &dyn Fn(usize) -> u64| (0..m.num_workers()).map(f).sum::<u64>();
+    let parks = sum(&|w| m.worker_park_count(w));
+    #[cfg(tokio_unstable)]
+    let rest = [
+        sum(&|w| m.worker_poll_count(w)),
+        sum(&|w| m.worker_steal_count(w)),
+        m.remote_schedule_count(),
+    ];
+    #[cfg(not(tokio_unstable))]
+    let rest = [0; 3];
+    [parks, rest[0], rest[1], rest[2]]
 }
 
 /// One row's result: the arms' median seconds per unit, and the rounds' ratios.
@@ -280,6 +317,9 @@ fn measure(
 ) -> Row {
     let started = Instant::now();
     let per: Vec<f64> = (0..3).map(|arm| work.warm_up(arm, s.warm)).collect();
+    // Counted over the timed blocks only.
+    PARKS.with(|p| *p.borrow_mut() = [[0; COUNTERS]; 3]);
+    RUNS.with(|r| *r.borrow_mut() = [0; 3]);
     let unit = per.iter().copied().fold(f64::INFINITY, f64::min);
     let k = if s.test {
         1
@@ -376,6 +416,20 @@ fn main() {
 }
 
 fn progress(row: &Row) {
+    let (parks, runs) = (PARKS.with(|p| *p.borrow()), RUNS.with(|r| *r.borrow()));
+    if runs.iter().all(|&r| r > 0) {
+        for (i, name) in COUNTER_NAMES.iter().enumerate() {
+            let per = |arm: usize| parks[arm][i] as f64 / runs[arm] as f64;
+            eprintln!(
+                "{} {}: tokio {name} per run: now {:.1}, baseline {:.1}, now again {:.1}",
+                row.group,
+                row.reading,
+                per(0),
+                per(1),
+                per(2)
+            );
+        }
+    }
     eprintln!(
         "{} {}: k = {}, now/baseline {}, control {} ({:.0} s)",
         row.group, row.reading, row.k, row.ratio, row.control, row.seconds
