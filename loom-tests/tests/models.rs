@@ -242,6 +242,25 @@ fn registry() {
     });
 }
 
+/// Two first subscriptions of one type on a new bus, each finding its shard without a cell,
+/// race to make the cell (`registry::Cells`). Catches a cell installed over another (a plain
+/// store instead of the compare-and-swap): the first registration's topic is lost with the
+/// cell it was in, so its subscription never gets the event and the count reads 1.
+#[test]
+fn first_registrations_race_to_make_the_shard_cell() {
+    model(|| {
+        let bus = Bus::new();
+        let (b1, b2) = (bus.clone(), bus.clone());
+        let t1 = thread::spawn(move || b1.subscribe::<Ev>());
+        let t2 = thread::spawn(move || b2.subscribe::<Ev>());
+        let (mut s1, mut s2) = (t1.join().unwrap(), t2.join().unwrap());
+        assert_eq!(bus.subscriber_count::<Ev>(), 2);
+        bus.send(Ev::new(7)).unwrap();
+        assert_eq!(drain(&mut s1), [7], "a subscription lost its topic");
+        assert_eq!(drain(&mut s2), [7], "a subscription lost its topic");
+    });
+}
+
 /// A subscription parks twice in a row while two senders publish, so its wait node is queued,
 /// taken and queued again while a waker may still be walking it. Catches a lost wake-up when
 /// the taker's clearing of `queued` does not synchronise with the owner's re-registration.
