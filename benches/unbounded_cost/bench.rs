@@ -54,7 +54,15 @@
 //! difference that comes from where the linker put the two versions' code (alignment of a hot
 //! loop, branch aliasing) rather than from their source is measured as a real one. That is a
 //! few percent at most, and matters only on the nanosecond-scale W5 row; `--callgrind` counts
-//! instructions, which layout does not change.
+//! instructions, which layout does not change. Nor can it see what differs from one process to
+//! the next (where the heap and the stacks landed): the same two commits measured in two
+//! processes gave W2 tasks ratios 0.15 apart (README, issue 14 point 4), so a verdict near the
+//! threshold wants a second run.
+//!
+//! Beside each task row, stderr gets tokio's counts per run for each arm: worker parks, and
+//! with `RUSTFLAGS="--cfg tokio_unstable"` (best with its own `CARGO_TARGET_DIR`) task polls,
+//! steals and schedules from outside the runtime: whether the versions differ in how the
+//! runtime schedules them rather than in what a poll costs.
 //!
 //! The run passes when every row is same or faster: the unbounded path pays nothing above `T`
 //! on any row, at 95% per row, with the control showing the method resolves `T` in that run.
