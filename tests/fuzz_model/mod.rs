@@ -18,6 +18,9 @@
 mod events;
 mod scopes;
 
+// The replay test and the `scopes` fuzz target use it; the other fuzz targets include this
+// module for their own entry points only.
+#[allow(unused_imports)]
 pub use scopes::run_scopes;
 
 use std::collections::VecDeque;
