@@ -18,7 +18,7 @@
 #
 # Usage: scripts/unbounded_cost.sh [--quick | --test | --callgrind [N]] [--rounds N]
 #            [--block MS] [--no-pin] [--threshold PCT] [--baseline COMMIT] [--now COMMIT] [--null]
-#            [-- FILTER]
+#            [--processes N] [-- FILTER]
 #   (default)   the measurement: 17 rows of about 19 s each, some 5.5 minutes on a quiet
 #               2-core machine after the build (~3 min from a warm target dir, ~6 cold): run
 #               it on a quiet machine.
@@ -46,6 +46,12 @@
 #               main with bounded topics and the read trims (its library is main's again since
 #               the erased send path of f19441c, issue 12, was reverted);
 #               `--now 2768667`, the overload merge, is bounded topics as they landed.
+#   --processes N   the whole measurement in N processes, one after another, then a table of
+#               every process's ratio per row and a verdict that holds only where every process
+#               agrees: the control runs inside one process and cannot see what differs from
+#               one process to the next (where heap and stacks landed), which on the task rows
+#               of W2 moved the ratio by up to 0.15 for the same two builds (README, issue 14
+#               point 4). Each process's own table: target/unbounded-cost.pK.txt.
 #   FILTER      only the rows whose "group/reading" contains it, e.g. `-- W5` or
 #               `-- W1_1to1/tidings_tasks`.
 # The table goes to stdout and to target/unbounded-cost.txt, every block's time to
@@ -70,6 +76,7 @@ mode=full
 threshold=3
 now_commit=
 null=
+processes=1
 n=1000000
 bench_args=()
 while [ $# -gt 0 ]; do
@@ -86,6 +93,7 @@ while [ $# -gt 0 ]; do
         --baseline) baseline=$2; shift ;;
         --now) now_commit=$2; shift ;;
         --null) null=1 ;;
+        --processes) processes=$2; shift ;;
         --) shift; bench_args+=("$@"); break ;;
         *) echo "unknown argument $1 (see the usage at the top of $0)" >&2; exit 2 ;;
     esac
@@ -210,11 +218,73 @@ if [ "$mode" = callgrind ]; then
     echo "unbounded_cost.sh: $((SECONDS - start)) s in all (build included)"
     exit 0
 fi
-env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" \
-    UNBOUNDED_COST_NOW="$now" \
-    UNBOUNDED_COST_BASELINE="$baseline" \
-    UNBOUNDED_COST_MODE="$mode" \
-    UNBOUNDED_COST_THRESHOLD="$threshold" \
-    UNBOUNDED_COST_REPORT="$root/target/unbounded-cost.txt" \
-    cargo bench --manifest-path "$crate/Cargo.toml" --bench unbounded_cost -- "${bench_args[@]}"
+# One process: its report is target/unbounded-cost.txt, or with --processes target/unbounded-cost.pK.txt.
+run_bench() {
+    env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" \
+        UNBOUNDED_COST_NOW="$now" \
+        UNBOUNDED_COST_BASELINE="$baseline" \
+        UNBOUNDED_COST_MODE="$mode" \
+        UNBOUNDED_COST_THRESHOLD="$threshold" \
+        UNBOUNDED_COST_REPORT="$1" \
+        cargo bench --manifest-path "$crate/Cargo.toml" --bench unbounded_cost -- "${bench_args[@]}"
+}
+if [ "$processes" -le 1 ]; then
+    run_bench "$root/target/unbounded-cost.txt"
+else
+    reports=()
+    for k in $(seq 1 "$processes"); do
+        echo "== process $k of $processes"
+        run_bench "$root/target/unbounded-cost.p$k.txt"
+        reports+=("$root/target/unbounded-cost.p$k.txt")
+    done
+    # Per row: every process's ratio and verdict, and the row's verdict across them.
+    python3 - "$threshold" "${reports[@]}" <<'EOF2' | tee target/unbounded-cost.txt
+import re, sys
+threshold = float(sys.argv[1])
+rows = {}
+order = []
+for path in sys.argv[2:]:
+    for line in open(path):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 7 or not re.match(r"W\d", cells[0]):
+            continue
+        key = (cells[0], cells[1])
+        if key not in rows:
+            rows[key] = []
+            order.append(key)
+        rows[key].append((float(cells[4].split()[0]), cells[6]))
+n = len(sys.argv) - 2
+print(f"{n} processes, one run of the bench each; a row's verdict holds only if every process gave it.")
+print("| workload | reading | now/baseline per process | median | verdict |")
+print("|---|---|---|---|---|")
+slower = undecided = 0
+for key in order:
+    got = rows[key]
+    ratios = sorted(r for r, _ in got)
+    median = ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1:len(ratios) // 2 + 1]) / 2
+    kinds = {("slower" if v.startswith("now slower") else "pass" if v.startswith(("same", "now faster")) else "undecided") for _, v in got}
+    if len(got) < n or kinds != {"pass"} and kinds != {"slower"}:
+        if len(got) < n:
+            verdict = "missing in some process"
+        elif kinds == {"undecided"}:
+            verdict = "undecided in every process"
+        else:
+            verdict = "differs between processes: " + ", ".join(sorted(kinds))
+        undecided += 1
+    elif kinds == {"slower"}:
+        verdict = "slower in every process"
+        slower += 1
+    else:
+        verdict = "same or faster in every process"
+    per = ", ".join(f"{r:.3f}" for r, _ in got)
+    print(f"| {key[0]} | {key[1]} | {per} | {median:.3f} | {verdict} |")
+print()
+if slower:
+    print(f"Verdict over {n} processes: FAIL ({slower} rows slower in every process, {undecided} differing).")
+elif undecided:
+    print(f"Verdict over {n} processes: UNDECIDED ({undecided} rows not the same in every process).")
+else:
+    print(f"Verdict over {n} processes: PASS.")
+EOF2
+fi
 echo "unbounded_cost.sh: $((SECONDS - start)) s in all (build included)"
