@@ -985,7 +985,7 @@ mod tests {
         assert_eq!(registry.find(ida, &epoch::pin()), Some(addr(&a2)));
         assert_eq!(registry.find(idb, &epoch::pin()), Some(addr(&b)));
         assert_eq!(registry.len(), 2);
-        // A type whose shard has no cell, and one whose shard has a cell but not the type.
+        // Types never registered read as absent, whichever shard they fall in.
         let absent = [
             TypeId::of::<[u8; 1]>(),
             TypeId::of::<[u16; 2]>(),
