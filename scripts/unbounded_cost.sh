@@ -50,7 +50,7 @@
 #               every process's ratio per row and a verdict that holds only where every process
 #               agrees: the control runs inside one process and cannot see what differs from
 #               one process to the next (where heap and stacks landed), which on the task rows
-#               of W2 moved the ratio by up to 0.15 for the same two builds (README, issue 14
+#               of W2 moved the ratio by up to 0.16 for the same two builds (README, issue 14
 #               point 4). Each process's own table: target/unbounded-cost.pK.txt.
 #   FILTER      only the rows whose "group/reading" contains it, e.g. `-- W5` or
 #               `-- W1_1to1/tidings_tasks`.
@@ -157,6 +157,10 @@ publish = false
 
 [workspace]
 
+# The bench reads tokio's unstable metrics when built with --cfg tokio_unstable.
+[lints.rust]
+unexpected_cfgs = { level = "warn", check-cfg = ['cfg(tokio_unstable)'] }
+
 [dependencies]
 tidings = { path = "$now_path" }
 tidings_baseline = { path = "../unbounded-baseline" }
@@ -218,7 +222,7 @@ if [ "$mode" = callgrind ]; then
     echo "unbounded_cost.sh: $((SECONDS - start)) s in all (build included)"
     exit 0
 fi
-# One process: its report is target/unbounded-cost.txt, or with --processes target/unbounded-cost.pK.txt.
+# One process; its report goes to $1 (target/unbounded-cost.txt, or .pK.txt with --processes).
 run_bench() {
     env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" \
         UNBOUNDED_COST_NOW="$now" \
@@ -239,7 +243,7 @@ else
     done
     # Per row: every process's ratio and verdict, and the row's verdict across them.
     python3 - "$threshold" "${reports[@]}" <<'EOF2' | tee target/unbounded-cost.txt
-import re, sys
+import re, statistics, sys
 threshold = float(sys.argv[1])
 rows = {}
 order = []
@@ -254,15 +258,25 @@ for path in sys.argv[2:]:
             order.append(key)
         rows[key].append((float(cells[4].split()[0]), cells[6]))
 n = len(sys.argv) - 2
-print(f"{n} processes, one run of the bench each; a row's verdict holds only if every process gave it.")
+
+
+def kind(verdict):
+    if verdict.startswith("now slower"):
+        return "slower"
+    if verdict.startswith(("same", "now faster")):
+        return "pass"
+    return "undecided"
+
+
+print(f"{n} processes, one run of the bench each;"
+      " a row's verdict holds only if every process gave it.")
 print("| workload | reading | now/baseline per process | median | verdict |")
 print("|---|---|---|---|---|")
 slower = undecided = 0
 for key in order:
     got = rows[key]
-    ratios = sorted(r for r, _ in got)
-    median = ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1:len(ratios) // 2 + 1]) / 2
-    kinds = {("slower" if v.startswith("now slower") else "pass" if v.startswith(("same", "now faster")) else "undecided") for _, v in got}
+    median = statistics.median(r for r, _ in got)
+    kinds = {kind(v) for _, v in got}
     if len(got) < n or kinds != {"pass"} and kinds != {"slower"}:
         if len(got) < n:
             verdict = "missing in some process"
@@ -280,9 +294,11 @@ for key in order:
     print(f"| {key[0]} | {key[1]} | {per} | {median:.3f} | {verdict} |")
 print()
 if slower:
-    print(f"Verdict over {n} processes: FAIL ({slower} rows slower in every process, {undecided} differing).")
+    print(f"Verdict over {n} processes: FAIL ({slower} rows slower in every process,"
+          f" {undecided} not the same in every process).")
 elif undecided:
-    print(f"Verdict over {n} processes: UNDECIDED ({undecided} rows not the same in every process).")
+    print(f"Verdict over {n} processes: UNDECIDED"
+          f" ({undecided} rows not the same in every process).")
 else:
     print(f"Verdict over {n} processes: PASS.")
 EOF2

@@ -56,8 +56,8 @@
 //! few percent at most, and matters only on the nanosecond-scale W5 row; `--callgrind` counts
 //! instructions, which layout does not change. Nor can it see what differs from one process to
 //! the next (where the heap and the stacks landed): the same two commits measured in two
-//! processes gave W2 tasks ratios 0.15 apart (README, issue 14 point 4), so a verdict near the
-//! threshold wants a second run.
+//! processes gave W2 tasks ratios up to 0.16 apart (README, issue 14 point 4), so a verdict
+//! near the threshold wants several processes (the script's `--processes N`).
 //!
 //! Beside each task row, stderr gets tokio's counts per run for each arm: worker parks, and
 //! with `RUSTFLAGS="--cfg tokio_unstable"` (best with its own `CARGO_TARGET_DIR`) task polls,
