@@ -49,9 +49,14 @@
 #   --processes N   the whole measurement in N processes, one after another, then a table of
 #               every process's ratio per row and a verdict that holds only where every process
 #               agrees: the control runs inside one process and cannot see what differs from
-#               one process to the next (where heap and stacks landed), which on the task rows
-#               of W2 moved the ratio by up to 0.16 for the same two builds (README, issue 14
-#               point 4). Each process's own table: target/unbounded-cost.pK.txt.
+#               one process to the next, which on the task rows of W2 moved the ratio by up to
+#               0.16 for the same two builds (README, issue 14 point 4); much of it is the
+#               link between the two vCPUs, which the host changes (below). Each process's own
+#               table: target/unbounded-cost.pK.txt.
+# Every table ends with the rows split by the link between the two CPUs, a cache line's round
+# trip measured before and after every round (near: at most $UNBOUNDED_COST_FAR_NS, default
+# 200 ns; far: longer): on the 2-core AMD EPYC KVM machine of 2026-12-03 it switches between
+# some 55 and some 455 ns, for tens of seconds at a time, and W2 takes twice as long when far.
 #   FILTER      only the rows whose "group/reading" contains it, e.g. `-- W5` or
 #               `-- W1_1to1/tidings_tasks`.
 # The table goes to stdout and to target/unbounded-cost.txt, every block's time to

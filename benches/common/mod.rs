@@ -214,3 +214,68 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
 }
+
+/// How long a cache line takes to go from one CPU to the other and back: the median, in ns,
+/// of 9 batches of 200 round trips between two threads pinned to the first two of `cpus`
+/// (`None` with fewer than two; pass [`allowed_cpus`] as read before any pinning, since a
+/// pinned thread is allowed only its own CPU). Every cross-thread workload waits on such
+/// transfers, so its time follows this number.
+///
+/// Why it is measured: on the 2-core KVM machine the benches run on (AMD EPYC, 2026-12-03), the
+/// host moves the two vCPUs between cores that share a cache and cores that do not, and the
+/// round trip switches between some 55 ns and some 455 ns, staying in one state for tens of
+/// seconds to minutes at a time. A bench that records the link beside its times can tell a
+/// change in the code from a change in where the machine ran it.
+pub fn core_link_ns(cpus: &[usize]) -> Option<f64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    if cpus.len() < 2 {
+        return None;
+    }
+    const ROUND_TRIPS: u64 = 200;
+    const BATCHES: usize = 9;
+    /// A cache line of its own (128: the pair of lines some CPUs prefetch together).
+    #[repr(align(128))]
+    struct Line(AtomicU64);
+    // Odd values are written by the initiator, even ones by the responder; `u64::MAX` ends the
+    // responder. Neither loop has a spin-loop hint: on some CPUs one costs more than the
+    // transfer being timed, and both loops are short (the initiator's is bounded; the
+    // responder's ends with it).
+    let Line(line) = &Line(AtomicU64::new(0));
+    let mut batches = std::thread::scope(|s| {
+        s.spawn(|| {
+            pin_to(cpus[1]);
+            loop {
+                // Acquire/Release: the two threads only hand the line back and forth; the
+                // values carry everything.
+                let v = line.load(Ordering::Acquire);
+                if v == u64::MAX {
+                    return;
+                }
+                if v % 2 == 1 {
+                    line.store(v + 1, Ordering::Release);
+                }
+            }
+        });
+        s.spawn(|| {
+            pin_to(cpus[0]);
+            let mut next = 1;
+            let batches: Vec<f64> = (0..BATCHES)
+                .map(|_| {
+                    let t0 = std::time::Instant::now();
+                    for _ in 0..ROUND_TRIPS {
+                        line.store(next, Ordering::Release);
+                        while line.load(Ordering::Acquire) != next + 1 {}
+                        next += 2;
+                    }
+                    t0.elapsed().as_secs_f64() * 1e9 / ROUND_TRIPS as f64
+                })
+                .collect();
+            line.store(u64::MAX, Ordering::Release);
+            batches
+        })
+        .join()
+        .expect("the initiator thread")
+    });
+    batches.sort_by(f64::total_cmp);
+    Some(batches[BATCHES / 2])
+}

@@ -55,9 +55,16 @@
 //! loop, branch aliasing) rather than from their source is measured as a real one. That is a
 //! few percent at most, and matters only on the nanosecond-scale W5 row; `--callgrind` counts
 //! instructions, which layout does not change. Nor can it see what differs from one process to
-//! the next (where the heap and the stacks landed): the same two commits measured in two
-//! processes gave W2 tasks ratios up to 0.16 apart (README, issue 14 point 4), so a verdict
-//! near the threshold wants several processes (the script's `--processes N`).
+//! the next: the same two commits measured in two processes gave W2 tasks ratios up to 0.16
+//! apart (README, issue 14 point 4), so a verdict near the threshold wants several processes
+//! (the script's `--processes N`). Much of that is the machine, not the process: on the 2-core
+//! KVM machine these runs use (AMD EPYC, 2026-12-03), the host moves the two vCPUs between
+//! cores that share a cache and cores that do not, and a cache line's round trip between them
+//! switches between some 55 and some 455 ns, holding each state for tens of seconds to
+//! minutes; in the far state W2 runs take about twice as long, and the versions' ratio moves
+//! too. So the link is measured before and after every round (`common::core_link_ns`, under a
+//! millisecond, outside the blocks), written into the CSV, and a second table gives each
+//! row's ratio over the rounds run wholly on a near link and wholly on a far one.
 //!
 //! Beside each task row, stderr gets tokio's counts per run for each arm: worker parks, and
 //! with `RUSTFLAGS="--cfg tokio_unstable"` (best with its own `CARGO_TARGET_DIR`) task polls,
@@ -126,6 +133,8 @@ struct Settings {
     pin: bool,
     test: bool,
     filter: Option<String>,
+    /// The CPUs the process may use, read before any thread is pinned.
+    cpus: Vec<usize>,
 }
 
 impl Settings {
@@ -137,6 +146,7 @@ impl Settings {
             pin: true,
             test: false,
             filter: None,
+            cpus: common::allowed_cpus(),
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -269,6 +279,21 @@ struct Row {
     ratio: Estimate,
     control: Estimate,
     seconds: f64,
+    /// The link between the CPUs around every round: `links[r]` before round `r`, the last
+    /// after the last round (`common::core_link_ns`; empty when it cannot be measured).
+    links: Vec<f64>,
+    /// `now/baseline` over the rounds run wholly on a near link, and wholly on a far one.
+    by_link: [Option<(Estimate, usize)>; 2],
+}
+
+/// A round ran on a far link when the link measured before and after it were both longer than
+/// this many ns (`$UNBOUNDED_COST_FAR_NS`, default 200), on a near one when both were at most
+/// that. The bench machine's two states are some 55 and 455 ns (`common::core_link_ns`); on a
+/// machine whose link is steady, every round falls on one side.
+fn far_ns() -> f64 {
+    std::env::var("UNBOUNDED_COST_FAR_NS").map_or(200.0, |v| {
+        v.parse().expect("UNBOUNDED_COST_FAR_NS: nanoseconds")
+    })
 }
 
 /// A median and its 95% interval.
@@ -335,34 +360,50 @@ fn measure(
         ((s.block.as_secs_f64() / unit).ceil() as u64).max(1)
     };
     let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    // Probed outside the blocks, so that no block's time includes it (under a millisecond).
+    let probe = || common::core_link_ns(&s.cpus).unwrap_or(f64::NAN);
+    let mut links = vec![probe()];
     for round in 0..s.rounds {
         for (place, &arm) in ORDERS[round % ORDERS.len()].iter().enumerate() {
             let t = work.block(arm, k);
             times[arm].push(t);
             writeln!(
                 csv,
-                "{group},{reading},{round},{place},{},{k},{:.3}",
+                "{group},{reading},{round},{place},{},{k},{:.3},{:.0}",
                 ARMS[arm],
-                t * 1e9
+                t * 1e9,
+                links[round]
             )
             .unwrap();
         }
+        links.push(probe());
     }
     let ratios = |a: usize, b: usize| -> Vec<f64> {
-        times[a]
-            .iter()
-            .zip(&times[b])
-            .map(|(x, y)| x / y)
-            .collect()
+        times[a].iter().zip(&times[b]).map(|(x, y)| x / y).collect()
     };
+    let ratio = ratios(0, 1);
+    let far_ns = far_ns();
+    let by_link = [false, true].map(|far| {
+        let rounds: Vec<f64> = (0..s.rounds)
+            .filter(|&r| {
+                // A NaN link (not measured) is neither near nor far.
+                let on = |l: f64| if far { l > far_ns } else { l <= far_ns };
+                on(links[r]) && on(links[r + 1])
+            })
+            .map(|r| ratio[r])
+            .collect();
+        (!rounds.is_empty()).then(|| (median_ci(&rounds), rounds.len()))
+    });
     Row {
         group,
         reading,
         k,
         median: [0, 1, 2].map(|arm| median_ci(&times[arm]).point),
-        ratio: median_ci(&ratios(0, 1)),
+        ratio: median_ci(&ratio),
         control: median_ci(&ratios(2, 0)),
         seconds: started.elapsed().as_secs_f64(),
+        links,
+        by_link,
     }
 }
 
@@ -381,9 +422,7 @@ fn runtime() -> Runtime {
 fn main() {
     let s = Settings::from_args();
     if s.pin {
-        workloads::PIN
-            .set(common::allowed_cpus())
-            .expect("set once");
+        workloads::PIN.set(s.cpus.clone()).expect("set once");
         // The main thread runs W5 and the runtime's `block_on`.
         workloads::pin(0);
     }
@@ -393,7 +432,7 @@ fn main() {
             .as_deref()
             .is_none_or(|f| format!("{group}/{reading}").contains(f))
     };
-    let mut csv = String::from("group,reading,round,place,arm,k,ns_per_unit\n");
+    let mut csv = String::from("group,reading,round,place,arm,k,ns_per_unit,link_before_ns\n");
     let mut rows = Vec::new();
     for shape in SHAPES {
         for (reading, now_run, baseline_run) in SYSTEMS {
@@ -474,7 +513,10 @@ fn verdict(row: &Row, t: f64) -> (Outcome, String) {
     if r.hi <= 1.0 + t && r.lo >= 1.0 - t {
         (Outcome::Pass, format!("same (within ±{:.0}%)", t * 100.0))
     } else if r.hi <= 1.0 + t {
-        (Outcome::Pass, format!("now faster by {:.1}%", -pct(r.point)))
+        (
+            Outcome::Pass,
+            format!("now faster by {:.1}%", -pct(r.point)),
+        )
     } else if r.lo > 1.0 + t {
         (Outcome::Fail, format!("now slower by {:.1}%", pct(r.point)))
     } else {
@@ -610,11 +652,54 @@ fn report(rows: &[Row], s: &Settings, csv: &str) {
             .unwrap();
         }
     }
+    link_table(&mut out, rows);
     print!("\n{out}");
     if let Ok(path) = std::env::var("UNBOUNDED_COST_REPORT") {
         std::fs::write(Path::new(&path), &out).expect("write the report");
         let csv_path = format!("{path}.csv");
         std::fs::write(&csv_path, csv).expect("write the blocks");
         println!("(written to {path}; every block's time in {csv_path})");
+    }
+}
+
+/// The rows again, split by the link between the CPUs around each round (`Row::by_link`): a
+/// difference between two versions that shows on one link and not the other is about how
+/// they move cache lines between the cores.
+fn link_table(out: &mut String, rows: &[Row]) {
+    if rows.iter().all(|row| row.links.iter().all(|l| l.is_nan())) {
+        return;
+    }
+    writeln!(
+        out,
+        "\nBy the link between the two CPUs (a cache line's round trip, measured before and after \
+         every round): a round is far if both were longer than {} ns, near if both were at \
+         most that; rounds between the two states are in neither column.",
+        far_ns()
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| workload | reading | link, ns (fastest-slowest) | near rounds: now/baseline [CI] \
+         (rounds) | far rounds: now/baseline [CI] (rounds) |"
+    )
+    .unwrap();
+    writeln!(out, "|---|---|---|---|---|").unwrap();
+    for row in rows {
+        let finite = || row.links.iter().copied().filter(|l| l.is_finite());
+        let lo = finite().fold(f64::INFINITY, f64::min);
+        let hi = finite().fold(0.0, f64::max);
+        let cell = |e: Option<(Estimate, usize)>| match e {
+            Some((e, n)) => format!("{e} ({n})"),
+            None => "-".to_string(),
+        };
+        writeln!(
+            out,
+            "| {} | {} | {lo:.0}-{hi:.0} | {} | {} |",
+            row.group,
+            row.reading,
+            cell(row.by_link[0]),
+            cell(row.by_link[1])
+        )
+        .unwrap();
     }
 }
