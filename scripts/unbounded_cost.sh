@@ -28,6 +28,13 @@
 #   --callgrind [N]   no timing: instructions per event of both versions (valgrind's
 #               callgrind, load-independent, so fine on a busy machine) for N events (default
 #               1000000) on the single-threaded paths of benches/unbounded_cost/probe.rs.
+#   --perf      the measurement under `perf record -a` (cpu-clock, 10 kHz, every CPU), then
+#               each row's profile split by arm: the samples that fell inside each arm's timed
+#               blocks, per function (the two versions' copies of a function under one name),
+#               the functions where now and baseline differ most first. Where the time goes that
+#               the ratio counts, the runtime's and the kernel's share included; the tables go
+#               to target/unbounded-cost-perf.txt. Needs perf with cpu-clock sampling of every
+#               CPU (`perf_event_paranoid` at most 0, or root).
 #   --rounds N  rounds per row (default 30; a multiple of 6 keeps the orders balanced).
 #   --block MS  the block's length (default 200).
 #   --no-pin    leave thread placement to the scheduler.
@@ -82,6 +89,7 @@ threshold=3
 now_commit=
 null=
 processes=1
+perf=
 n=1000000
 bench_args=()
 while [ $# -gt 0 ]; do
@@ -99,6 +107,7 @@ while [ $# -gt 0 ]; do
         --now) now_commit=$2; shift ;;
         --null) null=1 ;;
         --processes) processes=$2; shift ;;
+        --perf) perf=1 ;;
         --) shift; bench_args+=("$@"); break ;;
         *) echo "unknown argument $1 (see the usage at the top of $0)" >&2; exit 2 ;;
     esac
@@ -237,7 +246,20 @@ run_bench() {
         UNBOUNDED_COST_REPORT="$1" \
         cargo bench --manifest-path "$crate/Cargo.toml" --bench unbounded_cost -- "${bench_args[@]}"
 }
-if [ "$processes" -le 1 ]; then
+if [ -n "$perf" ]; then
+    spans="$root/target/unbounded-cost.spans"
+    data="$root/target/unbounded-cost.perf.data"
+    rm -f "$spans"
+    # Every CPU, for the whole run (the build too, if any: it falls outside every block).
+    perf record -q -k CLOCK_MONOTONIC -e cpu-clock -F 10000 -a -o "$data" &
+    perf_pid=$!
+    sleep 1
+    UNBOUNDED_COST_SPANS="$spans" run_bench "$root/target/unbounded-cost.txt"
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    perf script -i "$data" -F comm,time,ip,sym 2>/dev/null |
+        python3 "$root/scripts/split_profile.py" "$spans" | tee target/unbounded-cost-perf.txt
+elif [ "$processes" -le 1 ]; then
     run_bench "$root/target/unbounded-cost.txt"
 else
     reports=()

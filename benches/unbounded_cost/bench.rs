@@ -86,6 +86,7 @@ mod common;
 
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -360,12 +361,32 @@ fn measure(
         ((s.block.as_secs_f64() / unit).ceil() as u64).max(1)
     };
     let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    // `$UNBOUNDED_COST_SPANS`: every timed block's arm and its start and end on the monotonic
+    // clock, appended to that file, so that a profile taken with the same clock (`perf record
+    // -k CLOCK_MONOTONIC`, the script's `--perf`) can be split by arm.
+    let mut spans = std::env::var_os("UNBOUNDED_COST_SPANS").map(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open $UNBOUNDED_COST_SPANS")
+    });
     // Probed outside the blocks, so that no block's time includes it (under a millisecond).
     let probe = || common::core_link_ns(&s.cpus).unwrap_or(f64::NAN);
     let mut links = vec![probe()];
     for round in 0..s.rounds {
         for (place, &arm) in ORDERS[round % ORDERS.len()].iter().enumerate() {
+            let t0 = monotonic();
             let t = work.block(arm, k);
+            if let Some(spans) = spans.as_mut() {
+                writeln!(
+                    spans,
+                    "{group}/{reading} {} {t0:.9} {:.9}",
+                    ARMS[arm],
+                    monotonic()
+                )
+                .unwrap();
+            }
             times[arm].push(t);
             writeln!(
                 csv,
@@ -405,6 +426,19 @@ fn measure(
         links,
         by_link,
     }
+}
+
+/// Seconds on `CLOCK_MONOTONIC`, the clock `perf record -k CLOCK_MONOTONIC` stamps samples
+/// with (`Instant` reads the same clock on Linux but does not show its value).
+fn monotonic() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid `timespec` for the call to write.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 /// The runtime the task rows run on: two workers, as `common::runtime`, each pinned to a CPU
