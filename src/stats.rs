@@ -107,9 +107,10 @@ impl UserPanics {
     }
 
     /// Runs `f`, which calls user code on behalf of someone other than its owner (`what` says
-    /// which: a waker, a drop). A panic is caught, counted and reported instead of unwinding
-    /// into an unrelated caller; says whether `f` returned normally. Cold paths only: the wake
-    /// path and segment destruction.
+    /// which: a waker, a drop), or a polling task's own waker (a poll that wakes itself: no
+    /// tidings call unwinds from a waker). A panic is caught, counted and reported instead of
+    /// unwinding into the caller; says whether `f` returned normally. Cold paths only: the wake
+    /// paths and segment destruction.
     pub(crate) fn contain(&self, what: &'static str, f: impl FnOnce()) -> bool {
         let Err(payload) = catch_unwind(AssertUnwindSafe(f)) else {
             return true;

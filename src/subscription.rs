@@ -28,23 +28,16 @@ const FLUSH_RETIRED: usize = 4;
 
 /// A subscription that received at least this many events in a row before finding the stream
 /// empty is being fed faster than one event per wake-up: its sender is running now, likely on
-/// another core, and the next event is likely nanoseconds away. Such a subscription looks again
-/// a few times ([`SPINS_BEFORE_PARK`]) before it parks, because a park costs its sender a
-/// wake-up and its executor a reschedule, often on another worker (`benches/README.md` has
-/// what this saved). A subscription fed one event per wake-up, as in request-response, parks
-/// at once: there the next event cannot come before it yields.
+/// another core, and the next event is likely close. Such a subscription yields once (wakes its
+/// own task and returns `Pending`) and parks only if the stream is still empty when it is
+/// polled again. A park costs its sender a wake-up and the task a reschedule, often onto the
+/// sender's worker, which cannot run it while it sends; a yield costs neither, and unlike
+/// looking again in place it gives the worker to its other tasks meanwhile, often the other
+/// subscriptions of the same sender (`benches/README.md` has what each cost). A subscription
+/// fed one event per wake-up, as in request-response, parks at once: there the next event
+/// cannot come before it yields, and a yield on every empty poll would make a work-stealing
+/// runtime wake an idle worker each time.
 const BURST: u32 = 2;
-
-/// How many extra looks a bursting subscription takes before parking, each after a spin-loop
-/// hint: about 1 µs in all where a hint costs 60 ns (`pause` on the 2-core AMD EPYC VM the
-/// benches ran on; 2 or 128 looks measured no better on W1–W4 tasks, README "When a consumer
-/// is slow"). Loom builds take one, so that the `burst_then_park`
-/// model reaches every outcome of the look (event, end, nothing) without multiplying its
-/// states.
-#[cfg(not(tidings_loom))]
-const SPINS_BEFORE_PARK: u32 = 16;
-#[cfg(tidings_loom)]
-const SPINS_BEFORE_PARK: u32 = 1;
 
 /// A stream of the events of type `E` sent after it was made, from
 /// [`Bus::subscribe`](crate::Bus::subscribe).
@@ -338,41 +331,27 @@ impl<E: Send + Sync + 'static> Live<E> {
             }
             Err(TryRecvError::Closed) => Poll::Ready(false),
             Err(TryRecvError::Empty) => {
-                if std::mem::replace(&mut self.streak, 0) >= BURST {
-                    if let Some(ready) = self.spin() {
-                        return ready;
-                    }
+                // One yield after a burst (see `BURST`); the streak is 0 now, so if the stream
+                // is still empty at the next poll, that poll parks. If the waker panics (the
+                // panic contained, `Topic::with_own_waker`), park now instead.
+                if std::mem::replace(&mut self.streak, 0) >= BURST
+                    && self.topic.with_own_waker(|| cx.waker().wake_by_ref())
+                {
+                    return Poll::Pending;
                 }
                 self.park(cx)
             }
         }
     }
 
-    /// Looks again up to [`SPINS_BEFORE_PARK`] times, with a spin-loop hint before each look;
-    /// `None` if the stream stayed empty. See [`BURST`].
-    #[cold]
-    fn spin(&mut self) -> Option<Poll<bool>> {
-        #[cfg(test)]
-        tests::SPINS.with(|n| n.set(n.get() + 1));
-        for _ in 0..SPINS_BEFORE_PARK {
-            std::hint::spin_loop();
-            match self.peek() {
-                Ok(()) => {
-                    self.streak = 1;
-                    return Some(Poll::Ready(true));
-                }
-                Err(TryRecvError::Closed) => return Some(Poll::Ready(false)),
-                Err(TryRecvError::Empty) => {}
-            }
-        }
-        None
-    }
-
     /// Parks: registers `cx`, joins the wait list, and looks once more (see `wait_list`).
     #[cold]
     fn park(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         let waiter = self.waiter.get_or_insert_with(|| Arc::new(WaitNode::new()));
-        waiter.waker.register(cx.waker());
+        // `register` wakes the waker itself (instead of storing it) if a wake-up races with it:
+        // contained; the `AtomicWaker`'s state is consistent before it wakes.
+        self.topic
+            .with_own_waker(|| waiter.waker.register(cx.waker()));
         self.topic.park(waiter);
         match self.peek() {
             Ok(()) => Poll::Ready(true),
@@ -383,7 +362,8 @@ impl<E: Send + Sync + 'static> Live<E> {
                     // our node (see `wait_list`): look again soon rather than sleep. The node
                     // stays queued; a later wake-up is merely spurious.
                     retry_hint();
-                    cx.waker().wake_by_ref();
+                    // Contained; if the waker panics, the node is queued all the same.
+                    self.topic.with_own_waker(|| cx.waker().wake_by_ref());
                 }
                 Poll::Pending
             }
@@ -422,7 +402,7 @@ impl<E: Send + Sync + 'static> Live<E> {
                 backoff.snooze();
                 continue;
             }
-            // The backoff above has looked again many times already: no burst spin on top.
+            // The backoff above has looked again many times already: no burst yield on top.
             self.streak = 0;
             let waker = self.thread_waker();
             let mut cx = Context::from_waker(&waker);
@@ -1162,8 +1142,6 @@ mod tests {
     use crate::{Bus, TryRecvError};
 
     thread_local! {
-        /// How many times a subscription on this thread looked again before parking.
-        pub(super) static SPINS: Cell<u32> = const { Cell::new(0) };
         /// Called by `wait_blocking` on this thread at each look and before each park.
         static BLOCKING: RefCell<Option<BlockingHook>> = RefCell::new(None);
     }
@@ -1267,62 +1245,125 @@ mod tests {
         BLOCKING.with(|h| h.borrow_mut().take());
     }
 
-    fn spins() -> u32 {
-        SPINS.with(Cell::get)
-    }
-
-    #[test]
-    fn only_a_subscription_fed_a_burst_looks_again_before_parking() {
-        let bus = Bus::new();
-        let mut sub = bus.subscribe::<u32>();
-        let mut cx = Context::from_waker(Waker::noop());
-        let before = spins();
-        // One event per wake-up (request-response): park at once, every time.
-        for i in 0..3u32 {
-            assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
-            bus.send(i).unwrap();
-            assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(i)));
-        }
-        assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
-        assert_eq!(spins(), before, "a one-event streak must not spin");
-        // A burst of two or more: the next empty poll looks again first, then parks.
-        bus.send(10u32).unwrap();
-        bus.send(11u32).unwrap();
-        assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(10)));
-        assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(11)));
-        assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
-        assert_eq!(spins(), before + 1);
-        // The streak restarts after finding the stream empty: no second spin without a burst.
-        assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
-        assert_eq!(spins(), before + 1);
-    }
-
-    /// The loom model `burst_then_park` covers a send or a close landing during the look.
-    #[test]
-    fn a_subscription_that_looked_again_still_parks_and_is_woken() {
-        let bus = Bus::new();
-        let mut sub = bus.subscribe::<u32>();
-        let woken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    /// A waker that counts its wakes.
+    fn counting_waker() -> (Waker, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
         impl std::task::Wake for Count {
             fn wake(self: std::sync::Arc<Self>) {
                 self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         }
-        let waker = Waker::from(std::sync::Arc::new(Count(woken.clone())));
+        let woken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        (
+            Waker::from(std::sync::Arc::new(Count(woken.clone()))),
+            woken,
+        )
+    }
+
+    #[test]
+    fn only_a_subscription_fed_a_burst_yields_before_parking() {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<u32>();
+        let (waker, woken) = counting_waker();
+        let wakes = || woken.load(std::sync::atomic::Ordering::SeqCst);
+        let mut cx = Context::from_waker(&waker);
+        // One event per wake-up (request-response): park at once, every time (the send wakes
+        // the parked task once; the empty poll itself wakes nothing).
+        for i in 0..3u32 {
+            assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
+            assert_eq!(
+                wakes(),
+                i as usize,
+                "a one-event streak must park, not yield"
+            );
+            bus.send(i).unwrap();
+            assert_eq!(wakes(), i as usize + 1);
+            assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(i)));
+        }
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
+        assert_eq!(wakes(), 3);
+        bus.send(9u32).unwrap();
+        assert_eq!(wakes(), 4);
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(9)));
+        // A burst of two or more (9 was taken after a park, so the streak starts there): the
+        // next empty poll yields (wakes its own task at once) without parking, so a send now
+        // wakes nothing...
+        bus.send(10u32).unwrap();
+        bus.send(11u32).unwrap();
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(10)));
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(11)));
+        assert_eq!(wakes(), 4, "the sends found nobody parked");
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
+        assert_eq!(wakes(), 5, "a burst's first empty poll yields");
+        // ... and the poll after the yield, still empty, parks: no second yield.
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
+        assert_eq!(
+            wakes(),
+            5,
+            "the streak restarts: the second empty poll parks"
+        );
+        bus.send(12u32).unwrap();
+        assert_eq!(wakes(), 6, "parked after the yield: the send wakes it");
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(12)));
+    }
+
+    /// A waker that panics when the poll yields: the panic stays inside tidings (counted in
+    /// `user_panics`), the poll parks instead, and a send still reaches it.
+    #[test]
+    fn a_yield_whose_waker_panics_is_contained_and_parks_instead() {
+        struct Hostile(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl std::task::Wake for Hostile {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                panic!("hostile waker");
+            }
+        }
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<u32>();
+        let tries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let waker = Waker::from(std::sync::Arc::new(Hostile(tries.clone())));
         let mut cx = Context::from_waker(&waker);
         bus.send(1u32).unwrap();
         bus.send(2u32).unwrap();
         assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(1)));
         assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(2)));
-        // Looks again, finds nothing, parks: the next send must wake it.
-        assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        // The yield calls the waker, which panics: contained, and the poll parks.
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sub.poll_recv(&mut cx)));
+        let tried = tries.load(std::sync::atomic::Ordering::SeqCst);
+        let after_poll = bus.stats().user_panics;
+        // Parked: the send wakes it (and that panic is contained too).
         bus.send(3u32).unwrap();
+        let woken = tries.load(std::sync::atomic::Ordering::SeqCst);
+        std::panic::set_hook(hook);
+        assert_eq!(polled.ok(), Some(Poll::Pending), "no panic out of the poll");
+        assert_eq!((tried, after_poll), (1, 1));
+        assert_eq!((woken, bus.stats().user_panics), (2, 2));
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(3)));
+    }
+
+    /// The loom model `burst_then_park` covers a send or a close landing around the yield.
+    #[test]
+    fn a_subscription_that_yielded_finds_what_came_meanwhile_or_the_end() {
+        let bus = Bus::new();
+        let mut sub = bus.subscribe::<u32>();
+        let (waker, woken) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        bus.send(1u32).unwrap();
+        bus.send(2u32).unwrap();
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(1)));
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(2)));
+        // Yields; an event sent before the task is polled again is taken by that poll.
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
         assert_eq!(woken.load(std::sync::atomic::Ordering::SeqCst), 1);
+        bus.send(3u32).unwrap();
         assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(3)));
         bus.send(4u32).unwrap();
         assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(Some(4)));
-        // A burst, then the close: the next poll reports the end.
+        // A burst, a yield, then the close: the next poll reports the end.
+        assert_eq!(sub.poll_recv(&mut cx), Poll::Pending);
         bus.close();
         assert_eq!(sub.poll_recv(&mut cx), Poll::Ready(None));
     }

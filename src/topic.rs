@@ -475,6 +475,14 @@ impl<E: Send + Sync + 'static> Topic<E> {
         self.list.index(Ordering::SeqCst) & !CLOSED > index
     }
 
+    /// Runs `f`, which calls the polling task's own waker (a poll that wakes itself, or
+    /// registers its waker, which wakes it at once if a wake-up is racing), containing a panic
+    /// of the waker as `wake_all` does (counted in `user_panics`, reported through `tracing`):
+    /// whether `f` returned normally. No poll unwinds from a waker.
+    pub(crate) fn with_own_waker(&self, f: impl FnOnce()) -> bool {
+        self.user_panics.contain("waker", f)
+    }
+
     pub(crate) fn park(&self, node: &Arc<WaitNode>) {
         self.waiters.push(node);
         // SeqCst fence: the subscription's half of the Dekker pattern in `wait_list`.

@@ -156,6 +156,8 @@ fn random_ops_inputs_match_the_model() {
     assert!(t.clone_panics > 10, "{t:?}");
     // And in wakers and drops the bus runs for others (contained, counted exactly).
     assert!(t.waker_panics > 10 && t.drop_panics > 10, "{t:?}");
+    // Polls that yielded after a burst instead of parking.
+    assert!(t.yields > 10, "{t:?}");
     // Bounded topics: sends refused Full, laggards overtaken.
     assert!(t.full > 100 && t.missed > 0, "{t:?}");
 }

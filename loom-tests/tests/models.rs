@@ -308,11 +308,12 @@ fn close_vs_send_and_recv() {
     });
 }
 
-/// A subscription that has just received a burst (two events in a row) looks again before it
-/// parks (`SPINS_BEFORE_PARK`, one look under loom) while a third send and a close race it. The
-/// look may find the event, the end, or nothing and park; in every case the receive must end
-/// with exactly the events that were sent. Catches a spin that consumes a slot it did not find
-/// ready, that misses the close, or that returns `Pending` without parking (a loom deadlock).
+/// A subscription that has just received a burst (two events in a row) yields once before it
+/// parks (wakes its own task and returns `Pending`; `BURST`) while a third send and a close race
+/// it. The poll after the yield may find the event, the end, or nothing and park; in every case
+/// the receive must end with exactly the events that were sent. Catches a yield that consumes a
+/// slot it did not find ready, that misses the close, or that returns `Pending` without waking
+/// itself or parking (a loom deadlock).
 #[test]
 fn burst_then_park() {
     model(|| {

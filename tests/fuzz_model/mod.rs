@@ -126,13 +126,30 @@ fn install_panic_hook() {
     });
 }
 
+thread_local! {
+    /// Set by every read waker when woken; the model clears it before a read and looks after,
+    /// to learn whether the read's poll woke its own task (a yield).
+    static WOKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The waker of an armed read: panics when woken. A send, close or leaving subscription that
-/// wakes it must contain the panic (count it in `Stats::user_panics`).
+/// wakes it, or the read's own poll yielding, must contain the panic (count it in
+/// `Stats::user_panics`).
 struct HostileWake;
 
 impl std::task::Wake for HostileWake {
     fn wake(self: Arc<Self>) {
+        WOKEN.with(|w| w.set(true));
         panic!("{FRAGILE_WAKE_PANIC}");
+    }
+}
+
+/// The waker of a read that is not armed: notes that it was woken.
+struct NoteWake;
+
+impl std::task::Wake for NoteWake {
+    fn wake(self: Arc<Self>) {
+        WOKEN.with(|w| w.set(true));
     }
 }
 
@@ -141,7 +158,7 @@ fn read_waker(armed: bool) -> Waker {
     if armed {
         Waker::from(Arc::new(HostileWake))
     } else {
-        Waker::noop().clone()
+        Waker::from(Arc::new(NoteWake))
     }
 }
 
@@ -459,6 +476,8 @@ pub struct Tally {
     /// originals whose drop panicked when the bus freed them.
     pub waker_panics: u64,
     pub drop_panics: u64,
+    /// Polls that found nothing right after a burst and yielded instead of parking.
+    pub yields: u64,
     /// Bounded topics: sends refused `Full`, events skipped by overtaken subscriptions,
     /// `send_async` futures that waited and later completed.
     pub full: u64,
@@ -478,6 +497,7 @@ impl std::ops::AddAssign for Tally {
         self.max_retained = self.max_retained.max(o.max_retained);
         self.waker_panics += o.waker_panics;
         self.drop_panics += o.drop_panics;
+        self.yields += o.yields;
         self.full += o.full;
         self.missed += o.missed;
         self.waited += o.waited;
@@ -915,7 +935,16 @@ impl World {
         }
         let expected = self.expect_read(i, how);
         let (real, model) = &mut self.subs[i];
+        WOKEN.with(|w| w.set(false));
         let actual = real.read(how, self.armed);
+        // A poll that finds nothing right after a burst yields (wakes its own task) instead of
+        // parking (`BURST` in `src/subscription.rs`); the model learns it from the waker. An
+        // armed waker's panic there is contained, and the poll parks instead.
+        let yielded = WOKEN.with(std::cell::Cell::get);
+        assert!(
+            !yielded || (actual == Got::Empty && parks(how)),
+            "{how:?} on subscription {i} woke its own task but returned {actual:?}"
+        );
         assert_eq!(
             actual, expected,
             "{how:?} on subscription {i} ({:?} on bus {})",
@@ -927,7 +956,15 @@ impl World {
             Got::Closed => self.tally.closed += 1,
             Got::Panicked => self.tally.clone_panics += 1,
         }
-        if actual == Got::Empty && parks(how) {
+        if yielded {
+            self.tally.yields += 1;
+        }
+        if actual == Got::Empty && parks(how) && (!yielded || self.armed) {
+            if yielded {
+                // Armed: the yield's wake panicked (contained) and the poll parked.
+                self.buses[model.bus].wake_panics += 1;
+                self.tally.waker_panics += 1;
+            }
             model.queued = Some(self.armed);
         }
         if let Got::Value(id) = actual {
