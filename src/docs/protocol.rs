@@ -87,8 +87,10 @@
 //! subscription that leaves while parked cannot unlink its node, so it marks it gone for the
 //! next taker (`wait_list.rs` has the details and the bound on gone nodes).
 //!
-//! A task subscription that has just received a burst looks again a few times before it parks
-//! (its sender is evidently running); one fed an event at a time parks at once. A thread
+//! A task subscription that has just received a burst yields once (wakes its own task) before it
+//! parks (its sender is evidently running); one fed an event at a time parks at once. A poll's
+//! own waker, like every other, is called inside a containment: a panic in it is counted, and a
+//! yield whose waker panicked parks instead. A thread
 //! receiver looks again under crossbeam-utils' `Backoff` before it parks, as
 //! crossbeam-channel's do.
 //!
