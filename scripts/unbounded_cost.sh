@@ -253,6 +253,8 @@ if [ -n "$perf" ]; then
     # Every CPU, for the whole run (the build too, if any: it falls outside every block).
     perf record -q -k CLOCK_MONOTONIC -e cpu-clock -F 10000 -a -o "$data" &
     perf_pid=$!
+    # Stopped however the run ends (`set -e` exits on a failed build or bench).
+    trap 'kill -INT "$perf_pid" 2>/dev/null || true' EXIT
     sleep 1
     UNBOUNDED_COST_SPANS="$spans" run_bench "$root/target/unbounded-cost.txt"
     kill -INT "$perf_pid"
