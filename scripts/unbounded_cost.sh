@@ -48,7 +48,9 @@
 #               loop), which moves the code after it; every row should come out "same". On the
 #               quiet machine (2026-12-02 13:30 UTC) W1-W4 did, all 16 rows within 1.7% (7
 #               "same", 1 "faster" by 0.5%, 8 undecided), and W5 came out 14.7% faster:
-#               W5's 2 ns send is sensitive to where its code lands, so read W5 with that in mind.
+#               W5's 2 ns send is sensitive to where its code lands. Since W5's harness counts
+#               its rejections instead of black-boxing each result twice (2026-12-03, see
+#               `sends` in the bench), W5 under --null reads 0.999 [0.998, 1.002].
 #   --now COMMIT   measure a commit as "now" instead of the working tree: `--now 0bcc11c` is
 #               main with bounded topics and the read trims (its library is main's again since
 #               the erased send path of f19441c, issue 12, was reverted);
