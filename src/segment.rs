@@ -70,6 +70,10 @@ pub(crate) const SEGMENT_CAP: usize = 64;
 #[cfg(tidings_loom)]
 pub(crate) const SEGMENT_CAP: usize = 2;
 
+/// The alignment segments are allocated with, before `Segment::alloc` aligns them inside the
+/// allocation: what glibc's `malloc` gives every block (so the request is a plain `malloc`).
+const RAW_ALIGN: usize = 16;
+
 /// One event slot.
 pub(crate) struct Slot<E> {
     /// `false` until the sender that claimed this slot has written `value`; then `true` forever.
@@ -84,6 +88,16 @@ pub(crate) struct Slot<E> {
 
 /// A segment of [`SEGMENT_CAP`] slots holding the events with global indices
 /// `start .. start + SEGMENT_CAP`.
+///
+/// Aligned to a cache line, slots first: a slot of a power-of-two size up to 64 bytes never
+/// straddles two lines. (Unaligned, a segment lands wherever the allocator puts it, 16-byte
+/// aligned with glibc, and with 32-byte slots every other slot then spans two lines: a sender
+/// writing it and the subscriptions reading it move both. Which segments were misaligned
+/// differed from process to process, and W2's ratios with them: issue 14 point 4,
+/// benches/README.md.) Allocated with the allocator's usual alignment and aligned inside the
+/// allocation ([`Segment::alloc`]), because glibc serves an over-aligned request several times
+/// slower.
+#[repr(align(64))]
 pub(crate) struct Segment<E> {
     /// Global index of `slots[0]`; a multiple of `SEGMENT_CAP`. Immutable.
     pub(crate) start: u64,
@@ -104,6 +118,8 @@ pub(crate) struct Segment<E> {
     /// [`SegmentRef::next`]; the id lets the list check that a cursor's segment is its own.
     /// Immutable.
     owner: u64,
+    /// Bytes from the start of the allocation to the segment ([`Segment::alloc`]). Immutable.
+    pad: usize,
     slots: [Slot<E>; SEGMENT_CAP],
 }
 
@@ -114,20 +130,33 @@ unsafe impl<E: Send + Sync> Sync for Segment<E> {}
 unsafe impl<E: Send + Sync> Send for Segment<E> {}
 
 impl<E> Segment<E> {
-    /// A new segment with `refs` references, boxed and leaked: it is freed through [`release`]
-    /// (or by its topic's drop).
+    /// A new segment with `refs` references, on the heap: it is freed through [`release`] (or
+    /// by its topic's drop), which ends in [`free`](Segment::free).
     ///
-    /// Built in place on the heap: a `Segment` literal would be assembled on the stack first,
+    /// Aligned inside an allocation of [`RAW_ALIGN`] (see [`Segment`]). Built in place on the heap: a `Segment` literal would be assembled on the stack first,
     /// which in a debug build takes `SEGMENT_CAP` times the event's size there (8 KiB events
     /// overflowed a 2 MiB thread). Only the small fields are written; the values stay
     /// uninitialised until a sender writes them.
     pub(crate) fn alloc(start: u64, refs: usize, owner: u64) -> *mut Segment<E> {
-        let mut boxed = Box::<Segment<E>>::new_uninit();
-        let p = boxed.as_mut_ptr();
-        // SAFETY: `p` points to an allocation of the right size and alignment for a segment;
-        // each field is written once through a raw pointer (no reference to uninitialised
-        // memory is made). `value` is `MaybeUninit`, valid uninitialised (`init_uninit`).
+        let layout = Self::raw_layout();
+        // SAFETY: `layout` has a non-zero size (a segment has a header).
+        let raw = unsafe { std::alloc::alloc(layout) };
+        if raw.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // The first address in the allocation aligned for a segment; the allocation has room
+        // for the segment from there (`raw_layout`).
+        let pad = raw.addr().next_multiple_of(align_of::<Self>()) - raw.addr();
+        // SAFETY: `raw` is `RAW_ALIGN`-aligned, so `pad <= align_of::<Self>() - RAW_ALIGN` (0 if
+        // that is negative) and `pad + size_of::<Self>()` is within the allocation
+        // (`raw_layout`).
+        let p = unsafe { raw.add(pad) }.cast::<Segment<E>>();
+        // SAFETY: `p` is aligned for a segment, with `size_of::<Self>()` bytes of the
+        // allocation after it; each field is written once through a raw pointer (no reference
+        // to uninitialised memory is made). `value` is `MaybeUninit`, valid uninitialised
+        // (`init_uninit`).
         unsafe {
+            ptr::addr_of_mut!((*p).pad).write(pad);
             ptr::addr_of_mut!((*p).start).write(start);
             ptr::addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
             ptr::addr_of_mut!((*p).refs).write(AtomicUsize::new(refs));
@@ -140,10 +169,32 @@ impl<E> Segment<E> {
                 init_uninit(ptr::addr_of_mut!((*slot).value));
             }
         }
-        // SAFETY: every field was initialised above.
-        let seg = Box::into_raw(unsafe { boxed.assume_init() });
-        loom_check::segment_allocated(seg);
-        seg
+        loom_check::segment_allocated(p);
+        p
+    }
+
+    /// The layout `alloc` asks the allocator for: the segment's size plus room to align it,
+    /// at the alignment the allocator gives every block of this size anyway.
+    fn raw_layout() -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(
+            size_of::<Self>() + align_of::<Self>().saturating_sub(RAW_ALIGN),
+            RAW_ALIGN,
+        )
+        .expect("a segment's size fits a layout")
+    }
+
+    /// Drops a segment made by [`alloc`](Segment::alloc) (its `Drop` drops the values still
+    /// published) and frees its allocation.
+    ///
+    /// # Safety
+    /// `seg` came from `alloc`, and nothing else can reach it any more.
+    pub(crate) unsafe fn free(seg: *mut Segment<E>) {
+        // SAFETY: the caller's contract: the segment is initialised and ours alone.
+        let pad = unsafe { (*seg).pad };
+        // SAFETY: as above; dropped once, here.
+        unsafe { ptr::drop_in_place(seg) };
+        // SAFETY: `seg` is `pad` bytes into the allocation `alloc` made with `raw_layout`.
+        unsafe { std::alloc::dealloc(seg.cast::<u8>().sub(pad), Self::raw_layout()) };
     }
 
     /// Writes the event claimed at `offset` and publishes it.
@@ -800,7 +851,7 @@ impl<E: Send + Sync> SegmentList<E> {
             }
             Err(winner) => {
                 // SAFETY: `new` was never published.
-                drop(unsafe { Box::from_raw(new) });
+                unsafe { Segment::free(new) };
                 // SAFETY: the successor of `seg`, installed meanwhile: as in `SegmentPtr::next`.
                 unsafe { SegmentPtr::new(NonNull::new_unchecked(winner)) }
             }
@@ -1327,11 +1378,14 @@ unsafe impl<E: Send> Send for SendPtr<E> {}
 unsafe fn destroy_chain<E>(first: *mut Segment<E>, count: usize, user_panics: &UserPanics) {
     let mut cur = first;
     for _ in 0..count {
+        let seg = cur;
         // SAFETY: the caller's contract: these segments are exclusively ours.
-        let mut seg = unsafe { Box::from_raw(cur) };
+        let s = unsafe { &mut *seg };
         // Relaxed: the epoch synchronised this thread with every user of the chain.
-        cur = seg.next.load(Ordering::Relaxed);
-        seg.drop_values(user_panics);
+        cur = s.next.load(Ordering::Relaxed);
+        s.drop_values(user_panics);
+        // SAFETY: as above; `s` is not used again.
+        unsafe { Segment::free(seg) };
     }
 }
 
@@ -1601,7 +1655,49 @@ mod tests {
             "a dead segment must not be revived"
         );
         // SAFETY: no other reference exists.
-        drop(unsafe { Box::from_raw(seg) });
+        unsafe { Segment::free(seg) };
+    }
+
+    /// Segments start on a cache line whatever the allocator hands out (it is asked for 16-byte
+    /// alignment only), so that no 32-byte slot spans two lines; an event type aligned beyond
+    /// a line gets its own alignment; values written are dropped when the segment is freed.
+    #[test]
+    fn segments_are_aligned_to_a_cache_line() {
+        fn check<E: Send + Sync>(value: impl Fn() -> E) {
+            let align = align_of::<Segment<E>>().max(64);
+            // Several at once, so that the allocator places them at different addresses.
+            let segs: Vec<_> = (0..16).map(|i| Segment::<E>::alloc(i * 64, 1, 0)).collect();
+            for &seg in &segs {
+                assert_eq!(
+                    seg.addr() % align,
+                    0,
+                    "segment at {seg:p} not aligned to {align}"
+                );
+                // SAFETY: fresh segments, slot 3 written once each.
+                unsafe { (*seg).write(3, value()) };
+            }
+            for seg in segs {
+                // SAFETY: made above, reachable from nowhere else.
+                unsafe { Segment::free(seg) };
+            }
+        }
+        #[derive(Clone)]
+        struct Ev24(#[allow(dead_code)] [u64; 3]);
+        #[repr(align(128))]
+        struct Wide(#[allow(dead_code)] u8);
+        assert_eq!(size_of::<Slot<Ev24>>(), 32);
+        check(|| Ev24([1, 2, 3]));
+        check(|| 7u64);
+        check(|| ());
+        check(|| Wide(1));
+        assert_eq!(align_of::<Segment<Wide>>(), 128);
+        let drops = Arc::new(StdAtomicUsize::new(0));
+        check(|| Probe(drops.clone()));
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            16,
+            "each written value dropped once"
+        );
     }
 
     #[test]
@@ -1621,7 +1717,7 @@ mod tests {
         );
         assert_eq!(r.ready_run(4, SEGMENT_CAP, |_| true).len(), 0);
         // SAFETY: we own it, and `r` is not used again.
-        drop(unsafe { Box::from_raw(r.into_raw()) });
+        unsafe { Segment::free(r.into_raw()) };
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
