@@ -51,6 +51,11 @@
 #               W5's 2 ns send is sensitive to where its code lands. Since W5's harness counts
 #               its rejections instead of black-boxing each result twice (2026-12-03, see
 #               `sends` in the bench), W5 under --null reads 0.999 [0.998, 1.002].
+#   --baseline-patch FILE   apply FILE (a `git diff` of the baseline) to the baseline's tree
+#               before building it: benches/unbounded_cost/baseline-aligned-segments.patch gives
+#               9a70ea3 the cache-line-aligned segments of main 0e49dba, so that the allocator's
+#               placement of segments, which decides whether 32-byte slots span two lines and
+#               differs from process to process, no longer decides the W2 task rows (README).
 #   --now COMMIT   measure a commit as "now" instead of the working tree: `--now 0bcc11c` is
 #               main with bounded topics and the read trims (its library is main's again since
 #               the erased send path of f19441c, issue 12, was reverted);
@@ -90,6 +95,7 @@ mode=full
 threshold=3
 now_commit=
 null=
+baseline_patch=
 processes=1
 perf=
 n=1000000
@@ -108,6 +114,7 @@ while [ $# -gt 0 ]; do
         --baseline) baseline=$2; shift ;;
         --now) now_commit=$2; shift ;;
         --null) null=1 ;;
+        --baseline-patch) baseline_patch=$2; shift ;;
         --processes) processes=$2; shift ;;
         --perf) perf=1 ;;
         --) shift; bench_args+=("$@"); break ;;
@@ -154,6 +161,10 @@ base_dir=target/unbounded-baseline
 rm -rf "$base_dir"
 mkdir -p "$base_dir"
 git archive "$baseline" | tar -x -C "$base_dir"
+if [ -n "$baseline_patch" ]; then
+    git apply --directory="$base_dir" "$baseline_patch" ||
+        { echo "could not apply $baseline_patch to the baseline's tree" >&2; exit 1; }
+fi
 sed -i '0,/^name = "tidings"$/s//name = "tidings_baseline"/' "$base_dir/Cargo.toml"
 grep -q '^name = "tidings_baseline"$' "$base_dir/Cargo.toml" ||
     { echo "could not rename the baseline's package in $base_dir/Cargo.toml" >&2; exit 1; }
