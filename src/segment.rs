@@ -89,8 +89,9 @@ pub(crate) struct Slot<E> {
 /// A segment of [`SEGMENT_CAP`] slots holding the events with global indices
 /// `start .. start + SEGMENT_CAP`.
 ///
-/// Aligned to a cache line, slots first: a slot of a power-of-two size up to 64 bytes never
-/// straddles two lines. (Unaligned, a segment lands wherever the allocator puts it, 16-byte
+/// Aligned to a cache line, with the slot array first (where the compiler puts it: the test
+/// `segments_are_aligned_to_a_cache_line` checks that slot 0 starts the segment): a slot of a
+/// power-of-two size up to 64 bytes never straddles two lines. (Unaligned, a segment lands wherever the allocator puts it, 16-byte
 /// aligned with glibc, and with 32-byte slots every other slot then spans two lines: a sender
 /// writing it and the subscriptions reading it move both. Which segments were misaligned
 /// differed from process to process, and W2's ratios with them: issue 14 point 4,
@@ -133,9 +134,10 @@ impl<E> Segment<E> {
     /// A new segment with `refs` references, on the heap: it is freed through [`release`] (or
     /// by its topic's drop), which ends in [`free`](Segment::free).
     ///
-    /// Aligned inside an allocation of [`RAW_ALIGN`] (see [`Segment`]). Built in place on the heap: a `Segment` literal would be assembled on the stack first,
-    /// which in a debug build takes `SEGMENT_CAP` times the event's size there (8 KiB events
-    /// overflowed a 2 MiB thread). Only the small fields are written; the values stay
+    /// Aligned inside an allocation of [`RAW_ALIGN`] (see [`Segment`]). Built in place on the
+    /// heap: a `Segment` literal would be assembled on the stack first, which in a debug build
+    /// takes `SEGMENT_CAP` times the event's size there (8 KiB events overflowed a 2 MiB
+    /// thread). Only the small fields are written; the values stay
     /// uninitialised until a sender writes them.
     pub(crate) fn alloc(start: u64, refs: usize, owner: u64) -> *mut Segment<E> {
         let layout = Self::raw_layout();
@@ -1673,6 +1675,9 @@ mod tests {
                     0,
                     "segment at {seg:p} not aligned to {align}"
                 );
+                // SAFETY: fresh segments; only the slot's address is taken.
+                let slot0 = unsafe { ptr::addr_of!((*seg).slots) }.addr();
+                assert_eq!(slot0, seg.addr(), "the slots come first in a segment");
                 // SAFETY: fresh segments, slot 3 written once each.
                 unsafe { (*seg).write(3, value()) };
             }
