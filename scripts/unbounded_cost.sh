@@ -161,9 +161,11 @@ base_dir=target/unbounded-baseline
 rm -rf "$base_dir"
 mkdir -p "$base_dir"
 git archive "$baseline" | tar -x -C "$base_dir"
+baseline_label=$baseline
 if [ -n "$baseline_patch" ]; then
     git apply --directory="$base_dir" "$baseline_patch" ||
         { echo "could not apply $baseline_patch to the baseline's tree" >&2; exit 1; }
+    baseline_label="$baseline with $baseline_patch applied"
 fi
 sed -i '0,/^name = "tidings"$/s//name = "tidings_baseline"/' "$base_dir/Cargo.toml"
 grep -q '^name = "tidings_baseline"$' "$base_dir/Cargo.toml" ||
@@ -208,7 +210,7 @@ path = "../../benches/unbounded_cost/probe.rs"
 EOF
 cp Cargo.lock "$crate/Cargo.lock"
 
-echo "now: $now; baseline: $baseline; mode: $mode"
+echo "now: $now; baseline: $baseline_label; mode: $mode"
 if [ "$mode" = callgrind ]; then
     CARGO_TARGET_DIR="$root/target" cargo build -q --release --manifest-path "$crate/Cargo.toml" \
         --example unbounded_cost_probe
@@ -253,7 +255,7 @@ fi
 run_bench() {
     env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" \
         UNBOUNDED_COST_NOW="$now" \
-        UNBOUNDED_COST_BASELINE="$baseline" \
+        UNBOUNDED_COST_BASELINE="$baseline_label" \
         UNBOUNDED_COST_MODE="$mode" \
         UNBOUNDED_COST_THRESHOLD="$threshold" \
         UNBOUNDED_COST_REPORT="$1" \
