@@ -1048,9 +1048,19 @@ impl<E: Send + Sync> SegmentList<E> {
     /// The segment a cursor at the end of `seg` reads next, with a reference taken for it, and
     /// how many events it skips: 0, except on a DropOldest list whose `head` has passed `seg`
     /// (then the cursor jumps to `head`; see `topic`). `None` while there is no successor yet.
+    ///
+    /// The kind of list is read from the segment's `owner`, not from the list's `id`: the
+    /// segment's header line is read here anyway (`next`), while `id` shares a line with
+    /// `live_segments`, which the sender writes at every new segment. Reading `id` cost each
+    /// crossing subscription on another core a transfer of that line, and the sender one back
+    /// (W2 `recv_many` on tasks, `scripts/unbounded_cost.sh`: 2.5% slower with the link
+    /// between the CPUs far; benches/README.md).
     #[inline]
     pub(crate) fn successor(&self, seg: &SegmentRef<E>) -> Option<(SegmentRef<E>, u64)> {
-        if self.id == 0 {
+        if seg.segment().owner == 0 {
+            // Only a segment of this list reaches here (a cursor's own); `uncut` checks it on
+            // the DropOldest path.
+            debug_assert_eq!(self.id, 0, "a segment of another list");
             return seg.next().map(|next| (next, 0));
         }
         self.successor_dropping(seg)
@@ -1745,6 +1755,23 @@ mod tests {
         let lag = LagWarning::new(crate::lag::OFF);
         let ours = SegmentList::<u8>::new(true, panics.clone());
         let theirs = SegmentList::<u8>::new(true, panics);
+        let (cursor, _) = theirs.start_cursor(&lag, Some);
+        // Panics; the cursor's reference leaks with it, which is fine in a test.
+        let _ = ours.successor(&cursor);
+    }
+
+    /// The same for a segment of a list that is never cut, handed to a DropOldest list: its
+    /// successor would be followed without the list's `head`. `successor` tells the kinds
+    /// apart by the segment's `owner` (off the line the list's `live_segments` shares), so
+    /// this is a debug assertion; the path it guards is memory-safe either way.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "a segment of another list")]
+    fn a_drop_oldest_list_refuses_a_segment_of_an_unbounded_list() {
+        let panics = Arc::new(UserPanics::new());
+        let lag = LagWarning::new(crate::lag::OFF);
+        let ours = SegmentList::<u8>::new(true, panics.clone());
+        let theirs = SegmentList::<u8>::new(false, panics);
         let (cursor, _) = theirs.start_cursor(&lag, Some);
         // Panics; the cursor's reference leaks with it, which is fine in a test.
         let _ = ours.successor(&cursor);
