@@ -1751,10 +1751,15 @@ mod tests {
     #[test]
     #[should_panic(expected = "a segment of another list")]
     fn a_drop_oldest_list_refuses_a_segment_of_another_list() {
+        successor_of_a_segment_of_another_list(true);
+    }
+
+    /// A DropOldest list's `successor` of a cursor of another list, DropOldest or not.
+    fn successor_of_a_segment_of_another_list(theirs_drop_oldest: bool) {
         let panics = Arc::new(UserPanics::new());
         let lag = LagWarning::new(crate::lag::OFF);
         let ours = SegmentList::<u8>::new(true, panics.clone());
-        let theirs = SegmentList::<u8>::new(true, panics);
+        let theirs = SegmentList::<u8>::new(theirs_drop_oldest, panics);
         let (cursor, _) = theirs.start_cursor(&lag, Some);
         // Panics; the cursor's reference leaks with it, which is fine in a test.
         let _ = ours.successor(&cursor);
@@ -1768,13 +1773,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "a segment of another list")]
     fn a_drop_oldest_list_refuses_a_segment_of_an_unbounded_list() {
-        let panics = Arc::new(UserPanics::new());
-        let lag = LagWarning::new(crate::lag::OFF);
-        let ours = SegmentList::<u8>::new(true, panics.clone());
-        let theirs = SegmentList::<u8>::new(false, panics);
-        let (cursor, _) = theirs.start_cursor(&lag, Some);
-        // Panics; the cursor's reference leaks with it, which is fine in a test.
-        let _ = ours.successor(&cursor);
+        successor_of_a_segment_of_another_list(false);
     }
 
     /// Dropping a list frees at once what it alone kept alive, and nothing a reference still
