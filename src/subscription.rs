@@ -93,7 +93,8 @@ pub(crate) struct Live<E: Send + Sync + 'static> {
     /// cursor's segment, or 0 for a Backpressure subscription, which so always takes the
     /// general path, the one that publishes its position. Fixed at creation. One compare
     /// replaces the segment-end check, so the fast path has no call to keep registers across
-    /// and costs the unbounded read nothing (`scripts/unbounded_cost.sh --callgrind`).
+    /// and adds no instruction to the unbounded read (`scripts/unbounded_cost.sh --callgrind`);
+    /// in time, the bounds' hooks together are not free (README, "When a consumer is slow").
     fast_end: usize,
     /// DropOldest topics: events skipped because the topic dropped them before this
     /// subscription read them (see `Topic::successor`).

@@ -13,7 +13,8 @@
 //! # Bounded topics
 //!
 //! A topic made for a type with a [`Bound`] takes the `push_bounded` path instead (one
-//! predictable branch on `bound`, so unbounded sends pay nothing else).
+//! predictable branch on `bound`; what the bounds' hooks together cost unbounded topics in time
+//! is measured in the README, "When a consumer is slow").
 //!
 //! **Backpressure** (capacity `c`): every subscription publishes its read position in a
 //! cell of the topic's [`Positions`] list. A sender claims with a compare-and-swap instead

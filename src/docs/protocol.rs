@@ -96,8 +96,8 @@
 //!
 //! # Bounded topics
 //!
-//! A topic made for a type with a bound takes another send path (one predictable branch, so
-//! unbounded sends pay nothing else).
+//! A topic made for a type with a bound takes another send path (one predictable branch; what
+//! the bounds' hooks together cost unbounded topics in time is measured in the README).
 //!
 //! - **Backpressure** (capacity `c`): every subscription publishes its read position; a sender
 //!   claims index `i` by compare-and-swap only if `i < min(position) + c`, exact per event. The
