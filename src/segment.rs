@@ -655,7 +655,9 @@ pub(crate) struct SegmentList<E> {
     /// DropOldest: the oldest retained segment, holding the head reference. Moved forward only
     /// by compare-and-swap (`trim`), never past `tail_seg`. Null for other lists.
     head: AtomicPtr<Segment<E>>,
-    /// DropOldest: this list's id, in every segment's `owner`; 0 for other lists.
+    /// DropOldest: this list's id, in every segment's `owner`; 0 for other lists. Immutable.
+    /// Read by the DropOldest paths only: a crossing reads the segment's `owner` instead, off
+    /// this line, which `live_segments` shares (`successor`).
     id: u64,
     /// Segments allocated and not yet retired (statistics only).
     live_segments: AtomicUsize,
