@@ -91,9 +91,10 @@ pub(crate) struct Slot<E> {
 ///
 /// Aligned to a cache line, with the slot array first (where the compiler puts it: the test
 /// `segments_are_aligned_to_a_cache_line` checks that slot 0 starts the segment): a slot of a
-/// power-of-two size up to 64 bytes never straddles two lines. (Unaligned, a segment lands wherever the allocator puts it, 16-byte
-/// aligned with glibc, and with 32-byte slots every other slot then spans two lines: a sender
-/// writing it and the subscriptions reading it move both. Which segments were misaligned
+/// power-of-two size up to 64 bytes never straddles two lines. (Unaligned, a segment lands
+/// wherever the allocator puts it, 16-byte aligned with glibc, and with 32-byte slots every
+/// other slot then spans two lines: a sender writing it and the subscriptions reading it move
+/// both. Which segments were misaligned
 /// differed from process to process, and W2's ratios with them: issue 14 point 4,
 /// benches/README.md.) Allocated with the allocator's usual alignment and aligned inside the
 /// allocation ([`Segment::alloc`]), because glibc serves an over-aligned request several times
@@ -137,8 +138,8 @@ impl<E> Segment<E> {
     /// Aligned inside an allocation of [`RAW_ALIGN`] (see [`Segment`]). Built in place on the
     /// heap: a `Segment` literal would be assembled on the stack first, which in a debug build
     /// takes `SEGMENT_CAP` times the event's size there (8 KiB events overflowed a 2 MiB
-    /// thread). Only the small fields are written; the values stay
-    /// uninitialised until a sender writes them.
+    /// thread). Only the small fields are written; the values stay uninitialised until a sender
+    /// writes them.
     pub(crate) fn alloc(start: u64, refs: usize, owner: u64) -> *mut Segment<E> {
         let layout = Self::raw_layout();
         // SAFETY: `layout` has a non-zero size (a segment has a header).

@@ -92,9 +92,10 @@ pub(crate) struct Live<E: Send + Sync + 'static> {
     /// Where `poll_recv`'s fast path (`take_ready`) stops: [`SEGMENT_CAP`], the end of the
     /// cursor's segment, or 0 for a Backpressure subscription, which so always takes the
     /// general path, the one that publishes its position. Fixed at creation. One compare
-    /// replaces the segment-end check, so the fast path has no call to keep registers across
-    /// and adds no instruction to the unbounded read (`scripts/unbounded_cost.sh --callgrind`);
-    /// in time, the bounds' hooks together are not free (README, "When a consumer is slow").
+    /// replaces the segment-end check, so the fast path has no call to keep registers across;
+    /// callgrind counted no more instructions for it when it landed (9d7c997,
+    /// `scripts/unbounded_cost.sh --callgrind`). In time it is not free: comparing with the
+    /// segment's end instead, W3 on tasks ran 5% faster (benches/README.md).
     fast_end: usize,
     /// DropOldest topics: events skipped because the topic dropped them before this
     /// subscription read them (see `Topic::successor`).
