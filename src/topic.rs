@@ -12,9 +12,10 @@
 //!
 //! # Bounded topics
 //!
-//! A topic made for a type with a [`Bound`] takes the `push_bounded` path instead (one
-//! predictable branch on `bound`; what the bounds' hooks together cost unbounded topics in time
-//! is measured in the README, "When a consumer is slow").
+//! A topic made for a type with a [`Bound`] carries the `BOUNDED` bit in its subscriber word,
+//! so the compare by which `push` rejects a topic with no subscriber also sends a bounded one to
+//! `push_other` (the unbounded send reads no policy; what the bounds' hooks cost unbounded topics
+//! in time is measured in the README, "When a consumer is slow").
 //!
 //! **Backpressure** (capacity `c`): every subscription publishes its read position in a
 //! cell of the topic's [`Positions`] list. A sender claims with a compare-and-swap instead
@@ -64,6 +65,18 @@ use crate::wait_list::{WaitList, WaitNode};
 const OPEN: u64 = u64::MAX;
 /// `subscribers` once the topic has been given up by its last subscription.
 pub(crate) const DEAD: usize = usize::MAX;
+/// Set in `subscribers` for the whole life of a bounded topic, beside the count in the bits
+/// below it: one compare in `push` (`LIVE_UNBOUNDED`) then tells a live unbounded topic from
+/// everything else (no subscriber, dead, bounded), so the unbounded send reads no policy.
+const BOUNDED: usize = 1 << 30;
+/// `subscribers - 1` is below this (wrapping) exactly when the topic is unbounded and has a
+/// subscriber: 0 wraps to `usize::MAX`, `DEAD` to `usize::MAX - 1`, and a bounded count has
+/// `BOUNDED` set. Fits a 32-bit immediate, so the compare is one instruction.
+const LIVE_UNBOUNDED: usize = BOUNDED - 1;
+/// The most subscriptions one topic counts (`try_add_subscriber` panics past it), so that a
+/// count never reaches `BOUNDED`; each takes a cursor and a segment reference, so this is far
+/// beyond memory in practice (tokio's broadcast caps its receivers the same way).
+const MAX_SUBSCRIBERS: usize = BOUNDED - 2;
 
 /// Why a push stored nothing.
 pub(crate) enum Rejected {
@@ -83,11 +96,12 @@ pub(crate) struct Topic<E> {
     /// for DropOldest, the head: see `segment`. Sends that fail after close still increment
     /// the counter's low bits, which is why the final index lives in `closed_at`.
     list: SegmentList<E>,
-    /// Live subscriptions, or [`DEAD`] once the last one left and the topic is being removed
-    /// from the registry (it never revives; a new subscription makes a new topic).
+    /// Live subscriptions, plus [`BOUNDED`] for a bounded topic, or [`DEAD`] once the last one
+    /// left and the topic is being removed from the registry (it never revives; a new
+    /// subscription makes a new topic). The count is at most [`MAX_SUBSCRIBERS`].
     subscribers: AtomicUsize,
-    /// [`UNBOUNDED`], [`DROP_OLDEST`] or [`BACKPRESSURE`]; fixed at creation. Next to
-    /// `subscribers`, which every send loads first, so the check costs no extra cache line.
+    /// [`UNBOUNDED`], [`DROP_OLDEST`] or [`BACKPRESSURE`]; fixed at creation. The unbounded
+    /// send never reads it (`BOUNDED` in `subscribers` sends bounded topics elsewhere).
     policy: u8,
     /// The bound's capacity in events (`u64::MAX` when unbounded); fixed at creation.
     capacity: u64,
@@ -129,7 +143,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
         };
         Self {
             list: SegmentList::new(policy == DROP_OLDEST, std::sync::Arc::clone(&user_panics)),
-            subscribers: AtomicUsize::new(1),
+            subscribers: AtomicUsize::new(base(policy) + 1),
             policy,
             capacity,
             gate: AtomicU64::new(0),
@@ -151,13 +165,8 @@ impl<E: Send + Sync + 'static> Topic<E> {
         // SeqCst: pairs with the SeqCst increment in `try_add_subscriber`, so a send that starts
         // after a subscribe returned sees its count.
         let subs = self.subscribers.load(Ordering::SeqCst);
-        if subs == 0 || subs == DEAD {
-            // Relaxed: a statistics counter; nothing is ordered by it.
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return Err((Rejected::NoSubscribers, event));
-        }
-        if self.policy != UNBOUNDED {
-            return self.push_bounded(event, guard);
+        if subs.wrapping_sub(1) >= LIVE_UNBOUNDED {
+            return self.push_other(subs, event, guard);
         }
         let Some(claim) = self.list.claim(1, guard) else {
             // Relaxed: statistics only.
@@ -175,9 +184,21 @@ impl<E: Send + Sync + 'static> Topic<E> {
         Ok(())
     }
 
-    /// `push` for a bounded topic (module docs); the caller checked the subscriber count.
+    /// `push` for a topic with no subscriber, a dead one, or a bounded one (module docs);
+    /// `subs` is the subscriber word `push` loaded.
     #[inline(never)]
-    fn push_bounded<C: Carrier<E>>(&self, event: C, guard: &Guard) -> Result<(), (Rejected, C)> {
+    fn push_other<C: Carrier<E>>(
+        &self,
+        subs: usize,
+        event: C,
+        guard: &Guard,
+    ) -> Result<(), (Rejected, C)> {
+        if subs & !BOUNDED == 0 || subs == DEAD {
+            // Relaxed: a statistics counter; nothing is ordered by it.
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err((Rejected::NoSubscribers, event));
+        }
+        debug_assert_ne!(self.policy, UNBOUNDED);
         let claim = match self.claim_bounded(1, guard) {
             Ok(claim) => claim,
             Err(why) => {
@@ -295,7 +316,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     ) -> Result<usize, (Rejected, Vec<E>)> {
         // SeqCst: as in `push`.
         let subs = self.subscribers.load(Ordering::SeqCst);
-        if subs == 0 || subs == DEAD {
+        if subs & !BOUNDED == 0 || subs == DEAD {
             // Relaxed: statistics only.
             self.dropped
                 .fetch_add(events.len() as u64, Ordering::Relaxed);
@@ -338,12 +359,20 @@ impl<E: Send + Sync + 'static> Topic<E> {
     }
 
     /// Counts one more subscription, unless the topic is dead. SeqCst: see `push`.
+    ///
+    /// # Panics
+    ///
+    /// If the topic already counts [`MAX_SUBSCRIBERS`] (about 2^30) subscriptions.
     pub(crate) fn try_add_subscriber(&self) -> bool {
         let mut n = self.subscribers.load(Ordering::SeqCst);
         loop {
             if n == DEAD {
                 return false;
             }
+            assert!(
+                n & !BOUNDED < MAX_SUBSCRIBERS,
+                "more than {MAX_SUBSCRIBERS} subscriptions of one event type"
+            );
             match self.subscribers.compare_exchange_weak(
                 n,
                 n + 1,
@@ -359,12 +388,13 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// Counts one subscription less. Returns `true` if this was the last one and the topic is
     /// now dead: the caller removes it from the registry.
     pub(crate) fn remove_subscriber(&self) -> bool {
-        if self.subscribers.fetch_sub(1, Ordering::SeqCst) != 1 {
+        let base = base(self.policy);
+        if self.subscribers.fetch_sub(1, Ordering::SeqCst) != base + 1 {
             return false;
         }
         // A concurrent subscribe may have revived the count from zero; then it stays alive.
         self.subscribers
-            .compare_exchange(0, DEAD, Ordering::SeqCst, Ordering::SeqCst)
+            .compare_exchange(base, DEAD, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
 
@@ -502,7 +532,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     pub(crate) fn subscriber_count(&self) -> usize {
         match self.subscribers.load(Ordering::Relaxed) {
             DEAD => 0,
-            n => n,
+            n => n & !BOUNDED,
         }
     }
 
@@ -538,6 +568,11 @@ impl<E: Send + Sync + 'static> Topic<E> {
     }
 }
 
+/// `subscribers` with no subscription counted: [`BOUNDED`] for a bounded topic, 0 otherwise.
+fn base(policy: u8) -> usize {
+    if policy == UNBOUNDED { 0 } else { BOUNDED }
+}
+
 /// How many gone wait nodes a topic with `subscribers` subscriptions may keep queued before a
 /// leaving subscription takes the wait list itself (`WaitList::forget`): at least the number of
 /// subscriptions, so a take wakes at most one live node per gone one. Loom models use 0, so
@@ -554,10 +589,15 @@ fn gone_limit(subscribers: usize) -> usize {
 mod tests {
     use std::cell::RefCell;
     use std::sync::Arc;
+    use std::sync::atomic::Ordering::SeqCst;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Context, Poll, Wake, Waker};
 
+    use super::{MAX_SUBSCRIBERS, Rejected, Topic};
     use crate::Bus;
+    use crate::bound::{Bound, Overflow};
+    use crate::segment::Owned;
+    use crate::stats::UserPanics;
 
     thread_local! {
         /// Run by the next `push` on this thread between its claim and its write.
@@ -575,6 +615,110 @@ mod tests {
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn topic(bound: Option<Bound>) -> Topic<u32> {
+        Topic::new(bound, Arc::new(UserPanics::new()))
+    }
+
+    fn push(topic: &Topic<u32>, event: u32) -> Result<(), Rejected> {
+        let guard = crate::sync::epoch::pin();
+        topic.push(Owned(event), &guard).map_err(|(why, _)| why)
+    }
+
+    const BOUNDS: [Option<Bound>; 3] = [
+        None,
+        Some(Bound {
+            capacity: 4,
+            overflow: Overflow::DropOldest,
+        }),
+        Some(Bound {
+            capacity: 4,
+            overflow: Overflow::Backpressure,
+        }),
+    ];
+
+    /// The subscriber word carries the `BOUNDED` bit beside the count: every policy counts,
+    /// dies and rejects alike, and a bounded topic's sends take the bounded path.
+    #[test]
+    fn every_policy_counts_its_subscribers_in_one_word() {
+        for bound in BOUNDS {
+            let t = topic(bound);
+            assert_eq!(t.subscriber_count(), 1, "{bound:?}");
+            assert!(t.try_add_subscriber());
+            assert_eq!(t.subscriber_count(), 2);
+            assert!(!t.remove_subscriber(), "{bound:?}: one left");
+            assert!(push(&t, 1).is_ok(), "{bound:?}");
+            // The last one leaves: the topic dies, counts none, and stores nothing more.
+            assert!(t.remove_subscriber(), "{bound:?}: the last one");
+            assert_eq!(t.subscriber_count(), 0);
+            assert!(
+                !t.try_add_subscriber(),
+                "{bound:?}: a dead topic never revives"
+            );
+            assert!(
+                matches!(push(&t, 2), Err(Rejected::NoSubscribers)),
+                "{bound:?}"
+            );
+            assert_eq!(t.sent(), 1);
+            assert_eq!(t.dropped(), 1);
+        }
+    }
+
+    /// Between the last subscription's decrement and its death, the count is zero (`BOUNDED`
+    /// alone for a bounded topic): a send then stores nothing, and a subscribe revives it.
+    #[test]
+    fn a_topic_at_zero_subscribers_rejects_and_revives() {
+        for bound in BOUNDS {
+            let t = topic(bound);
+            let base = t.subscribers.fetch_sub(1, SeqCst) - 1;
+            assert_eq!(t.subscriber_count(), 0, "{bound:?}");
+            assert!(
+                matches!(push(&t, 1), Err(Rejected::NoSubscribers)),
+                "{bound:?}"
+            );
+            assert_eq!(t.sent(), 0, "{bound:?}: nothing stored");
+            assert!(t.try_add_subscriber(), "{bound:?}");
+            assert_eq!(t.subscribers.load(SeqCst), base + 1);
+            assert!(push(&t, 2).is_ok(), "{bound:?}");
+            assert_eq!(t.sent(), 1);
+        }
+    }
+
+    /// A bounded topic's sends take its bounded path: a Backpressure topic refuses past its
+    /// capacity while its one subscription reads nothing.
+    #[test]
+    fn a_bounded_topic_sends_through_its_policy() {
+        let t = topic(BOUNDS[2]);
+        let cell = t
+            .register_position()
+            .expect("a Backpressure topic has positions");
+        t.publish_position(&cell, 0);
+        for i in 0..4 {
+            assert!(push(&t, i).is_ok());
+        }
+        assert!(matches!(push(&t, 4), Err(Rejected::Full)));
+        t.release_position(&cell);
+    }
+
+    /// The count stops short of the `BOUNDED` bit: one more subscription past the most a topic
+    /// counts panics, leaving the count as it was.
+    #[test]
+    fn the_subscriber_count_never_reaches_the_bounded_bit() {
+        for bound in BOUNDS {
+            let t = topic(bound);
+            let full = t.subscribers.load(SeqCst) - 1 + MAX_SUBSCRIBERS;
+            t.subscribers.store(full, SeqCst);
+            assert_eq!(t.subscriber_count(), MAX_SUBSCRIBERS, "{bound:?}");
+            let add =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.try_add_subscriber()));
+            assert!(add.is_err(), "{bound:?}: past the most a topic counts");
+            assert_eq!(t.subscribers.load(SeqCst), full);
+            assert!(
+                push(&t, 1).is_ok(),
+                "{bound:?}: still live, still its policy"
+            );
         }
     }
 
