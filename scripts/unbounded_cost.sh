@@ -139,7 +139,7 @@ if [ -n "$now_commit" ]; then
     now_path=../unbounded-now
     rm -rf target/unbounded-now
     mkdir -p target/unbounded-now
-    git archive "$now" | tar -x -C target/unbounded-now
+    git archive "$now" | tar -x -m -C target/unbounded-now
     if [ -n "$null" ]; then
         python3 - target/unbounded-now/src/topic.rs <<'EOF'
 import sys
@@ -157,10 +157,15 @@ EOF
 fi
 
 # The baseline's tree, its package renamed so that both can be dependencies of one crate.
+# Extracted with `-m` (every file dated now), here and for --now: cargo rebuilds a path
+# dependency only for files newer than its last build, and `git archive` dates every file at
+# its commit, so an older commit extracted over a newer one's build was not rebuilt (before
+# 2026-12-03 14:40 UTC, runs that switched --baseline or --now to an older commit could
+# measure the previous build).
 base_dir=target/unbounded-baseline
 rm -rf "$base_dir"
 mkdir -p "$base_dir"
-git archive "$baseline" | tar -x -C "$base_dir"
+git archive "$baseline" | tar -x -m -C "$base_dir"
 baseline_label=$baseline
 if [ -n "$baseline_patch" ]; then
     git apply --directory="$base_dir" "$baseline_patch" ||
