@@ -256,6 +256,11 @@ impl Bus {
     /// none whose send returned before it was called. Subscribing to a closed bus gives a
     /// subscription that ends at once.
     ///
+    /// # Panics
+    ///
+    /// If `E` already has 2^30 - 2 live subscriptions on this bus (as tokio's broadcast caps
+    /// its receivers; each takes memory, so no real program gets there).
+    ///
     /// # Examples
     ///
     /// ```

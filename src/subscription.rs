@@ -1023,6 +1023,10 @@ impl<E: Send + Sync + 'static> Subscription<E> {
     ///
     /// A subscription that has ended gives one that has ended too.
     ///
+    /// # Panics
+    ///
+    /// As [`Bus::subscribe`](crate::Bus::subscribe), past 2^30 - 2 live subscriptions of `E`.
+    ///
     /// ```
     /// let bus = tidings::Bus::new();
     /// let mut first = bus.subscribe::<u8>();

@@ -96,8 +96,9 @@
 //!
 //! # Bounded topics
 //!
-//! A topic made for a type with a bound takes another send path (one predictable branch; what
-//! the bounds' hooks together cost unbounded topics in time is measured in the README).
+//! A topic made for a type with a bound takes another send path: a bit in its subscriber count's
+//! word, so the compare that rejects a topic with no subscriber sends it there, and the unbounded
+//! send reads no policy. What the bounds' hooks cost unbounded topics is measured in the README.
 //!
 //! - **Backpressure** (capacity `c`): every subscription publishes its read position; a sender
 //!   claims index `i` by compare-and-swap only if `i < min(position) + c`, exact per event. The
