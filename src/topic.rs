@@ -100,8 +100,8 @@ pub(crate) struct Topic<E> {
     /// left and the topic is being removed from the registry (it never revives; a new
     /// subscription makes a new topic). The count is at most [`MAX_SUBSCRIBERS`].
     subscribers: AtomicUsize,
-    /// [`UNBOUNDED`], [`DROP_OLDEST`] or [`BACKPRESSURE`]; fixed at creation. The unbounded
-    /// send never reads it (`BOUNDED` in `subscribers` sends bounded topics elsewhere).
+    /// [`UNBOUNDED`], [`DROP_OLDEST`] or [`BACKPRESSURE`]; fixed at creation. `push` reads it
+    /// only for a bounded topic (`BOUNDED` in `subscribers` sends those to `push_other`).
     policy: u8,
     /// The bound's capacity in events (`u64::MAX` when unbounded); fixed at creation.
     capacity: u64,
