@@ -89,14 +89,6 @@ pub(crate) struct Live<E: Send + Sync + 'static> {
     /// `topic` keeps alive), updated after every read (a batch read: at the end of each run in a
     /// segment, see `CursorMover`). `None` for other policies.
     position: Option<Position>,
-    /// Where `poll_recv`'s fast path (`take_ready`) stops: [`SEGMENT_CAP`], the end of the
-    /// cursor's segment, or 0 for a Backpressure subscription, which so always takes the
-    /// general path, the one that publishes its position. Fixed at creation. One compare
-    /// replaces the segment-end check, so the fast path has no call to keep registers across;
-    /// callgrind counted no more instructions for it when it landed (9d7c997,
-    /// `scripts/unbounded_cost.sh --callgrind`). In time it is not free: comparing with the
-    /// segment's end instead, W3 on tasks ran 5% faster (benches/README.md).
-    fast_end: usize,
     /// DropOldest topics: events skipped because the topic dropped them before this
     /// subscription read them (see `Topic::successor`).
     missed: u64,
@@ -107,15 +99,41 @@ pub(crate) struct Live<E: Send + Sync + 'static> {
 /// The read position: a reference on a segment, and the offset of the next event in it.
 /// `offset == SEGMENT_CAP` means "at the start of the successor": the move is made lazily by
 /// the next read, so that a `&E` handed out from the last slot stays valid until then.
+///
+/// The offset is kept as `raw = offset + bias`, with `bias` fixed at creation: 0, or
+/// [`SEGMENT_CAP`] for a Backpressure subscription. So `raw < SEGMENT_CAP` holds exactly for a
+/// cursor inside its segment that has no position to publish, and the one compare by which the
+/// one-event fast path (`Live::take_ready`) finds the segment's end also sends every read of a
+/// Backpressure subscription to the general path, the one that publishes its position.
 struct Cursor<E> {
     seg: SegmentRef<E>,
-    offset: usize,
+    raw: usize,
+    bias: usize,
 }
 
 impl<E> Cursor<E> {
     #[inline]
+    fn new(seg: SegmentRef<E>, offset: usize, bias: usize) -> Self {
+        Cursor {
+            seg,
+            raw: offset + bias,
+            bias,
+        }
+    }
+
+    #[inline]
+    fn offset(&self) -> usize {
+        self.raw - self.bias
+    }
+
+    #[inline]
+    fn set_offset(&mut self, offset: usize) {
+        self.raw = offset + self.bias;
+    }
+
+    #[inline]
     fn index(&self) -> u64 {
-        self.seg.start() + self.offset as u64
+        self.seg.start() + self.offset() as u64
     }
 }
 
@@ -126,8 +144,10 @@ impl<E> Cursor<E> {
 /// and publishes once per run, and its loop keeps the offset in a register (what the
 /// unbounded path pays for Backpressure: nothing per event; `scripts/unbounded_cost.sh`).
 pub(crate) struct CursorMover<'a, E: Send + Sync + 'static> {
-    /// The cursor's offset, written on drop.
-    cursor_offset: &'a mut usize,
+    /// The cursor's `raw` offset, written on drop (`Cursor`).
+    cursor_raw: &'a mut usize,
+    /// The cursor's bias (`Cursor`).
+    bias: usize,
     /// Where the cursor will be.
     offset: usize,
     start: u64,
@@ -154,7 +174,7 @@ impl<E: Send + Sync + 'static> CursorMover<'_, E> {
 impl<E: Send + Sync + 'static> Drop for CursorMover<'_, E> {
     #[inline]
     fn drop(&mut self) {
-        *self.cursor_offset = self.offset;
+        *self.cursor_raw = self.offset + self.bias;
         if let Some(cell) = self.position {
             self.topic
                 .publish_position(cell, self.start + self.offset as u64);
@@ -167,10 +187,10 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// is ready at the cursor.
     #[inline]
     pub(crate) fn peek(&mut self) -> Result<(), TryRecvError> {
-        if self.cursor.offset == SEGMENT_CAP && !self.cross() {
+        if self.cursor.offset() == SEGMENT_CAP && !self.cross() {
             return self.empty_or_closed();
         }
-        match self.cursor.seg.get(self.cursor.offset) {
+        match self.cursor.seg.get(self.cursor.offset()) {
             Some(_) => Ok(()),
             None => self.empty_or_closed(),
         }
@@ -185,7 +205,7 @@ impl<E: Send + Sync + 'static> Live<E> {
         };
         self.missed += skipped;
         let old = std::mem::replace(&mut self.cursor.seg, next);
-        self.cursor.offset = 0;
+        self.cursor.set_offset(0);
         self.retired += self.topic.release(old);
         true
     }
@@ -193,7 +213,7 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// Events this cursor will still receive (see `Subscription::len`; `Topic::backlog_at`).
     fn backlog(&self) -> u64 {
         self.topic
-            .backlog_at(self.cursor.index(), self.cursor.offset)
+            .backlog_at(self.cursor.index(), self.cursor.offset())
     }
 
     fn empty_or_closed(&mut self) -> Result<(), TryRecvError> {
@@ -212,7 +232,7 @@ impl<E: Send + Sync + 'static> Live<E> {
     #[inline]
     fn current(&self) -> &E {
         // `peek` returned Ok, and a ready slot stays ready.
-        match self.cursor.seg.get(self.cursor.offset) {
+        match self.cursor.seg.get(self.cursor.offset()) {
             Some(event) => event,
             None => unreachable!("peek found this slot ready"),
         }
@@ -223,7 +243,7 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// pays one compare and branch for it (`scripts/unbounded_cost.sh --callgrind`).
     #[inline]
     fn advance(&mut self) {
-        self.cursor.offset += 1;
+        self.cursor.raw += 1;
         if self.position.is_some() {
             self.publish_position();
         }
@@ -244,8 +264,9 @@ impl<E: Send + Sync + 'static> Live<E> {
         (
             &self.cursor.seg,
             CursorMover {
-                offset: self.cursor.offset,
-                cursor_offset: &mut self.cursor.offset,
+                offset: self.cursor.offset(),
+                bias: self.cursor.bias,
+                cursor_raw: &mut self.cursor.raw,
                 start,
                 topic: &self.topic,
                 position: self.position.as_ref(),
@@ -257,35 +278,29 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// The cursor's offset in its segment; `SEGMENT_CAP` means "at the successor's start".
     #[inline]
     pub(crate) fn cursor_offset(&self) -> usize {
-        self.cursor.offset
+        self.cursor.offset()
     }
 
     /// The next event if it is ready in the cursor's segment now, consumed; `None` if the
     /// cursor is at the segment's end or the slot is not written yet, and always for a
-    /// Backpressure subscription (`fast_end`); the caller then takes the slow path, which
-    /// crosses, checks for the end, waits and publishes the position. The fast path of
-    /// `poll_recv` (and so of `Stream::poll_next`) and of `recv_blocking`: one step of the
-    /// batch readers' loop (`batch`), the cursor's segment read in place without the crossing
-    /// and end checks of `peek`.
+    /// Backpressure subscription (its cursor's bias, see `Cursor`); the caller then takes the
+    /// slow path, which crosses, checks for the end, waits and publishes the position. The fast
+    /// path of `poll_recv` (and so of `Stream::poll_next`) and of `recv_blocking`: one step of
+    /// the batch readers' loop (`batch`), the cursor's segment read in place without the
+    /// crossing and end checks of `peek`.
     #[inline]
     fn take_ready(&mut self) -> Option<E>
     where
         E: Clone,
     {
-        if self.cursor.offset >= self.fast_end {
+        // `raw < SEGMENT_CAP`: inside the segment, and no bias, so `raw` is the offset.
+        if self.cursor.raw >= SEGMENT_CAP {
             return None;
         }
-        // `offset < fast_end <= SEGMENT_CAP` (a power of two), so the remainder is `offset`
-        // itself; it spares the slot index its bounds check, which `fast_end` hides from the
-        // compiler.
-        let event = self
-            .cursor
-            .seg
-            .get(self.cursor.offset % SEGMENT_CAP)?
-            .clone();
-        // No position to publish: `fast_end` is 0 for a subscription that has one.
+        let event = self.cursor.seg.get(self.cursor.raw)?.clone();
+        // No position to publish: a Backpressure cursor's `raw` is never below `SEGMENT_CAP`.
         debug_assert!(self.position.is_none());
-        self.cursor.offset += 1;
+        self.cursor.raw += 1;
         self.streak = self.streak.saturating_add(1);
         Some(event)
     }
@@ -470,18 +485,22 @@ impl<E: Send + Sync + 'static> Subscription<E> {
             topic.publish_position(cell, index);
         }
         let offset = (index - seg.start()) as usize;
-        Self::at(shared, topic, Cursor { seg, offset }, position)
+        Self::at(shared, topic, seg, offset, position)
     }
 
-    /// A subscription reading from `cursor`, whose segment reference it takes over, and already
-    /// counted among the topic's subscribers; `position` is its Backpressure cell, holding the
-    /// cursor's index already.
+    /// A subscription reading from `offset` in `seg`, whose reference it takes over, and
+    /// already counted among the topic's subscribers; `position` is its Backpressure cell,
+    /// holding the cursor's index already.
     fn at(
         shared: std::sync::Arc<Shared>,
         topic: std::sync::Arc<Topic<E>>,
-        cursor: Cursor<E>,
+        seg: SegmentRef<E>,
+        offset: usize,
         position: Option<Position>,
     ) -> Self {
+        // Backpressure: the bias keeps every read off the fast path (`Cursor`).
+        let bias = if position.is_some() { SEGMENT_CAP } else { 0 };
+        let cursor = Cursor::new(seg, offset, bias);
         Subscription {
             live: Some(Live {
                 shared,
@@ -492,7 +511,6 @@ impl<E: Send + Sync + 'static> Subscription<E> {
                 thread_waker: None,
                 retired: 0,
                 streak: 0,
-                fast_end: if position.is_some() { 0 } else { SEGMENT_CAP },
                 position,
                 missed: 0,
             }),
@@ -534,7 +552,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         Some(
             live.cursor
                 .seg
-                .get(live.cursor.offset - 1)
+                .get(live.cursor.offset() - 1)
                 .expect("slot was ready"),
         )
     }
@@ -556,7 +574,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         Ok(live
             .cursor
             .seg
-            .get(live.cursor.offset - 1)
+            .get(live.cursor.offset() - 1)
             .expect("slot was ready"))
     }
 
@@ -747,7 +765,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
         // As in `recv_ref`: the slot at `offset - 1` was found ready.
         live.cursor
             .seg
-            .get(live.cursor.offset - 1)
+            .get(live.cursor.offset() - 1)
             .expect("slot was ready")
     }
 }
@@ -781,7 +799,7 @@ impl<E: Send + Sync + 'static> Subscription<E> {
             None => 0,
             Some(live) => live
                 .topic
-                .count_ready(&live.cursor.seg, live.cursor.offset, count),
+                .count_ready(&live.cursor.seg, live.cursor.offset(), count),
         }
     }
 }
@@ -1047,20 +1065,19 @@ impl<E: Send + Sync + 'static> Subscription<E> {
             return Subscription::closed();
         }
         // The new cursor's own reference; ours keeps the count above zero meanwhile.
-        let cursor = Cursor {
-            seg: live.cursor.seg.acquire(),
-            offset: live.cursor.offset,
-        };
+        let seg = live.cursor.seg.acquire();
+        let offset = live.cursor.offset();
         // Backpressure: a cell of its own at our position. Until it holds that, ours (at the
         // same position, and kept by `&self`) holds the senders back for it.
         let position = live.topic.register_position();
         if let Some(cell) = &position {
-            live.topic.publish_position(cell, cursor.index());
+            live.topic.publish_position(cell, live.cursor.index());
         }
         Subscription::at(
             std::sync::Arc::clone(&live.shared),
             std::sync::Arc::clone(&live.topic),
-            cursor,
+            seg,
+            offset,
             position,
         )
     }
@@ -1145,7 +1162,39 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use super::BLOCKING_LOOKS;
-    use crate::{Bus, TryRecvError};
+    use crate::{Bus, Overflow, SendError, TryRecvError};
+
+    /// A Backpressure subscription's one-event reads make room for exactly one more send
+    /// each: its cursor's bias keeps them off the fast path, which publishes no position
+    /// (`Cursor`). Every reading that has a fast path, and one through a segment boundary.
+    #[cfg(not(tidings_loom))]
+    #[test]
+    fn backpressure_one_event_reads_publish_their_position() {
+        let bus = Bus::builder()
+            .bound::<u32>(2, Overflow::Backpressure)
+            .build();
+        let mut sub = bus.subscribe::<u32>();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut next = 0u32;
+        for _ in 0..2 {
+            bus.send(next).unwrap();
+            next += 1;
+        }
+        for i in 0..super::SEGMENT_CAP as u32 + 8 {
+            assert!(
+                matches!(bus.send(next), Err(SendError::Full(_))),
+                "read {i}: full"
+            );
+            let got = if i % 2 == 0 {
+                sub.poll_recv(&mut cx)
+            } else {
+                Poll::Ready(sub.recv_blocking())
+            };
+            assert_eq!(got, Poll::Ready(Some(i)));
+            bus.send(next).expect("one read, room for one send");
+            next += 1;
+        }
+    }
 
     thread_local! {
         /// Called by `wait_blocking` on this thread at each look and before each park.
