@@ -243,6 +243,7 @@ impl<E: Send + Sync + 'static> Live<E> {
     /// pays one compare and branch for it (`scripts/unbounded_cost.sh --callgrind`).
     #[inline]
     fn advance(&mut self) {
+        // The offset and `raw` move together; the bias stays (`Cursor`).
         self.cursor.raw += 1;
         if self.position.is_some() {
             self.publish_position();
