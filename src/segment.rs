@@ -94,11 +94,10 @@ pub(crate) struct Slot<E> {
 /// power-of-two size up to 64 bytes never straddles two lines. (Unaligned, a segment lands
 /// wherever the allocator puts it, 16-byte aligned with glibc, and with 32-byte slots every
 /// other slot then spans two lines: a sender writing it and the subscriptions reading it move
-/// both. Which segments were misaligned
-/// differed from process to process, and W2's ratios with them: issue 14 point 4,
-/// benches/README.md.) Allocated with the allocator's usual alignment and aligned inside the
-/// allocation ([`Segment::alloc`]), because glibc serves an over-aligned request several times
-/// slower.
+/// both. Which segments were misaligned differed from process to process, and W2's ratios
+/// with them: issue 14 point 4, benches/README.md.) Allocated with the allocator's usual
+/// alignment and aligned inside the allocation ([`Segment::alloc`]), because glibc serves an
+/// over-aligned request several times slower.
 #[repr(align(64))]
 pub(crate) struct Segment<E> {
     /// Global index of `slots[0]`; a multiple of `SEGMENT_CAP`. Immutable.
