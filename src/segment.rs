@@ -1069,7 +1069,13 @@ impl<E: Send + Sync> SegmentList<E> {
     }
 
     /// `successor` for a DropOldest list: the successor only if `head` has not passed `seg`,
-    /// else a jump to `head`.
+    /// else a jump to `head`. Out of line (and so is a batch read's position publish,
+    /// `subscription::publish_run`): inlined, their pins, look-ups and wake-ups went into the
+    /// unbounded readers' code. Together, out of line, they took the unbounded rows from 2.5%
+    /// to 1.2% above a build without the bounds' hooks, pooled over W1-W4
+    /// (`scripts/pooled_cost.py`; README, "When a consumer is slow").
+    #[cold]
+    #[inline(never)]
     fn successor_dropping(&self, seg: &SegmentRef<E>) -> Option<(SegmentRef<E>, u64)> {
         let from = seg.start() + SEGMENT_CAP as u64;
         // Pinned before `head` is loaded: what `head` has not passed yet is retired only after
