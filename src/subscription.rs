@@ -185,7 +185,8 @@ impl<E: Send + Sync + 'static> Drop for CursorMover<'_, E> {
 
 /// A batch read's position publish (`CursorMover`), out of line so that the unbounded batch
 /// readers keep only the test for it: inlined, it cost them 1.3 instructions an event
-/// (`scripts/unbounded_cost.sh --callgrind`; see `SegmentList::successor_dropping`).
+/// (`scripts/unbounded_cost.sh --callgrind`; see `SegmentList::successor_dropping`). A
+/// Backpressure batch read pays a call for it, once per run of up to a segment's events.
 #[cold]
 #[inline(never)]
 fn publish_run<E: Send + Sync + 'static>(topic: &Topic<E>, cell: &Position, index: u64) {
