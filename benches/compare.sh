@@ -165,6 +165,15 @@ for group, ident in [("W10_register", "0"), ("W10_register", "1024"), ("W10_regi
     w10[(group, ident)] = ns / (elems or 1) if ns else None
     if ns:
         print(f"| {group} | tidings ({ident}) | single thread | {ns / (elems or 1):.1f} ns | | |")
+# Not targets: the peers' own round robin over 1024 types, one channel per type, against their
+# own single type (benches/many_types.rs), beside tidings' two rows above.
+for peer in ["tokio_broadcast", "crossbeam_channel"]:
+    one, _ = median_ns("W10_send", f"{peer}_single")
+    many, _ = median_ns("W10_send", f"{peer}_round_robin_1024")
+    if one and many:
+        print(f"| W10_send | {peer} (single) | single thread | {one:.1f} ns | | |")
+        print(f"| W10_send | {peer} (round_robin_1024) | single thread | {many:.1f} ns | | "
+              f"own round robin / own single {many / one:.2f}x |")
 def w10_target(desc, a, b):
     if a is None or b is None:
         targets.append((desc, "missing (cargo bench --bench many_types)", False))

@@ -12,6 +12,12 @@
 //!   buses, sent to in turn. As many topics (data) as the round robin over `n` types, but one
 //!   copy of the send code instead of `n`, so the two rows split the round robin's cost into
 //!   data and code.
+//! - `W10_send/<peer>_single` and `W10_send/<peer>_round_robin_<n>`: not targets, the same
+//!   two sends for the peers a service with many event types would use instead, one channel
+//!   per type (`tokio::sync::broadcast`, capacity 16, and an unbounded `crossbeam-channel`),
+//!   each with one receiver alive that never reads, as tidings' subscriptions: what a round
+//!   robin over `n` types costs a peer against its own single type, on the same machine in
+//!   the same run.
 //!
 //! The ratios are printed at the end of a run (and by `benches/compare.sh`).
 //!
@@ -39,7 +45,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 #[cfg(tidings_many_types_4096)]
 use many_types::Tree;
 use many_types::{Node, Types256, Visit, each_type};
@@ -195,11 +202,125 @@ impl Live {
     }
 }
 
-/// `iters` sends, over every live type of `live` in turn, timed; subscriptions are dropped and
-/// made again (untimed) every `ROUNDS` rounds, so that queues stay short.
-fn time_sends(live: &mut Live, iters: u64) -> Duration {
-    const ROUNDS: usize = 16;
-    let per_round = live.sent().len() as u64;
+/// A peer's channel for one event type, with one receiver alive that never reads.
+trait PeerChannel {
+    /// Sends `E::default()`; whether it was accepted.
+    fn send(&self) -> bool;
+}
+
+struct TokioBroadcast<E>(
+    tokio::sync::broadcast::Sender<E>,
+    #[allow(dead_code)] tokio::sync::broadcast::Receiver<E>,
+);
+
+impl<E: Default + Clone + Send + Sync + 'static> PeerChannel for TokioBroadcast<E> {
+    fn send(&self) -> bool {
+        self.0.send(E::default()).is_ok()
+    }
+}
+
+struct Crossbeam<E>(
+    crossbeam_channel::Sender<E>,
+    #[allow(dead_code)] crossbeam_channel::Receiver<E>,
+);
+
+impl<E: Default + Clone + Send + Sync + 'static> PeerChannel for Crossbeam<E> {
+    fn send(&self) -> bool {
+        self.0.send(E::default()).is_ok()
+    }
+}
+
+/// A peer's channel maker for one type.
+type MakePeer = fn() -> Box<dyn PeerChannel>;
+
+#[inline(never)]
+fn tokio_broadcast<E: Default + Clone + Send + Sync + 'static>() -> Box<dyn PeerChannel> {
+    // Room for the `ROUNDS` events each type gets between two resets: none is overwritten.
+    let (tx, rx) = tokio::sync::broadcast::channel::<E>(ROUNDS);
+    Box::new(TokioBroadcast(tx, rx))
+}
+
+#[inline(never)]
+fn crossbeam<E: Default + Clone + Send + Sync + 'static>() -> Box<dyn PeerChannel> {
+    let (tx, rx) = crossbeam_channel::unbounded::<E>();
+    Box::new(Crossbeam(tx, rx))
+}
+
+/// Collects, for every type it visits, its tokio broadcast maker and its crossbeam-channel one.
+struct PeerCollect(Vec<MakePeer>, Vec<MakePeer>);
+
+impl Visit for PeerCollect {
+    #[inline(never)]
+    fn visit<E: Default + Clone + Send + Sync + 'static>(&mut self) {
+        self.0.push(tokio_broadcast::<E>);
+        self.1.push(crossbeam::<E>);
+    }
+}
+
+/// A peer's channels, one per type, sent to round robin.
+struct PeerLive {
+    makers: Vec<MakePeer>,
+    channels: Vec<Box<dyn PeerChannel>>,
+}
+
+impl PeerLive {
+    fn new(makers: &[MakePeer]) -> Self {
+        let mut live = PeerLive {
+            makers: makers.to_vec(),
+            channels: Vec::new(),
+        };
+        live.reset();
+        live
+    }
+}
+
+/// What `time_sends` sends to: tidings' live types, or a peer's channels.
+trait Rounds {
+    /// Sends once to each target, in turn.
+    fn send_round(&self);
+    /// How many sends a round is.
+    fn per_round(&self) -> usize;
+    /// Drops what the receivers hold (by making them again) and sends a round untimed.
+    fn reset(&mut self);
+}
+
+impl Rounds for Live {
+    #[inline]
+    fn send_round(&self) {
+        Live::send_round(self)
+    }
+    fn per_round(&self) -> usize {
+        self.sent().len()
+    }
+    fn reset(&mut self) {
+        self.resubscribe()
+    }
+}
+
+impl Rounds for PeerLive {
+    #[inline]
+    fn send_round(&self) {
+        for c in &self.channels {
+            assert!(c.send(), "a live channel refused");
+        }
+    }
+    fn per_round(&self) -> usize {
+        self.channels.len()
+    }
+    fn reset(&mut self) {
+        self.channels.clear();
+        self.channels = self.makers.iter().map(|make| make()).collect();
+        self.send_round();
+    }
+}
+
+/// Rounds between two resets of the receivers (`time_sends`).
+const ROUNDS: usize = 16;
+
+/// `iters` sends, over every target of `live` in turn, timed; subscriptions (receivers) are
+/// dropped and made again (untimed) every `ROUNDS` rounds, so that queues stay short.
+fn time_sends(live: &mut impl Rounds, iters: u64) -> Duration {
+    let per_round = live.per_round() as u64;
     let mut left = iters.div_ceil(per_round);
     let mut total = Duration::ZERO;
     while left > 0 {
@@ -210,7 +331,7 @@ fn time_sends(live: &mut Live, iters: u64) -> Duration {
         }
         total += start.elapsed();
         left -= rounds;
-        live.resubscribe();
+        live.reset();
     }
     // Per send: criterion divides by `iters`, which rounds up to whole rounds.
     total.mul_f64(iters as f64 / (iters.div_ceil(per_round) * per_round) as f64)
@@ -245,26 +366,40 @@ fn register(c: &mut Criterion, ops: &[Ops]) {
     group.finish();
 }
 
-fn send(c: &mut Criterion, ops: &[Ops]) {
+fn send(c: &mut Criterion, ops: &[Ops], peers: &[(&str, Vec<MakePeer>)]) {
     let mut group = c.benchmark_group("W10_send");
     group.throughput(Throughput::Elements(1));
-    let mut single = Live::new(&ops[..1]);
-    group.bench_function(BenchmarkId::from_parameter("single"), |b| {
-        b.iter_custom(|iters| time_sends(&mut single, iters))
-    });
-    drop(single);
-    let mut many = Live::new(&ops[..ROUND_ROBIN]);
-    group.bench_function(
-        BenchmarkId::from_parameter(format!("round_robin_{ROUND_ROBIN}")),
-        |b| b.iter_custom(|iters| time_sends(&mut many, iters)),
+    row(&mut group, "single".into(), Live::new(&ops[..1]));
+    row(
+        &mut group,
+        format!("round_robin_{ROUND_ROBIN}"),
+        Live::new(&ops[..ROUND_ROBIN]),
     );
-    drop(many);
-    let mut buses = Live::one_type_on_buses(ops[0], ROUND_ROBIN);
-    group.bench_function(
-        BenchmarkId::from_parameter(format!("round_robin_{ROUND_ROBIN}_buses")),
-        |b| b.iter_custom(|iters| time_sends(&mut buses, iters)),
+    row(
+        &mut group,
+        format!("round_robin_{ROUND_ROBIN}_buses"),
+        Live::one_type_on_buses(ops[0], ROUND_ROBIN),
     );
+    for (peer, makers) in peers {
+        row(
+            &mut group,
+            format!("{peer}_single"),
+            PeerLive::new(&makers[..1]),
+        );
+        row(
+            &mut group,
+            format!("{peer}_round_robin_{ROUND_ROBIN}"),
+            PeerLive::new(&makers[..ROUND_ROBIN]),
+        );
+    }
     group.finish();
+}
+
+/// One `W10_send` row: `live`'s sends, timed; what it holds is dropped before the next row.
+fn row(group: &mut BenchmarkGroup<'_, WallTime>, id: String, mut live: impl Rounds) {
+    group.bench_function(BenchmarkId::from_parameter(id), |b| {
+        b.iter_custom(|iters| time_sends(&mut live, iters))
+    });
 }
 
 /// Criterion's median for `group/id` from this run, in ns.
@@ -277,7 +412,7 @@ fn median(group: &str, id: &str) -> Option<f64> {
     rest[..end].trim().parse().ok()
 }
 
-fn ratios(ops: &[Ops]) {
+fn ratios(ops: &[Ops], peers: &[(&str, Vec<MakePeer>)]) {
     let show = |what: &str, a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) => {
             let verdict = if a <= 2.0 * b { "met" } else { "NOT met" };
@@ -314,13 +449,36 @@ fn ratios(ops: &[Ops]) {
             buses / single
         );
     }
+    // Not targets: the peers' own round robin against their own single type.
+    for (peer, _) in peers {
+        if let (Some(many), Some(single)) = (
+            median("W10_send", &format!("{peer}_round_robin_{ROUND_ROBIN}")),
+            median("W10_send", &format!("{peer}_single")),
+        ) {
+            println!(
+                "W10 {peer}: send round robin over {ROUND_ROBIN} types {many:.1} ns vs one type {single:.1} ns = {:.2}x",
+                many / single
+            );
+        }
+    }
+}
+
+/// The peers' channel makers, for the types sent to.
+fn peers() -> Vec<(&'static str, Vec<MakePeer>)> {
+    let mut collect = PeerCollect(Vec::new(), Vec::new());
+    each_type::<Types1024, _>(&mut collect);
+    vec![
+        ("tokio_broadcast", collect.0),
+        ("crossbeam_channel", collect.1),
+    ]
 }
 
 fn main() {
     let ops = all_types();
+    let peers = peers();
     let mut c = Criterion::default().configure_from_args();
     register(&mut c, &ops);
-    send(&mut c, &ops);
+    send(&mut c, &ops, &peers);
     c.final_summary();
-    ratios(&ops);
+    ratios(&ops, &peers);
 }
