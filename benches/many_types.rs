@@ -25,9 +25,10 @@
 //! tests/many_types.rs), used only through the public API. Each distinct type compiles its own
 //! small typed part of the bus's send, subscribe and drop paths (the rest is shared since issue
 //! 12, item 6; it was about 2 s of release build per type before, now about 0.2 s on a
-//! 2-core machine at load 4: 3 min for the bench); the bench keeps per-type code to exactly
-//! those three (a subscription is drained by dropping it and subscribing again, not by a
-//! per-type `recv`), is its own bench target, and uses 1024 types.
+//! 2-core machine at load 4: 3 min for the bench, 4 since it builds the peers' rows too); of
+//! tidings the bench keeps per-type code to exactly those three (a subscription is drained by
+//! dropping it and subscribing again, not by a per-type `recv`), is its own bench target, and
+//! uses 1024 types.
 //! `--cfg tidings_many_types_4096` (in RUSTFLAGS, with its own target dir) adds `n = 4096` to
 //! `W10_register`: 3072 more types, subscribe and drop only (31 min from an empty target dir
 //! at load 8).
@@ -208,25 +209,27 @@ trait PeerChannel {
     fn send(&self) -> bool;
 }
 
-struct TokioBroadcast<E>(
-    tokio::sync::broadcast::Sender<E>,
-    #[allow(dead_code)] tokio::sync::broadcast::Receiver<E>,
-);
+struct TokioBroadcast<E> {
+    tx: tokio::sync::broadcast::Sender<E>,
+    /// Kept alive, never read: the channel has a receiver, as a live type has a subscription.
+    _rx: tokio::sync::broadcast::Receiver<E>,
+}
 
 impl<E: Default + Clone + Send + Sync + 'static> PeerChannel for TokioBroadcast<E> {
     fn send(&self) -> bool {
-        self.0.send(E::default()).is_ok()
+        self.tx.send(E::default()).is_ok()
     }
 }
 
-struct Crossbeam<E>(
-    crossbeam_channel::Sender<E>,
-    #[allow(dead_code)] crossbeam_channel::Receiver<E>,
-);
+struct Crossbeam<E> {
+    tx: crossbeam_channel::Sender<E>,
+    /// Kept alive, never read: the channel has a receiver, as a live type has a subscription.
+    _rx: crossbeam_channel::Receiver<E>,
+}
 
 impl<E: Default + Clone + Send + Sync + 'static> PeerChannel for Crossbeam<E> {
     fn send(&self) -> bool {
-        self.0.send(E::default()).is_ok()
+        self.tx.send(E::default()).is_ok()
     }
 }
 
@@ -237,13 +240,13 @@ type MakePeer = fn() -> Box<dyn PeerChannel>;
 fn tokio_broadcast<E: Default + Clone + Send + Sync + 'static>() -> Box<dyn PeerChannel> {
     // Room for the `ROUNDS` events each type gets between two resets: none is overwritten.
     let (tx, rx) = tokio::sync::broadcast::channel::<E>(ROUNDS);
-    Box::new(TokioBroadcast(tx, rx))
+    Box::new(TokioBroadcast { tx, _rx: rx })
 }
 
 #[inline(never)]
 fn crossbeam<E: Default + Clone + Send + Sync + 'static>() -> Box<dyn PeerChannel> {
     let (tx, rx) = crossbeam_channel::unbounded::<E>();
-    Box::new(Crossbeam(tx, rx))
+    Box::new(Crossbeam { tx, _rx: rx })
 }
 
 /// Collects, for every type it visits, its tokio broadcast maker and its crossbeam-channel one.
