@@ -238,7 +238,9 @@ type MakePeer = fn() -> Box<dyn PeerChannel>;
 
 #[inline(never)]
 fn tokio_broadcast<E: Default + Clone + Send + Sync + 'static>() -> Box<dyn PeerChannel> {
-    // Room for the `ROUNDS` events each type gets between two resets: none is overwritten.
+    // Room for the `ROUNDS` timed events each type gets between two resets; with the
+    // reset's untimed round the last one overwrites the oldest, which costs a tokio
+    // broadcast send no more than any other (it never looks at its receivers' positions).
     let (tx, rx) = tokio::sync::broadcast::channel::<E>(ROUNDS);
     Box::new(TokioBroadcast { tx, _rx: rx })
 }
