@@ -2,7 +2,8 @@
 # Where the time of one benchmark goes: runs one criterion benchmark of `benches/` for a fixed
 # time under `perf record` (software clock sampling, `-e cpu-clock`, so it works on virtual
 # machines without hardware counters) and prints the functions that took the most samples, per
-# function, by self time and by inclusive time (the function and what it called), as shares of
+# function, by self time (also with generic arguments folded, so that a generic function's
+# copies count as one) and by inclusive time (the function and what it called), as shares of
 # all samples. The benches start fresh threads for each batch, so threads are not told apart:
 # the inclusive view splits the time between the send and the receive paths.
 #
@@ -57,6 +58,23 @@ perf record -q -e cpu-clock -F 2000 -g -o "$data" -- \
     echo "# self: share of all samples (cpu-clock, 2 kHz) spent in the function itself"
     perf report -i "$data" --stdio --no-children --sort symbol -g none --percent-limit 1.5 2>/dev/null |
         grep -E '^ +[0-9.]+%' | sed 's/  */ /g'
+    echo "# self, generic arguments folded: one line per generic function whatever its type"
+    echo "# arguments (W10's 1024 event types each compile their own copy of the send path)"
+    perf report -i "$data" --stdio --no-children --sort symbol -g none 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | python3 -c '
+import collections, re, sys
+folded = collections.Counter()
+for line in sys.stdin:
+    share, _, name = line.split(None, 2)
+    name = re.sub(r"\s+-\s+-\s*$", "", name.strip())
+    while (shorter := re.sub(r"<[^<>]*>", "<>", name)) != name:
+        name = shorter
+    folded[name] += float(share.rstrip("%"))
+for name, share in folded.most_common():
+    if share < 1.5:
+        break
+    print(f" {share:.2f}% {name}")
+'
     echo "# inclusive: share of all samples spent in the function and what it called (5% and up)"
     perf report -i "$data" --stdio --children --sort symbol -g none --percent-limit 5 2>/dev/null |
         grep -E '^ +[0-9.]+%' | sed 's/  */ /g' | cut -d' ' -f2,4-
