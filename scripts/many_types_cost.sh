@@ -71,17 +71,24 @@ done
 echo "machine code per event type on the send path (nm, bytes: function x copies):"
 nm -C --size-sort -S "$bin" | python3 -c '
 import sys, collections
-n = collections.Counter(); s = collections.Counter()
+# Code is counted by address, not by name: a function the compiler merged (the same machine
+# code for several types) is one copy under several names. Names count the types.
+names = collections.Counter(); copies = collections.Counter(); size = collections.Counter()
+addrs = set()
 for line in sys.stdin:
     p = line.split(None, 3)
     if len(p) == 4:
-        n[p[3].strip()] += 1; s[p[3].strip()] += int(p[1], 16)
-hot = ("::send_one", "::send_uncached", "::lookup_second", "Shared>::push", "Topic<E>::push")
-types = max(v for k, v in n.items() if k.endswith("::send_one"))
+        name = p[3].strip(); names[name] += 1
+        if p[0] not in addrs:
+            addrs.add(p[0]); copies[name] += 1; size[name] += int(p[1], 16)
+hot = ("::send_one", "Shared>::push", "Topic<E>::push")
+types = max(v for k, v in names.items() if k.endswith("::send_one"))
 total = 0
-for k in sorted(s, key=lambda k: -s[k]):
-    if n[k] >= types and k.endswith(hot):
-        print(f"  {s[k] // n[k]:6} x {n[k]}  {k}"); total += s[k] // n[k]
+for k in sorted(size, key=lambda k: -size[k]):
+    if names[k] >= types and k.endswith(hot):
+        print(f"  {size[k] // copies[k]:6} x {copies[k]} (for {names[k]} types)  {k}")
+        total += size[k] // types
 print(f"  {total:6} bytes per type on the send path")
-print(f"  {sum(s[k] for k in s if n[k] >= types) // types} bytes per type in all (send, subscribe, drop, ...)")
+print(f"  {sum(size[k] for k in size if names[k] >= types) // types} bytes per type in all (send, subscribe, drop, ...)")
 '
+
