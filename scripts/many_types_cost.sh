@@ -91,4 +91,3 @@ for k in sorted(size, key=lambda k: -size[k]):
 print(f"  {total:6} bytes per type on the send path")
 print(f"  {sum(size[k] for k in size if names[k] >= types) // types} bytes per type in all (send, subscribe, drop, ...)")
 '
-
