@@ -323,10 +323,10 @@ impl Rounds for PeerLive {
 const ROUNDS: usize = 16;
 
 /// What timing a block adds to it: the shortest of many empty blocks (a clock read's worth,
-/// 20 ns on the 2-core machine). A single-type row times a block of only `ROUNDS` sends, so left in, it
-/// would add 1-2 ns to every send of that row and almost nothing to a round robin's, and so
-/// flatter every round robin's ratio; the least empty block is taken off every block, which
-/// takes off no more than the clock's share.
+/// 20 ns on the 2-core machine). A single-type row times a block of only `ROUNDS` sends, so
+/// left in, it would add 1-2 ns to every send of that row and almost nothing to a round
+/// robin's, and so flatter every round robin's ratio; the least empty block is taken off every
+/// block, which takes off no more than the clock's share.
 fn clock_overhead() -> Duration {
     static OVERHEAD: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
     *OVERHEAD.get_or_init(|| {
